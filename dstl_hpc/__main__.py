@@ -1,0 +1,3 @@
+from dstl_hpc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""The HDF5 files that pass between steps, and their contracts.
+
+Stack (``stacks/{id}.h5``, written by ``align``):
+    dataset ``image``: uint16 (20, H, W), channels R, G, B, P, M1..M8, A1..A8,
+        chunked for random patch reads, compressed;
+    attrs ``channels`` (the 20 names), ``image_id``, ``alignment`` (JSON string
+        ``{"P": {"dx", "dy", "cc", "converged"}, "M": ..., "A": ...}``: the
+        displacement of that band's content relative to RGB in pixels of that
+        band: a feature at RGB pixel (x, y) appears in the band at
+        (x * w_band / W + dx, y * h_band / H + dy)).
+
+Mask (``masks/{id}.h5``, written by ``masks``):
+    dataset ``mask``: uint8 (10, H, W), plane k-1 for ClassType k;
+    attrs ``image_id``, ``classes`` ([1..10]), ``pre_buffer`` (JSON: ClassType -> px).
+
+Prediction (``predictions/{variant}/{group}/{id}.h5``, written by ``predict``):
+    dataset ``prob``: uint8 (n_group_classes, H, W), probability * 255 rounded;
+    attrs ``image_id``, ``classes`` (ClassTypes of the planes), ``scale`` (255).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dstl_hpc.atomic import atomic_path
+from dstl_hpc.dataset import CHANNELS, CLASS_TYPES
+from dstl_hpc.errors import DstlError
+
+CHUNK = 128
+
+
+def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0],) + tuple(min(CHUNK, s) for s in shape[1:])
+
+
+def _create(h5, name: str, data: np.ndarray, compression: str = "gzip", level: int = 1):
+    kwargs = {"compression": compression}
+    if compression == "gzip":
+        kwargs["compression_opts"] = level
+    return h5.create_dataset(name, data=data, chunks=_chunks(data.shape), shuffle=True, **kwargs)
+
+
+def write_stack(path, image: np.ndarray, image_id: str, alignment: dict) -> None:
+    import h5py
+
+    if image.dtype != np.uint16 or image.ndim != 3 or image.shape[0] != len(CHANNELS):
+        raise ValueError(f"stack must be uint16 (20, H, W), got {image.dtype} {image.shape}")
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+        _create(h5, "image", image)
+        h5.attrs["channels"] = list(CHANNELS)
+        h5.attrs["image_id"] = image_id
+        h5.attrs["alignment"] = json.dumps(alignment)
+
+
+def _open(path, dataset: str):
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
+    if dataset not in h5:
+        h5.close()
+        raise DstlError(f"{path}: no dataset {dataset!r}")
+    return h5
+
+
+def read_stack(path, channels: int | None = None) -> np.ndarray:
+    """(C, H, W) uint16: the first ``channels`` channels (all 20 by default)."""
+    with _open(path, "image") as h5:
+        ds = h5["image"]
+        return ds[: channels or ds.shape[0]]
+
+
+def stack_info(path) -> dict:
+    with _open(path, "image") as h5:
+        return {
+            "image_id": str(h5.attrs.get("image_id", "")),
+            "shape": tuple(h5["image"].shape),
+            "channels": [str(c) for c in h5.attrs.get("channels", CHANNELS)],
+            "alignment": json.loads(h5.attrs.get("alignment", "{}")),
+        }
+
+
+def write_mask(path, mask: np.ndarray, image_id: str, pre_buffer: dict[int, float]) -> None:
+    import h5py
+
+    if mask.dtype != np.uint8 or mask.ndim != 3 or mask.shape[0] != len(CLASS_TYPES):
+        raise ValueError(f"mask must be uint8 (10, H, W), got {mask.dtype} {mask.shape}")
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+        _create(h5, "mask", mask)
+        h5.attrs["image_id"] = image_id
+        h5.attrs["classes"] = list(CLASS_TYPES)
+        h5.attrs["pre_buffer"] = json.dumps({str(k): v for k, v in pre_buffer.items()})
+
+
+def read_mask(path, classes: list[int] | None = None) -> np.ndarray:
+    """(len(classes), H, W) uint8 planes for the given ClassTypes (all 10 by default)."""
+    with _open(path, "mask") as h5:
+        ds = h5["mask"]
+        if classes is None:
+            return ds[:]
+        return np.stack([ds[c - 1] for c in classes])
+
+
+def write_prediction(path, prob_u8: np.ndarray, image_id: str, classes: list[int]) -> None:
+    import h5py
+
+    if prob_u8.dtype != np.uint8 or prob_u8.ndim != 3 or prob_u8.shape[0] != len(classes):
+        raise ValueError(f"prediction must be uint8 ({len(classes)}, H, W), got {prob_u8.shape}")
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+        _create(h5, "prob", prob_u8)
+        h5.attrs["image_id"] = image_id
+        h5.attrs["classes"] = [int(c) for c in classes]
+        h5.attrs["scale"] = 255
+
+
+def read_prediction(path) -> tuple[np.ndarray, list[int], str]:
+    """(prob float32 in [0, 1] of shape (n, H, W), ClassTypes, image id)."""
+    with _open(path, "prob") as h5:
+        prob = h5["prob"][:].astype(np.float32) / float(h5.attrs.get("scale", 255))
+        return prob, [int(c) for c in h5.attrs["classes"]], str(h5.attrs["image_id"])
