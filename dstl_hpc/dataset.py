@@ -35,8 +35,8 @@ CLASS_NAMES = {
     9: "vehicle_large",
     10: "vehicle_small",
 }
-CHANNELS = ("R", "G", "B", "P") + tuple(f"M{i}" for i in range(1, 9)) + tuple(
-    f"A{i}" for i in range(1, 9)
+CHANNELS = (
+    ("R", "G", "B", "P") + tuple(f"M{i}" for i in range(1, 9)) + tuple(f"A{i}" for i in range(1, 9))
 )
 BANDS = ("P", "M", "A")
 BAND_CHANNELS = {"P": 1, "M": 8, "A": 8}
@@ -90,7 +90,9 @@ def synthetic_ids(n_images: int, n_train: int) -> tuple[list[str], list[str]]:
     Kept here (no numpy) so that the workflow can build its DAG before the data exists.
     """
     if not 0 < n_train < n_images:
-        raise DstlError(f"synthetic dataset: need 0 < train images ({n_train}) < images ({n_images})")
+        raise DstlError(
+            f"synthetic dataset: need 0 < train images ({n_train}) < images ({n_images})"
+        )
     # A scene of 5 x 5 tiles every 25 ids, as in the competition's naming.
     ids = [f"6{k // 25 + 1:02d}0_{(k // 5) % 5}_{k % 5}" for k in range(n_images)]
     return ids[:n_train], ids[n_train:]
@@ -114,7 +116,9 @@ def _read_csv_rows(path: Path, expected: list[str]) -> list[list[str]]:
             if not row:
                 continue
             if len(row) != len(expected):
-                raise DstlError(f"{path}, line {lineno}: expected {len(expected)} fields, got {len(row)}")
+                raise DstlError(
+                    f"{path}, line {lineno}: expected {len(expected)} fields, got {len(row)}"
+                )
             rows.append(row)
     return rows
 
@@ -129,7 +133,9 @@ def read_grid_sizes(path: str | Path) -> dict[str, tuple[float, float]]:
         try:
             xmax_f, ymin_f = float(xmax), float(ymin)
         except ValueError:
-            raise DstlError(f"{path}, line {lineno}: Xmax/Ymin of {image_id} are not numbers") from None
+            raise DstlError(
+                f"{path}, line {lineno}: Xmax/Ymin of {image_id} are not numbers"
+            ) from None
         if not (xmax_f > 0 and ymin_f < 0):
             raise DstlError(
                 f"{path}, line {lineno}: {image_id} has Xmax={xmax} Ymin={ymin}; "
@@ -152,7 +158,9 @@ def read_wkt_csv(path: str | Path) -> dict[str, dict[int, str]]:
         try:
             ct = int(class_type)
         except ValueError:
-            raise DstlError(f"{path}, line {lineno}: ClassType {class_type!r} is not an integer") from None
+            raise DstlError(
+                f"{path}, line {lineno}: ClassType {class_type!r} is not an integer"
+            ) from None
         if ct not in CLASS_TYPES:
             raise DstlError(f"{path}, line {lineno}: ClassType {ct} is not in 1..10")
         out.setdefault(image_id, {})[ct] = wkt

@@ -1,0 +1,47 @@
+"""dstl-hpc masks DATA_DIR IMAGE_ID OUT.h5 [--pre-buffer CLASS=PX ...]"""
+
+from __future__ import annotations
+
+import argparse
+
+from dstl_hpc.errors import DstlError
+
+
+def parse_pre_buffer(items: list[str]) -> dict[int, float]:
+    out = {}
+    for item in items:
+        try:
+            k, v = item.split("=")
+            ct, px = int(k), float(v)
+        except ValueError:
+            raise DstlError(f"--pre-buffer {item!r}: expected CLASS=PIXELS, e.g. 2=0.5") from None
+        if not 1 <= ct <= 10:
+            raise DstlError(f"--pre-buffer {item!r}: class must be 1..10")
+        out[ct] = px
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "data_dir", help="DSTL data directory (train_wkt_v4.csv, grid_sizes.csv, three_band/)"
+    )
+    p.add_argument("image_id", help="a training image id")
+    p.add_argument("out", help="output HDF5 (dataset 'mask', uint8 10 x H x W)")
+    p.add_argument(
+        "--pre-buffer",
+        nargs="*",
+        default=[],
+        metavar="CLASS=PX",
+        help="grow class CLASS's polygons by PX pixels before rasterising (e.g. 2=0.5)",
+    )
+
+
+def run(args) -> int:
+    from dstl_hpc.dataset import Layout
+    from dstl_hpc.masks import image_mask
+    from dstl_hpc.stacks import write_mask
+
+    pre_buffer = parse_pre_buffer(args.pre_buffer)
+    mask = image_mask(Layout(args.data_dir), args.image_id, pre_buffer)
+    write_mask(args.out, mask, args.image_id, pre_buffer)
+    return 0

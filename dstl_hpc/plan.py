@@ -1,0 +1,163 @@
+"""What the workflow will do, from a validated config: ids, variants, groups, settings.
+
+Used by the Snakefile to build the DAG, so it imports nothing heavy (no numpy,
+no torch): building the DAG of the full 450-image dataset stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from dstl_hpc.dataset import (
+    CLASS_TYPES,
+    SEED_VALIDATION_IDS,
+    Layout,
+    read_ids,
+    synthetic_ids,
+)
+from dstl_hpc.errors import DstlError
+
+VARIANTS = ("validation", "all")
+RESOURCE_KEYS = ("train_resources", "predict_resources")
+# Settings used only at prediction time: changing them re-predicts, never retrains.
+PREDICT_KEYS = ("tile", "shift_average", "shift_steps", "edge_margin")
+DEFAULT_RESOURCES = {"gpu": 0, "gpu_model": None, "cpus_per_task": 1, "mem_mb": 2000, "runtime": 60}
+
+
+class Plan:
+    """Ids, groups and per-group / per-class settings resolved from the config."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.results = Path(config.get("results", "results"))
+        data = config["data"]
+        self.synthetic = data["source"] == "synthetic"
+        if self.synthetic:
+            syn = config.get("synthetic", {})
+            self.synth = {
+                "images": syn.get("images", 12),
+                "train_images": syn.get("train_images", 8),
+                "size": list(syn.get("size", [384, 384])),
+                "seed": syn.get("seed", 0),
+            }
+            self.data_dir = Path(data.get("dir") or self.results / "data")
+            self.train_ids, self.test_ids = synthetic_ids(
+                self.synth["images"], self.synth["train_images"]
+            )
+        else:
+            if not data.get("dir"):
+                raise DstlError(
+                    "config data.dir: set it to the DSTL data directory, "
+                    "e.g. --config data_dir=/path/to/dstl (or data: {dir: ...} in the config)"
+                )
+            self.data_dir = Path(data["dir"])
+            layout = Layout(self.data_dir)
+            self.train_ids = read_ids(layout.train_wkt)
+            self.test_ids = read_ids(layout.sample_submission)
+        self.layout = Layout(self.data_dir)
+        self.validation_ids = self._validation_ids(config.get("validation_ids"))
+        self.variants = list(config.get("variants", VARIANTS))
+        self.groups = self._groups(config)
+        self.class_group = {}
+        for name, settings in self.groups.items():
+            for ct in settings["classes"]:
+                if ct in self.class_group:
+                    raise DstlError(
+                        f"config groups: class {ct} is in both {self.class_group[ct]!r} and {name!r}"
+                    )
+                self.class_group[ct] = name
+        self.classes = sorted(self.class_group)
+
+    # ---------------------------------------------------------------- ids
+    def _validation_ids(self, configured):
+        if configured is None:
+            ids = list(SEED_VALIDATION_IDS) if not self.synthetic else self.train_ids[-2:]
+        else:
+            ids = list(configured)
+        missing = [i for i in ids if i not in self.train_ids]
+        if missing:
+            raise DstlError(f"config validation_ids: {missing} are not training ids")
+        if len(ids) >= len(self.train_ids):
+            raise DstlError("config validation_ids: leave at least one training image")
+        return ids
+
+    @property
+    def all_ids(self) -> list[str]:
+        return self.train_ids + [i for i in self.test_ids if i not in self.train_ids]
+
+    def fit_ids(self, variant: str) -> list[str]:
+        if variant == "validation":
+            return [i for i in self.train_ids if i not in self.validation_ids]
+        return list(self.train_ids)
+
+    def valid_ids(self, variant: str) -> list[str]:
+        return list(self.validation_ids) if variant == "validation" else []
+
+    def predict_ids(self, variant: str) -> list[str]:
+        return list(self.validation_ids) if variant == "validation" else list(self.test_ids)
+
+    # ------------------------------------------------------------- groups
+    @staticmethod
+    def _groups(config) -> dict[str, dict]:
+        defaults = config.get("defaults", {})
+        groups = {}
+        for name, overrides in config["groups"].items():
+            merged = copy.deepcopy(defaults)
+            for key in RESOURCE_KEYS:
+                merged[key] = {
+                    **DEFAULT_RESOURCES,
+                    **defaults.get(key, {}),
+                    **overrides.get(key, {}),
+                }
+            merged.update({k: v for k, v in overrides.items() if k not in RESOURCE_KEYS})
+            if "classes" not in merged:
+                raise DstlError(f"config groups.{name}: 'classes' is required")
+            groups[name] = merged
+        return groups
+
+    def train_settings(self, group: str) -> dict:
+        """A group's settings for `dstl-hpc train --settings` (no resources, no prediction keys)."""
+        skip = RESOURCE_KEYS + PREDICT_KEYS
+        return {k: v for k, v in self.groups[group].items() if k not in skip}
+
+    def train_settings_json(self, group: str) -> str:
+        return json.dumps(self.train_settings(group), sort_keys=True)
+
+    def predict_options(self, group: str) -> str:
+        """`dstl-hpc predict` flags from a group's prediction settings."""
+        g = self.groups[group]
+        opts = []
+        if "tile" in g:
+            opts.append(f"--tile {g['tile']}")
+        if g.get("shift_average", True) is False:
+            opts.append("--no-shift-average")
+        elif "shift_steps" in g:
+            opts.append(f"--shift-steps {g['shift_steps']}")
+        if "edge_margin" in g:
+            opts.append(f"--edge-margin {g['edge_margin']}")
+        return " ".join(opts)
+
+    def resources(self, group: str, kind: str) -> dict:
+        return dict(self.groups[group][f"{kind}_resources"])
+
+    def step_resources(self, step: str) -> dict:
+        return {**DEFAULT_RESOURCES, **self.config.get("resources", {}).get(step, {})}
+
+    # ------------------------------------------------------------ classes
+    def class_settings(self, class_type: int) -> dict:
+        base = {"threshold": None, "epsilon": 2.0, "min_area": 50.0, "pre_buffer": 0.0}
+        base.update(self.config.get("class_defaults", {}))
+        base.update(self.config.get("classes", {}).get(str(class_type), {}))
+        return base
+
+    def pre_buffers(self) -> dict[int, float]:
+        return {
+            k: self.class_settings(k)["pre_buffer"]
+            for k in CLASS_TYPES
+            if self.class_settings(k)["pre_buffer"]
+        }
+
+    def sweep_thresholds(self) -> list[float]:
+        return list(self.config.get("sweep_thresholds", [round(0.05 * i, 2) for i in range(1, 20)]))

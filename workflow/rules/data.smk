@@ -1,0 +1,79 @@
+# Stage 1-2: the DSTL layout (or a synthetic one), aligned stacks, masks, channel stats.
+
+if PLAN.synthetic:
+
+    rule synth:
+        output:
+            grid=f"{DATA}/grid_sizes.csv",
+            wkt=f"{DATA}/train_wkt_v4.csv",
+            sample=f"{DATA}/sample_submission.csv",
+            truth=f"{DATA}/synth_truth.json",
+            images=[p for i in PLAN.all_ids for p in image_inputs(i)],
+        params:
+            images=PLAN.synth["images"],
+            train=PLAN.synth["train_images"],
+            size=PLAN.synth["size"],
+            seed=PLAN.synth["seed"],
+        log:
+            f"{LOGS}/synth.log",
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            "dstl-hpc synth {DATA} --images {params.images} --train {params.train}"
+            " --size {params.size[0]} {params.size[1]} --seed {params.seed} > {log} 2>&1"
+
+
+rule align:
+    input:
+        lambda wc: image_inputs(wc.image),
+    output:
+        f"{R}/stacks/{{image}}.h5",
+    log:
+        f"{LOGS}/align/{{image}}.log",
+    group:
+        "preprocess"
+    threads: res("align", "cpus_per_task")
+    resources:
+        mem_mb=res("align", "mem_mb", True),
+        runtime=res("align", "runtime", True),
+        cpus_per_task=res("align", "cpus_per_task"),
+    shell:
+        "dstl-hpc align {DATA} {wildcards.image} {output} --threads {threads} > {log} 2>&1"
+
+
+rule masks:
+    input:
+        image=lambda wc: PLAN.layout.three_band(wc.image),
+        wkt=PLAN.layout.train_wkt,
+        grid=PLAN.layout.grid_sizes,
+    output:
+        f"{R}/masks/{{image}}.h5",
+    params:
+        pre_buffer=" ".join(f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())),
+    log:
+        f"{LOGS}/masks/{{image}}.log",
+    group:
+        "preprocess"
+    threads: 1
+    resources:
+        mem_mb=res("masks", "mem_mb", True),
+        runtime=res("masks", "runtime", True),
+    shell:
+        "dstl-hpc masks {DATA} {wildcards.image} {output} --pre-buffer {params.pre_buffer} > {log} 2>&1"
+
+
+rule stats:
+    input:
+        expand(f"{R}/stacks/{{image}}.h5", image=PLAN.train_ids),
+    output:
+        f"{R}/stats.json",
+    log:
+        f"{LOGS}/stats.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "dstl-hpc stats {output} {input} > {log} 2>&1"

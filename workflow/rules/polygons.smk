@@ -1,0 +1,121 @@
+# Stage 5: thresholds swept on validation, polygons per class and image,
+# per-class CSVs, validation scores and the merged submission.
+
+
+def prediction_of(variant, k, image):
+    return f"{R}/predictions/{variant}/{PLAN.class_group[int(k)]}/{image}.h5"
+
+
+def threshold_input(wildcards):
+    if PLAN.class_settings(int(wildcards.k))["threshold"] is not None:
+        return []
+    return [f"{R}/validation/thresholds/class_{wildcards.k}.json"]
+
+
+def threshold_arg(wildcards, input):
+    fixed = PLAN.class_settings(int(wildcards.k))["threshold"]
+    return f"--threshold {fixed}" if fixed is not None else f"--threshold-json {input.threshold}"
+
+
+rule sweep:
+    input:
+        predictions=lambda wc: [prediction_of("validation", wc.k, i) for i in PLAN.validation_ids],
+        truth=PLAN.layout.train_wkt,
+        grid=PLAN.layout.grid_sizes,
+    output:
+        f"{R}/validation/thresholds/class_{{k}}.json",
+    params:
+        thresholds=" ".join(str(t) for t in PLAN.sweep_thresholds()),
+        epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
+        min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
+    log:
+        f"{LOGS}/sweep/class_{{k}}.log",
+    threads: 1
+    resources:
+        mem_mb=res("polygons", "mem_mb", True),
+        runtime=res("polygons", "runtime", True),
+    shell:
+        "dstl-hpc sweep {output} --class {wildcards.k} --truth {input.truth}"
+        " --grid-sizes {input.grid} --predictions {input.predictions}"
+        " --thresholds {params.thresholds} --epsilon {params.epsilon}"
+        " --min-area {params.min_area} > {log} 2>&1"
+
+
+rule polygonize:
+    input:
+        prediction=lambda wc: prediction_of(wc.variant, wc.k, wc.image),
+        grid=PLAN.layout.grid_sizes,
+        threshold=threshold_input,
+    output:
+        f"{R}/polygons/{{variant}}/class_{{k}}/{{image}}.csv",
+    params:
+        threshold=threshold_arg,
+        epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
+        min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
+    log:
+        f"{LOGS}/polygonize/{{variant}}/class_{{k}}/{{image}}.log",
+    group:
+        "polygons"
+    threads: 1
+    resources:
+        mem_mb=res("polygons", "mem_mb", True),
+        runtime=res("polygons", "runtime", True),
+    shell:
+        "dstl-hpc polygonize {input.prediction} {output} --class {wildcards.k}"
+        " --grid-sizes {input.grid} {params.threshold}"
+        " --epsilon {params.epsilon} --min-area {params.min_area} > {log} 2>&1"
+
+
+rule gather:
+    input:
+        lambda wc: [
+            f"{R}/polygons/{wc.variant}/class_{wc.k}/{i}.csv"
+            for i in PLAN.predict_ids(wc.variant)
+        ],
+    output:
+        f"{R}/polygons/{{variant}}/class_{{k}}.csv",
+    log:
+        f"{LOGS}/gather/{{variant}}/class_{{k}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "dstl-hpc gather {output} {input} > {log} 2>&1"
+
+
+rule score:
+    input:
+        truth=PLAN.layout.train_wkt,
+        polygons=expand(f"{R}/polygons/validation/class_{{k}}.csv", k=CLASSES),
+        images=[PLAN.layout.three_band(i) for i in PLAN.validation_ids],
+    output:
+        f"{R}/validation/scores.json",
+    params:
+        images=" ".join(PLAN.validation_ids),
+        classes=" ".join(str(k) for k in CLASSES),
+    log:
+        f"{LOGS}/score.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "dstl-hpc score {input.truth} {input.polygons} --images {params.images}"
+        " --classes {params.classes} --data-dir {DATA} --json {output} > {log} 2>&1"
+
+
+rule merge:
+    input:
+        polygons=expand(f"{R}/polygons/all/class_{{k}}.csv", k=CLASSES),
+        sample=PLAN.layout.sample_submission,
+    output:
+        f"{R}/submission.csv.gz",
+    log:
+        f"{LOGS}/merge.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "dstl-hpc merge {output} {input.polygons} --sample {input.sample} > {log} 2>&1"
