@@ -1,5 +1,6 @@
 # Ids, groups, per-group and per-class settings, resolved once from the config.
-import json
+import os
+import shlex
 
 from dstl_hpc.errors import DstlError
 from dstl_hpc.plan import Plan
@@ -12,6 +13,10 @@ try:
     PLAN = Plan(config)
 except DstlError as exc:
     raise WorkflowError(f"dstl-hpc: {exc}") from None
+
+# Every rule runs `python -m dstl_hpc <step>` (the `dstl-hpc` CLI) from this
+# checkout, also inside a conda environment made from envs/dstl.yaml.
+shell.prefix(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 R = str(PLAN.results)
 DATA = str(PLAN.data_dir)
@@ -34,6 +39,11 @@ def final_targets():
     if "all" in PLAN.variants:
         targets.append(f"{R}/submission.csv.gz")
     return targets
+
+
+def data_dir_of(three_band_tif):
+    """The data directory above three_band/{id}.tif."""
+    return os.path.dirname(os.path.dirname(three_band_tif))
 
 
 def image_inputs(image):
@@ -73,3 +83,31 @@ def gpu_model(kind):
         return PLAN.resources(wildcards.group, kind).get("gpu_model") or ""
 
     return get
+
+
+def train_inputs(wildcards):
+    ids = PLAN.fit_ids(wildcards.variant) + PLAN.valid_ids(wildcards.variant)
+    return {
+        "stats": f"{R}/stats.json",
+        "stacks": expand(f"{R}/stacks/{{image}}.h5", image=ids),
+        "masks": expand(f"{R}/masks/{{image}}.h5", image=ids),
+    }
+
+
+def id_args(flag, ids):
+    return f"{flag} {' '.join(ids)}" if ids else ""
+
+
+def prediction_of(variant, k, image):
+    return f"{R}/predictions/{variant}/{PLAN.class_group[int(k)]}/{image}.h5"
+
+
+def threshold_input(wildcards):
+    if PLAN.class_settings(int(wildcards.k))["threshold"] is not None:
+        return []
+    return [f"{R}/validation/thresholds/class_{wildcards.k}.json"]
+
+
+def threshold_arg(wildcards, input):
+    fixed = PLAN.class_settings(int(wildcards.k))["threshold"]
+    return f"--threshold {fixed}" if fixed is not None else f"--threshold-json {input.threshold}"

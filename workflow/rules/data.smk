@@ -10,6 +10,7 @@ if PLAN.synthetic:
             truth=f"{DATA}/synth_truth.json",
             images=[p for i in PLAN.all_ids for p in image_inputs(i)],
         params:
+            out=lambda wc, output: os.path.dirname(output.grid),
             images=PLAN.synth["images"],
             train=PLAN.synth["train_images"],
             size=PLAN.synth["size"],
@@ -20,8 +21,10 @@ if PLAN.synthetic:
         resources:
             mem_mb=4000,
             runtime=30,
+        conda:
+            "../../envs/dstl.yaml"
         shell:
-            "dstl-hpc synth {DATA} --images {params.images} --train {params.train}"
+            "python -m dstl_hpc synth {params.out} --images {params.images} --train {params.train}"
             " --size {params.size[0]} {params.size[1]} --seed {params.seed} > {log} 2>&1"
 
 
@@ -30,6 +33,8 @@ rule align:
         lambda wc: image_inputs(wc.image),
     output:
         f"{R}/stacks/{{image}}.h5",
+    params:
+        data=lambda wc, input: data_dir_of(input[0]),
     log:
         f"{LOGS}/align/{{image}}.log",
     group:
@@ -39,8 +44,10 @@ rule align:
         mem_mb=res("align", "mem_mb", True),
         runtime=res("align", "runtime", True),
         cpus_per_task=res("align", "cpus_per_task"),
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc align {DATA} {wildcards.image} {output} --threads {threads} > {log} 2>&1"
+        "python -m dstl_hpc align {params.data} {wildcards.image} {output} --threads {threads} > {log} 2>&1"
 
 
 rule masks:
@@ -51,6 +58,7 @@ rule masks:
     output:
         f"{R}/masks/{{image}}.h5",
     params:
+        data=lambda wc, input: data_dir_of(input.image),
         pre_buffer=" ".join(f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())),
     log:
         f"{LOGS}/masks/{{image}}.log",
@@ -60,8 +68,10 @@ rule masks:
     resources:
         mem_mb=res("masks", "mem_mb", True),
         runtime=res("masks", "runtime", True),
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc masks {DATA} {wildcards.image} {output} --pre-buffer {params.pre_buffer} > {log} 2>&1"
+        "python -m dstl_hpc masks {params.data} {wildcards.image} {output} --pre-buffer {params.pre_buffer} > {log} 2>&1"
 
 
 rule stats:
@@ -75,5 +85,7 @@ rule stats:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc stats {output} {input} > {log} 2>&1"
+        "python -m dstl_hpc stats {output} {input} > {log} 2>&1"

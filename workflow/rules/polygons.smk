@@ -2,21 +2,6 @@
 # per-class CSVs, validation scores and the merged submission.
 
 
-def prediction_of(variant, k, image):
-    return f"{R}/predictions/{variant}/{PLAN.class_group[int(k)]}/{image}.h5"
-
-
-def threshold_input(wildcards):
-    if PLAN.class_settings(int(wildcards.k))["threshold"] is not None:
-        return []
-    return [f"{R}/validation/thresholds/class_{wildcards.k}.json"]
-
-
-def threshold_arg(wildcards, input):
-    fixed = PLAN.class_settings(int(wildcards.k))["threshold"]
-    return f"--threshold {fixed}" if fixed is not None else f"--threshold-json {input.threshold}"
-
-
 rule sweep:
     input:
         predictions=lambda wc: [prediction_of("validation", wc.k, i) for i in PLAN.validation_ids],
@@ -34,8 +19,10 @@ rule sweep:
     resources:
         mem_mb=res("polygons", "mem_mb", True),
         runtime=res("polygons", "runtime", True),
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc sweep {output} --class {wildcards.k} --truth {input.truth}"
+        "python -m dstl_hpc sweep {output} --class {wildcards.k} --truth {input.truth}"
         " --grid-sizes {input.grid} --predictions {input.predictions}"
         " --thresholds {params.thresholds} --epsilon {params.epsilon}"
         " --min-area {params.min_area} > {log} 2>&1"
@@ -60,8 +47,10 @@ rule polygonize:
     resources:
         mem_mb=res("polygons", "mem_mb", True),
         runtime=res("polygons", "runtime", True),
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc polygonize {input.prediction} {output} --class {wildcards.k}"
+        "python -m dstl_hpc polygonize {input.prediction} {output} --class {wildcards.k}"
         " --grid-sizes {input.grid} {params.threshold}"
         " --epsilon {params.epsilon} --min-area {params.min_area} > {log} 2>&1"
 
@@ -80,8 +69,10 @@ rule gather:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc gather {output} {input} > {log} 2>&1"
+        "python -m dstl_hpc gather {output} {input} > {log} 2>&1"
 
 
 rule score:
@@ -92,6 +83,7 @@ rule score:
     output:
         f"{R}/validation/scores.json",
     params:
+        data=lambda wc, input: os.path.dirname(input.truth),
         images=" ".join(PLAN.validation_ids),
         classes=" ".join(str(k) for k in CLASSES),
     log:
@@ -100,9 +92,11 @@ rule score:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc score {input.truth} {input.polygons} --images {params.images}"
-        " --classes {params.classes} --data-dir {DATA} --json {output} > {log} 2>&1"
+        "python -m dstl_hpc score {input.truth} {input.polygons} --images {params.images}"
+        " --classes {params.classes} --data-dir {params.data} --json {output} > {log} 2>&1"
 
 
 rule merge:
@@ -117,5 +111,7 @@ rule merge:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc merge {output} {input.polygons} --sample {input.sample} > {log} 2>&1"
+        "python -m dstl_hpc merge {output} {input.polygons} --sample {input.sample} > {log} 2>&1"

@@ -18,6 +18,8 @@ rule predict:
         mem_mb=group_res("predict", "mem_mb", True),
         runtime=group_res("predict", "runtime", True),
         slurm_extra=slurm_extra("predict"),
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc predict {input.model} {input.stack} {output} {params.options}"
+        "python -m dstl_hpc predict {input.model} {input.stack} {output} {params.options}"
         " --threads {threads} > {log} 2>&1"

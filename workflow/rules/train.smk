@@ -2,19 +2,6 @@
 # validation ids; all: every training image). A GPU job on a cluster.
 
 
-def train_inputs(wildcards):
-    ids = PLAN.fit_ids(wildcards.variant) + PLAN.valid_ids(wildcards.variant)
-    return {
-        "stats": f"{R}/stats.json",
-        "stacks": expand(f"{R}/stacks/{{image}}.h5", image=ids),
-        "masks": expand(f"{R}/masks/{{image}}.h5", image=ids),
-    }
-
-
-def id_args(flag, ids):
-    return f"{flag} {' '.join(ids)}" if ids else ""
-
-
 rule train:
     input:
         unpack(train_inputs),
@@ -28,6 +15,8 @@ rule train:
         valid_ids=lambda wc: id_args("--valid-ids", PLAN.valid_ids(wc.variant)),
         # Resumable checkpoint: NOT an output, so a retry (time limit, dead node) resumes.
         checkpoint=lambda wc: f"{R}/checkpoints/{wc.variant}/{wc.group}.ckpt",
+        stacks=lambda wc, input: os.path.dirname(input.stacks[0]),
+        masks=lambda wc, input: os.path.dirname(input.masks[0]),
     log:
         f"{LOGS}/train/{{variant}}/{{group}}.log",
     threads: group_res("train", "cpus_per_task")
@@ -37,10 +26,12 @@ rule train:
         mem_mb=group_res("train", "mem_mb", True),
         runtime=group_res("train", "runtime", True),
         slurm_extra=slurm_extra("train"),
+    conda:
+        "../../envs/dstl.yaml"
     shell:
-        "dstl-hpc train --out {output.model} --metrics {output.metrics}"
+        "python -m dstl_hpc train --out {output.model} --metrics {output.metrics}"
         " --checkpoint {params.checkpoint} --stats {input.stats}"
-        " --stacks-dir {R}/stacks --masks-dir {R}/masks"
+        " --stacks-dir {params.stacks} --masks-dir {params.masks}"
         " {params.train_ids} {params.valid_ids}"
         " --group {wildcards.group} --variant {wildcards.variant}"
         " --settings '{params.settings}' --threads {threads} > {log} 2>&1"

@@ -1,0 +1,56 @@
+"""The reference loss: BCE + dice per class over the whole batch, summed over classes.
+
+For each class c, with p = sigmoid(logits) and y the (possibly soft) target, over
+every pixel of every patch of the batch::
+
+    L_c = log_loss * mean(BCE(p, y)) + dice_loss * (1 - sum(p * y) / (sum(p) + sum(y)))
+
+(no factor 2, no smoothing; the dice term is skipped when its denominator is 0),
+and ``L = sum_c L_c / (log_loss + dice_loss)``. BCE is computed from the logits
+(``binary_cross_entropy_with_logits``) for numerical stability, in float32.
+
+``loss_terms`` / ``combine_terms`` split that into sums that can be accumulated over
+many tensors (validation computes the same loss over whole images).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def loss_terms(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(n_classes, 5) float32 sums per class: BCE sum, pixel count, sum(p*y), sum(p), sum(y).
+
+    ``logits`` and ``target`` are (N, n_classes, H, W) (or (n_classes, H, W)).
+    """
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
+    if logits.ndim == 3:
+        logits, target = logits[None], target[None]
+    logits = logits.float()
+    target = target.float()
+    dims = (0, 2, 3)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dims)
+    p = torch.sigmoid(logits)
+    count = torch.full_like(bce, logits.shape[0] * logits.shape[2] * logits.shape[3])
+    inter = (p * target).sum(dims)
+    return torch.stack([bce, count, inter, p.sum(dims), target.sum(dims)], 1)
+
+
+def combine_terms(terms: torch.Tensor, log_loss: float = 1.0, dice_loss: float = 10.0):
+    """The loss (a scalar tensor) from ``loss_terms`` sums."""
+    bce_sum, count, inter, psum, ysum = terms.unbind(1)
+    bce = bce_sum / count.clamp_min(1)
+    denom = psum + ysum
+    ratio = torch.where(denom > 0, inter / torch.where(denom > 0, denom, 1), 0)
+    dice = torch.where(denom > 0, 1 - ratio, 0)
+    per_class = log_loss * bce + dice_loss * dice
+    return per_class.sum() / (log_loss + dice_loss)
+
+
+def dice_bce_loss(
+    logits: torch.Tensor, target: torch.Tensor, log_loss: float = 1.0, dice_loss: float = 10.0
+) -> torch.Tensor:
+    """The training loss of one batch (scalar, float32)."""
+    return combine_terms(loss_terms(logits, target), log_loss, dice_loss)

@@ -1,0 +1,218 @@
+"""The UNet of the reference solution, its model file, and input normalisation.
+
+Architecture (``reference-solution.md``, "Model"): five levels with
+``filters_base * [1, 2, 4, 8, 16]`` filters; a block is (3x3 conv, BN, ReLU) twice;
+the first pooling is ``top_scale`` x ``top_scale`` max-pooling (2 or 4), the other
+three 2x2; the way up is nearest upsampling, concatenation with the skip and a
+block (its output has the skip's width); optional Dropout2d after every block; a
+1x1 conv to the group's classes. The net maps an input of side S to logits of
+side S, and ``forward`` crops ``border`` pixels on each side: S - 2 * border.
+With the defaults (patch_inner 64, patch_border 16) an input of 96 gives 64.
+
+``forward`` returns LOGITS (the reference returned sigmoid probabilities): the
+loss uses BCE-with-logits, and predictors apply ``torch.sigmoid``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dstl_hpc.atomic import atomic_path
+from dstl_hpc.errors import DstlError
+from dstl_hpc.settings import input_divisor
+
+MODEL_FORMAT = 1
+META_KEYS = ("hparams", "classes", "channels", "mean", "std", "group", "variant", "epochs_done")
+
+
+def _block(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c_in in (n_in, n_out):
+        layers += [
+            nn.Conv2d(c_in, n_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(n_out),
+            nn.ReLU(inplace=True),
+        ]
+    if dropout > 0:
+        layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    def __init__(
+        self,
+        n_in: int,
+        n_classes: int,
+        filters_base: int = 32,
+        top_scale: int = 2,
+        dropout: float = 0.0,
+        border: int = 16,
+    ):
+        super().__init__()
+        if top_scale not in (2, 4):
+            raise ValueError(f"top_scale must be 2 or 4, got {top_scale}")
+        self.n_in, self.n_classes = int(n_in), int(n_classes)
+        self.top_scale, self.border = int(top_scale), int(border)
+        self.divisor = input_divisor(top_scale)
+        filters = [filters_base * m for m in (1, 2, 4, 8, 16)]
+        self.scales = [top_scale, 2, 2, 2]  # pooling between level i and i + 1
+        self.down = nn.ModuleList(
+            _block(n_in if i == 0 else filters[i - 1], nf, dropout) for i, nf in enumerate(filters)
+        )
+        # up[i] merges level i + 1 (upsampled) with the skip of level i.
+        self.up = nn.ModuleList(
+            _block(filters[i + 1] + filters[i], filters[i], dropout) for i in range(4)
+        )
+        self.head = nn.Conv2d(filters[0], n_classes, 1)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        h, w = x.shape[-2:]
+        for name, side in (("height", h), ("width", w)):
+            if side % self.divisor:
+                raise ValueError(
+                    f"input {name} {side} is not divisible by {self.divisor} "
+                    f"(top_scale {self.top_scale})"
+                )
+        if min(h, w) <= 2 * self.border:
+            raise ValueError(f"input side {min(h, w)} leaves nothing after cropping {self.border}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        skips = []
+        for i, block in enumerate(self.down):
+            if i:
+                x = F.max_pool2d(x, self.scales[i - 1])
+            x = block(x)
+            skips.append(x)
+        for i in reversed(range(4)):
+            x = F.interpolate(x, scale_factor=self.scales[i], mode="nearest")
+            x = self.up[i](torch.cat([x, skips[i]], 1))
+        x = self.head(x)
+        b = self.border
+        return x[:, :, b : x.shape[-2] - b, b : x.shape[-1] - b] if b else x
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_model(settings: dict, n_in: int, n_classes: int) -> UNet:
+    return UNet(
+        n_in=n_in,
+        n_classes=n_classes,
+        filters_base=settings["filters_base"],
+        top_scale=settings["top_scale"],
+        dropout=settings["dropout"],
+        border=settings["patch_border"],
+    )
+
+
+# ----------------------------------------------------------------- model file
+
+
+def save_model_file(path, model: nn.Module, meta: dict) -> None:
+    """torch.save of ``{"state_dict", **meta, "format": 1}`` (CPU tensors), atomically."""
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"model meta lacks {', '.join(missing)}")
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    obj = {"state_dict": state, **{k: meta[k] for k in meta}, "format": MODEL_FORMAT}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def load_model_file(path, device="cpu") -> tuple[UNet, dict]:
+    """(model on ``device`` in eval mode, meta dict without the state_dict)."""
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DstlError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT or "state_dict" not in obj:
+        raise DstlError(f"{path}: not a dstl-hpc model file (format {MODEL_FORMAT})")
+    meta = {k: v for k, v in obj.items() if k != "state_dict"}
+    hp = meta["hparams"]
+    model = build_model(hp, n_in=len(meta["mean"]), n_classes=len(meta["classes"]))
+    model.load_state_dict(obj["state_dict"])
+    return model.to(device).eval(), meta
+
+
+# -------------------------------------------------------------- normalisation
+
+
+def normalize(image: np.ndarray, mean, std) -> np.ndarray:
+    """(C', H, W) float32 ``(x - mean) / std`` of the first ``len(mean)`` channels.
+
+    ``image`` is a stack's (C >= len(mean), H, W) array (uint16 or float).
+    A zero std is taken as 1.
+    """
+    n = len(mean)
+    if image.ndim != 3 or image.shape[0] < n:
+        raise ValueError(f"image of shape {image.shape} has fewer than {n} channels")
+    m = np.asarray(mean, np.float32).reshape(n, 1, 1)
+    s = np.asarray(std, np.float32).reshape(n, 1, 1)
+    s = np.where(s > 0, s, np.float32(1.0))
+    out = image[:n].astype(np.float32)
+    out -= m
+    out /= s
+    return out
+
+
+def normalize_for_model(image: np.ndarray, meta: dict) -> np.ndarray:
+    """``normalize`` with a model file's meta (its mean/std per input channel)."""
+    return normalize(image, meta["mean"], meta["std"])
+
+
+# ------------------------------------------------------------------ tiling
+
+
+def fit_tile(tile: int, border: int, divisor: int, limit: int | None = None) -> int:
+    """The smallest output side >= min(tile, limit) with (side + 2 border) % divisor == 0."""
+    t = max(1, min(tile, limit) if limit else tile)
+    return t + (-(t + 2 * border)) % divisor
+
+
+@torch.no_grad()
+def predict_logits(
+    model: UNet,
+    image: np.ndarray,
+    tile: int = 512,
+    device="cpu",
+    bf16: bool = False,
+    channels_last: bool = False,
+    batch_tiles: int = 1,
+) -> np.ndarray:
+    """Logits (n_classes, H, W) float32 of a normalised (C, H, W) image.
+
+    The image is mirror-padded by the model's border (and up to whole tiles), cut
+    into tiles of ``tile`` output pixels (adjusted so the input side fits the net)
+    and predicted tile by tile; the model must be in eval mode.
+    """
+    _, h, w = image.shape
+    b = model.border
+    t = fit_tile(tile, b, model.divisor, limit=max(h, w))
+    ny, nx = math.ceil(h / t), math.ceil(w / t)
+    padded = np.pad(image, ((0, 0), (b, b + ny * t - h), (b, b + nx * t - w)), mode="reflect")
+    out = np.empty((model.n_classes, ny * t, nx * t), np.float32)
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    origins = [(y * t, x * t) for y in range(ny) for x in range(nx)]
+    for k in range(0, len(origins), batch_tiles):
+        chunk = origins[k : k + batch_tiles]
+        x = np.stack([padded[:, y : y + t + 2 * b, x : x + t + 2 * b] for y, x in chunk])
+        xt = torch.from_numpy(x).to(device, non_blocking=cuda).contiguous(memory_format=fmt)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and cuda):
+            logits = model(xt)
+        logits = logits.float().cpu().numpy()
+        for (y, x), lg in zip(chunk, logits, strict=True):
+            out[:, y : y + t, x : x + t] = lg
+    return out[:, :h, :w]

@@ -1,0 +1,335 @@
+"""Probability maps -> polygons -> WKT, and the polygon CSVs.
+
+Pixel convention (see ``dstl_hpc.raster``): pixel (r, c) is the unit square
+``[c, c+1) x [r, r+1)``. ``mask_to_polygons`` returns the exact union of the
+mask's pixel squares (at ``epsilon`` 0), so that ``raster.rasterize`` gives the
+same pixels back. It traces pixel *edges*, not pixel centres: the mask is
+upsampled 2x (each pixel a 2x2 block), ``cv2.findContours`` (``RETR_CCOMP``:
+outer contours and their holes) walks the boundary sub-pixels, and every
+sub-pixel is mapped to the corner of its pixel that it sits in
+(``corner = ceil(sub / 2)``). Blocks are two sub-pixels wide, so 1-pixel lines
+and single pixels keep their area; diagonal contacts become rings touching at
+a point, which ``make_valid`` splits.
+
+Then, as the reference solution: ``approxPolyDP`` with ``epsilon`` px, outer
+contours and holes below ``min_area`` px^2 dropped, the result made valid
+(polygonal parts only), always a MultiPolygon; scaled to grid coordinates with
+``dataset.pixels_to_grid`` and written as WKT with 8 decimals (fixed notation).
+
+Torch is never imported here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from dstl_hpc.atomic import atomic_path
+from dstl_hpc.errors import DstlError
+
+log = logging.getLogger(__name__)
+
+HEADER = ["ImageId", "ClassType", "MultipolygonWKT"]
+EMPTY_WKT = "MULTIPOLYGON EMPTY"
+DECIMALS = 8
+
+
+# ----------------------------------------------------------------- geometry
+
+
+def polygonal(geom):
+    """The polygonal parts of ``geom`` as a MultiPolygon (lines and points dropped)."""
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    if geom is None or geom.is_empty:
+        return MultiPolygon()
+    if isinstance(geom, MultiPolygon):
+        return geom
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    polys = []
+    for part in shapely.get_parts(geom):
+        if isinstance(part, Polygon) and not part.is_empty:
+            polys.append(part)
+        elif isinstance(part, MultiPolygon) or part.geom_type == "GeometryCollection":
+            polys.extend(polygonal(part).geoms)
+    if not polys:
+        return MultiPolygon()
+    mp = MultiPolygon(polys)
+    if not mp.is_valid:  # parts of a collection may overlap
+        mp = polygonal(shapely.union_all(polys))
+    return mp
+
+
+def repair(geom):
+    """A valid MultiPolygon covering ``geom``'s polygonal area; never raises on bad rings."""
+    import shapely
+
+    mp = polygonal(geom)
+    if mp.is_empty or mp.is_valid:
+        return mp
+    fixed = polygonal(shapely.make_valid(mp))
+    if not fixed.is_valid:  # should not happen; buffer(0) as the last resort
+        fixed = polygonal(fixed.buffer(0))
+    return fixed
+
+
+def _corner_ring(contour: np.ndarray, pad: int) -> np.ndarray:
+    """Map a contour of the 2x-upsampled, padded mask to pixel-corner coordinates.
+
+    Returns an (n, 2) int32 array without repeated or collinear points (may be < 3).
+    """
+    pts = contour.reshape(-1, 2).astype(np.int64) - pad
+    pts = (pts + 1) // 2  # sub-pixel 2c -> corner c, 2c+1 -> corner c+1
+    # Drop consecutive duplicates (cyclically).
+    keep = np.any(pts != np.roll(pts, 1, axis=0), axis=1)
+    pts = pts[keep] if keep.any() else pts[:1]
+    if len(pts) < 3:
+        return pts.astype(np.int32)
+    # Drop collinear points (cross product of the two edges at a vertex is 0 and the
+    # path goes on in the same direction). Back-and-forth spikes are kept for make_valid.
+    prev = pts - np.roll(pts, 1, axis=0)
+    nxt = np.roll(pts, -1, axis=0) - pts
+    cross = prev[:, 0] * nxt[:, 1] - prev[:, 1] * nxt[:, 0]
+    dot = prev[:, 0] * nxt[:, 0] + prev[:, 1] * nxt[:, 1]
+    keep = (cross != 0) | (dot <= 0)
+    return pts[keep].astype(np.int32)
+
+
+def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0.0):
+    """Polygons (pixel coordinates, MultiPolygon) of the non-zero pixels of a 2-D mask.
+
+    ``epsilon``: ``cv2.approxPolyDP`` tolerance in px (0 = exact pixel edges);
+    ``min_area``: outer contours and holes with a smaller area (px^2) are dropped.
+    """
+    import cv2
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon
+
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    if not mask.any():
+        return MultiPolygon()
+    pad = 2
+    up = np.zeros((2 * mask.shape[0] + 2 * pad, 2 * mask.shape[1] + 2 * pad), np.uint8)
+    m8 = (mask != 0).view(np.uint8)
+    up[pad:-pad, pad:-pad] = np.repeat(np.repeat(m8, 2, axis=0), 2, axis=1)
+    contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    del up
+    if hierarchy is None:
+        return MultiPolygon()
+    hierarchy = hierarchy.reshape(-1, 4)
+
+    def ring(i: int) -> np.ndarray | None:
+        pts = _corner_ring(contours[i], pad)
+        if epsilon > 0 and len(pts) >= 3:
+            pts = cv2.approxPolyDP(pts.reshape(-1, 1, 2), float(epsilon), True).reshape(-1, 2)
+        if len(pts) < 3:
+            return None
+        area = abs(cv2.contourArea(pts.reshape(-1, 1, 2).astype(np.float32)))
+        if area <= 0 or area < min_area:
+            return None
+        return pts
+
+    parts = []
+    for i in range(len(contours)):
+        if hierarchy[i, 3] != -1:  # a hole: handled with its outer contour
+            continue
+        shell = ring(i)
+        if shell is None:
+            continue
+        holes = []
+        child = hierarchy[i, 2]
+        while child != -1:
+            h = ring(child)
+            if h is not None:
+                holes.append(h)
+            child = hierarchy[child, 0]
+        poly = Polygon(shell, holes)
+        if not poly.is_valid:  # e.g. a ring touching itself at a diagonal contact
+            parts.extend(repair(poly).geoms)
+        else:
+            parts.append(poly)
+    if not parts:
+        return MultiPolygon()
+    mp = MultiPolygon(parts)
+    if not mp.is_valid:
+        # Parts may overlap after simplification (epsilon > 0) or after a dropped hole.
+        mp = polygonal(shapely.union_all(parts))
+        if not mp.is_valid:
+            mp = repair(mp)
+    return mp
+
+
+# ---------------------------------------------------------------------- WKT
+
+
+def _fmt(v: float) -> str:
+    s = f"{v:.{DECIMALS}f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def _ring_wkt(coords) -> str:
+    return "(" + ", ".join(f"{_fmt(x)} {_fmt(y)}" for x, y in coords) + ")"
+
+
+def _format_wkt(mp) -> str:
+    if mp.is_empty:
+        return EMPTY_WKT
+    polys = []
+    for poly in mp.geoms:
+        rings = [np.asarray(poly.exterior.coords)[:, :2]]
+        rings += [np.asarray(r.coords)[:, :2] for r in poly.interiors]
+        polys.append("(" + ", ".join(_ring_wkt(r) for r in rings) + ")")
+    return "MULTIPOLYGON (" + ", ".join(polys) + ")"
+
+
+def to_wkt(geom) -> str:
+    """MULTIPOLYGON WKT with 8 decimals (fixed notation); checked to parse and be valid."""
+    import shapely
+
+    mp = repair(geom)
+    text = _format_wkt(mp)
+    if mp.is_empty:
+        return text
+    for attempt in range(2):
+        back = shapely.from_wkt(text)
+        if back.is_valid:
+            return text
+        if attempt == 0:  # rounding to 8 decimals broke validity: repair the rounded geometry
+            text = _format_wkt(repair(back))
+    log.warning("WKT still invalid after rounding and repair; written as it is")
+    return text
+
+
+# ----------------------------------------------------------- predictions
+
+
+def read_prediction_plane(path, class_type: int) -> tuple[np.ndarray, str]:
+    """(probability float32 (H, W) in [0, 1], image id) of one class of a prediction."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with h5:
+        if "prob" not in h5:
+            raise DstlError(f"{path}: no dataset 'prob' (not a prediction file)")
+        classes = [int(c) for c in h5.attrs.get("classes", [])]
+        if class_type not in classes:
+            raise DstlError(f"{path}: class {class_type} not predicted (classes {classes})")
+        ds = h5["prob"]
+        if ds.ndim != 3 or ds.shape[0] != len(classes):
+            raise DstlError(f"{path}: prob has shape {ds.shape}, expected ({len(classes)}, H, W)")
+        plane = ds[classes.index(class_type)]
+        scale = float(h5.attrs.get("scale", 255))
+        image_id = str(h5.attrs.get("image_id", ""))
+    if not image_id:
+        raise DstlError(f"{path}: no image_id attribute")
+    return plane.astype(np.float32) / np.float32(scale), image_id
+
+
+def grid_for(grid_sizes: dict, image_id: str, grid_path) -> tuple[float, float]:
+    if image_id not in grid_sizes:
+        raise DstlError(f"{grid_path}: image {image_id} is missing")
+    return grid_sizes[image_id]
+
+
+def prob_to_grid_polygons(
+    prob: np.ndarray,
+    threshold: float,
+    xmax: float,
+    ymin: float,
+    epsilon: float = 2.0,
+    min_area: float = 50.0,
+):
+    """MultiPolygon in grid coordinates of ``prob >= threshold``."""
+    from dstl_hpc.dataset import pixels_to_grid
+
+    height, width = prob.shape
+    mp = mask_to_polygons(prob >= np.float32(threshold), epsilon=epsilon, min_area=min_area)
+    if mp.is_empty:
+        return mp
+    return pixels_to_grid(mp, width, height, xmax, ymin)
+
+
+def read_threshold_json(path) -> float:
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        obj = json.loads(path.read_text())
+        t = float(obj["threshold"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DstlError(f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})") from None
+    check_threshold(t, str(path))
+    return t
+
+
+def check_threshold(t: float, where: str = "--threshold") -> None:
+    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise DstlError(f"{where}: threshold {t} is not in [0, 1]")
+
+
+# ------------------------------------------------------------------- CSVs
+
+
+def write_rows(path, rows) -> None:
+    """Write ``(ImageId, ClassType, WKT)`` rows under the standard header (atomically)."""
+    with atomic_path(path, suffix=".csv") as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(HEADER)
+        for image_id, class_type, wkt in rows:
+            writer.writerow([image_id, int(class_type), wkt])
+
+
+def read_rows(path) -> list[tuple[str, int, str]]:
+    """Rows of a polygon CSV (header checked), in file order."""
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    out = []
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != HEADER:
+            raise DstlError(f"{path}: header {header} is not {HEADER}")
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != 3:
+                raise DstlError(f"{path}, line {lineno}: expected 3 fields, got {len(row)}")
+            try:
+                ct = int(row[1])
+            except ValueError:
+                raise DstlError(f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer") from None
+            if not 1 <= ct <= 10:
+                raise DstlError(f"{path}, line {lineno}: ClassType {ct} is not in 1..10")
+            out.append((row[0], ct, row[2]))
+    return out
+
+
+def gather(out_path, pieces) -> int:
+    """Concatenate polygon CSVs, sorted by (ImageId, ClassType); returns the row count."""
+    rows: dict[tuple[str, int], tuple[str, int, str]] = {}
+    where: dict[tuple[str, int], str] = {}
+    for piece in pieces:
+        for image_id, ct, wkt in read_rows(piece):
+            key = (image_id, ct)
+            if key in rows:
+                raise DstlError(f"{piece}: image {image_id} class {ct} already in {where[key]}")
+            rows[key] = (image_id, ct, wkt)
+            where[key] = str(piece)
+    write_rows(out_path, [rows[k] for k in sorted(rows)])
+    return len(rows)

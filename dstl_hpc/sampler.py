@@ -1,0 +1,317 @@
+"""Random training patches from HDF5 stacks and masks (``reference-solution.md``, "Model").
+
+One patch: pick a training image uniformly at random, then a random position of
+the TARGET square (``patch_inner`` side) anywhere in the image; the input is that
+square plus ``patch_border`` context pixels on each side, mirrored where it leaves
+the image (as the predictor mirror-pads images), so edge pixels are trained too.
+Images smaller than the patch are mirror-padded the same way.
+
+Augmentations, in this order, each drawn from the patch's own generator:
+rotation by a uniform angle in +-``rotate_deg`` about the patch centre (a window
+large enough for the rotated square is read, so no corner is empty; image and
+mask go through the same ``cv2.warpAffine``, linear); random horizontal and
+vertical flips (``flips``); a per-channel multiplicative factor ``1 + jitter * N(0,1)``
+on the raw values (``jitter``). The rotated mask is KEPT SOFT (linear interpolation
+of the 0/1 planes, values in [0, 1]) as in the reference; unrotated masks stay 0/1.
+With probability ``oversample`` a patch is redrawn (at most ``OVERSAMPLE_TRIES``
+times) until its target holds a pixel >= 0.5 of one of the group's classes.
+
+The input is the first ``n_channels`` channels normalised with the stats
+(``(x - mean) / std``), float32 (C, S, S) with S = inner + 2 border; the target is
+float32 (n_classes, inner, inner), the centre of the input patch.
+
+Determinism: ``PatchDataset`` draws patch ``i`` of epoch ``e`` from
+``numpy.random.default_rng([seed, e, i])``, so a batch does not depend on worker
+count or on earlier batches, and a resumed run sees the same patches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dstl_hpc.errors import DstlError
+
+log = logging.getLogger(__name__)
+
+OVERSAMPLE_TRIES = 100
+IN_MEMORY_FRACTION = 0.25
+
+
+# ------------------------------------------------------------------- memory
+
+
+def _cgroup_free() -> int | None:
+    """memory.max - memory.current of this process's cgroup v2 (None when unlimited)."""
+    try:
+        rel = ""
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                rel = line[3:].strip().lstrip("/")
+        base = Path("/sys/fs/cgroup") / rel
+        limit = (base / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(0, int(limit) - int((base / "memory.current").read_text().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int:
+    """Bytes this process may still use: free physical memory, capped by its cgroup limit."""
+    try:
+        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        free = 0
+    cg = _cgroup_free()
+    return min(free, cg) if cg is not None and free else (cg or free)
+
+
+def decide_in_memory(setting, nbytes: int) -> bool:
+    if setting in (True, False):
+        return bool(setting)
+    avail = available_memory()
+    keep = nbytes <= IN_MEMORY_FRACTION * avail
+    log.info(
+        "in_memory auto: %.2f GiB of stacks and masks, %.2f GiB available -> %s",
+        nbytes / 2**30,
+        avail / 2**30,
+        "in memory" if keep else "read from HDF5",
+    )
+    return keep
+
+
+# ------------------------------------------------------------------- sources
+
+
+def _h5_shape(path: Path, dataset: str) -> tuple[int, ...]:
+    import h5py
+
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        with h5py.File(path, "r") as h5:
+            if dataset not in h5:
+                raise DstlError(f"{path}: no dataset {dataset!r}")
+            return tuple(h5[dataset].shape)
+    except OSError as exc:
+        raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Mirror indices into [0, n) (numpy 'reflect' / cv2 BORDER_REFLECT_101)."""
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.abs(idx) % period
+    return np.where(idx >= n, period - idx, idx)
+
+
+class PatchSampler:
+    """Draws (input, target) patches; picklable (HDF5 handles are reopened per process)."""
+
+    def __init__(
+        self,
+        stack_paths,
+        mask_paths,
+        classes,
+        mean,
+        std,
+        settings: dict,
+        in_memory=None,
+    ):
+        if len(stack_paths) != len(mask_paths) or not stack_paths:
+            raise ValueError("need as many mask files as stack files, and at least one")
+        self.stack_paths = [Path(p) for p in stack_paths]
+        self.mask_paths = [Path(p) for p in mask_paths]
+        self.classes = [int(c) for c in classes]
+        self.n_channels = int(settings["n_channels"])
+        if len(mean) < self.n_channels or len(std) < self.n_channels:
+            raise DstlError(f"stats: need mean/std for {self.n_channels} channels, got {len(mean)}")
+        self.mean = np.asarray(mean[: self.n_channels], np.float32).reshape(-1, 1, 1)
+        std = np.asarray(std[: self.n_channels], np.float32)
+        self.std = np.where(std > 0, std, np.float32(1)).reshape(-1, 1, 1)
+        self.inner = int(settings["patch_inner"])
+        self.border = int(settings["patch_border"])
+        self.side = self.inner + 2 * self.border
+        self.rotate_deg = float(settings["rotate_deg"])
+        self.flips = bool(settings["flips"])
+        self.jitter = float(settings["jitter"])
+        self.oversample = float(settings["oversample"])
+
+        self.shapes: list[tuple[int, int]] = []
+        for sp, mp in zip(self.stack_paths, self.mask_paths, strict=True):
+            s_shape = _h5_shape(sp, "image")
+            m_shape = _h5_shape(mp, "mask")
+            if len(s_shape) != 3 or s_shape[0] < self.n_channels:
+                raise DstlError(f"{sp}: image of shape {s_shape} lacks {self.n_channels} channels")
+            if len(m_shape) != 3 or m_shape[0] < max(self.classes):
+                raise DstlError(f"{mp}: mask of shape {m_shape} lacks class {max(self.classes)}")
+            if s_shape[1:] != m_shape[1:]:
+                raise DstlError(f"{mp}: mask size {m_shape[1:]} differs from {sp} {s_shape[1:]}")
+            self.shapes.append((int(s_shape[1]), int(s_shape[2])))
+        area = sum(h * w for h, w in self.shapes)
+        self.area = area
+        nbytes = area * (2 * self.n_channels + len(self.classes))
+        keep = decide_in_memory("auto" if in_memory is None else in_memory, nbytes)
+        self.images: list[np.ndarray] | None = None
+        self.masks: list[np.ndarray] | None = None
+        if keep:
+            from dstl_hpc.stacks import read_mask, read_stack
+
+            self.images = [read_stack(p, self.n_channels) for p in self.stack_paths]
+            self.masks = [read_mask(p, self.classes) for p in self.mask_paths]
+        self._handles: dict = {}
+        self._pid = None
+
+    # -- HDF5 handles: opened lazily, once per process (DataLoader workers fork)
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handles"], state["_pid"] = {}, None
+        return state
+
+    def _dataset(self, path: Path, name: str):
+        import h5py
+
+        if self._pid != os.getpid():
+            self._handles, self._pid = {}, os.getpid()
+        if path not in self._handles:
+            self._handles[path] = h5py.File(path, "r")[name]
+        return self._handles[path]
+
+    @property
+    def in_memory(self) -> bool:
+        return self.images is not None
+
+    def _window(self, i: int, y0: int, y1: int, x0: int, x1: int):
+        """Image (C, y1-y0, x1-x0) float32 and mask (n, ...) float32, mirrored outside."""
+        h, w = self.shapes[i]
+        cy0, cy1 = max(0, y0), min(h, y1)
+        cx0, cx1 = max(0, x0), min(w, x1)
+        if self.in_memory:
+            img = self.images[i][:, cy0:cy1, cx0:cx1]
+            msk = self.masks[i][:, cy0:cy1, cx0:cx1]
+        else:
+            img = self._dataset(self.stack_paths[i], "image")[: self.n_channels, cy0:cy1, cx0:cx1]
+            planes = self._dataset(self.mask_paths[i], "mask")[:, cy0:cy1, cx0:cx1]
+            msk = planes[[c - 1 for c in self.classes]]
+        if (cy0, cy1, cx0, cx1) != (y0, y1, x0, x1):
+            ry = _reflect_index(np.arange(y0, y1), h) - cy0
+            rx = _reflect_index(np.arange(x0, x1), w) - cx0
+            if ry.min() < 0 or rx.min() < 0 or ry.max() >= cy1 - cy0 or rx.max() >= cx1 - cx0:
+                # The mirrored indices reach beyond the clipped read: read them all.
+                return self._window_full(i, y0, y1, x0, x1)
+            img = img[:, ry][:, :, rx]
+            msk = msk[:, ry][:, :, rx]
+        return img.astype(np.float32), msk.astype(np.float32)
+
+    def _window_full(self, i, y0, y1, x0, x1):
+        h, w = self.shapes[i]
+        img, msk = self._window(i, 0, h, 0, w)
+        ry = _reflect_index(np.arange(y0, y1), h)
+        rx = _reflect_index(np.arange(x0, x1), w)
+        return img[:, ry][:, :, rx], msk[:, ry][:, :, rx]
+
+    def _draw(self, rng: np.random.Generator):
+        """One patch before normalisation: raw image (C, S, S), mask (n, inner, inner)."""
+        i = int(rng.integers(len(self.shapes)))
+        h, w = self.shapes[i]
+        inner, b, side = self.inner, self.border, self.side
+        ty = int(rng.integers(min(0, h - inner), max(0, h - inner) + 1))
+        tx = int(rng.integers(min(0, w - inner), max(0, w - inner) + 1))
+        py, px = ty - b, tx - b  # top-left of the input square
+        angle = float(rng.uniform(-self.rotate_deg, self.rotate_deg)) if self.rotate_deg else 0.0
+        if angle == 0.0:
+            img, msk = self._window(i, py, py + side, px, px + side)
+            msk = msk[:, b : b + inner, b : b + inner]
+        else:
+            img, msk = self._rotated(i, py, px, angle)
+        if self.flips:
+            if rng.random() < 0.5:
+                img, msk = img[:, :, ::-1], msk[:, :, ::-1]
+            if rng.random() < 0.5:
+                img, msk = img[:, ::-1], msk[:, ::-1]
+        if self.jitter > 0:
+            factor = 1.0 + self.jitter * rng.standard_normal(self.n_channels)
+            img = img * np.maximum(factor, 0).astype(np.float32).reshape(-1, 1, 1)
+        return img, msk
+
+    def _rotated(self, i: int, py: int, px: int, angle: float):
+        side, b, inner = self.side, self.border, self.inner
+        cx, cy = px + side / 2.0, py + side / 2.0  # centre, continuous coordinates
+        rad = math.radians(angle)
+        cos, sin = math.cos(rad), math.sin(rad)
+        r = side / 2.0 * (abs(cos) + abs(sin))
+        wx0, wy0 = math.floor(cx - r) - 1, math.floor(cy - r) - 1
+        wx1, wy1 = math.ceil(cx + r) + 2, math.ceil(cy + r) + 2
+        img, msk = self._window(i, wy0, wy1, wx0, wx1)
+
+        def matrix(offset: float) -> np.ndarray:
+            # destination index (u, v) -> window index: centre + R (d) - 0.5 - window origin,
+            # d = (v + offset + 0.5 - side / 2, u + offset + 0.5 - side / 2).
+            d0 = offset + 0.5 - side / 2.0
+            tx = cos * d0 - sin * d0 + cx - 0.5 - wx0
+            ty = sin * d0 + cos * d0 + cy - 0.5 - wy0
+            return np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
+
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        mode = cv2.BORDER_REFLECT_101
+        out_img = _warp(img, matrix(0.0), side, flags, mode)
+        out_msk = _warp(msk, matrix(float(b)), inner, flags, mode)
+        return out_img, out_msk
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(input float32 (C, S, S) normalised, target float32 (n, inner, inner))."""
+        want_positive = self.oversample > 0 and rng.random() < self.oversample
+        img, msk = self._draw(rng)
+        tries = 1
+        while want_positive and tries < OVERSAMPLE_TRIES and not (msk >= 0.5).any():
+            img, msk = self._draw(rng)
+            tries += 1
+        x = (img - self.mean) / self.std
+        return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(msk, np.float32)
+
+
+def _warp(chw: np.ndarray, m: np.ndarray, size: int, flags: int, mode: int) -> np.ndarray:
+    hwc = np.ascontiguousarray(chw.transpose(1, 2, 0))
+    out = cv2.warpAffine(hwc, m, (size, size), flags=flags, borderMode=mode)
+    return out.reshape(size, size, chw.shape[0]).transpose(2, 0, 1)
+
+
+# ------------------------------------------------------------------- dataset
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """``length`` patches per epoch; item ``i`` of epoch ``e`` is seeded by (seed, e, i)."""
+
+    def __init__(self, sampler: PatchSampler, length: int, seed: int):
+        self.sampler, self.length, self.seed = sampler, int(length), int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def state(self) -> dict:
+        return {"seed": self.seed, "epoch": self.epoch, "length": self.length}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        x, y = self.sampler.sample(rng)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def worker_init(_worker_id: int) -> None:
+    """DataLoader workers leave SIGTERM / SIGUSR1 / SIGINT to the main process."""
+    for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    torch.set_num_threads(1)

@@ -1,0 +1,100 @@
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dstl_hpc.errors import DstlError
+from dstl_hpc.plan import Plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def demo_config():
+    return yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def test_demo_plan_ids_and_variants():
+    plan = Plan(demo_config())
+    assert len(plan.train_ids) == 8 and len(plan.test_ids) == 4
+    assert plan.validation_ids == plan.train_ids[-2:]
+    assert set(plan.fit_ids("validation")).isdisjoint(plan.validation_ids)
+    assert plan.fit_ids("all") == plan.train_ids
+    assert plan.predict_ids("all") == plan.test_ids
+    assert plan.classes == list(range(1, 11))
+
+
+def test_group_settings_are_defaults_plus_overrides_and_exclude_other_groups():
+    plan = Plan(demo_config())
+    s = json.loads(plan.train_settings_json("vehicles"))
+    assert s["classes"] == [9, 10] and s["rotate_deg"] == 20 and s["oversample"] == 0.5
+    assert "tile" not in s and "train_resources" not in s
+    b = json.loads(plan.train_settings_json("buildings"))
+    assert b["rotate_deg"] == 15 and b["oversample"] == 0.0
+
+
+def test_changing_one_group_changes_only_its_params():
+    cfg = demo_config()
+    before = {g: Plan(cfg).train_settings_json(g) for g in cfg["groups"]}
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["groups"]["roads"]["epochs"] = 3
+    after = {g: Plan(cfg2).train_settings_json(g) for g in cfg["groups"]}
+    assert [g for g in before if before[g] != after[g]] == ["roads"]
+
+
+def test_prediction_settings_do_not_touch_training():
+    cfg = demo_config()
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["groups"]["water"]["shift_average"] = False
+    assert Plan(cfg).train_settings_json("water") == Plan(cfg2).train_settings_json("water")
+    assert "--no-shift-average" in Plan(cfg2).predict_options("water")
+    assert "--shift-steps 2" in Plan(cfg).predict_options("water")
+
+
+def test_class_settings_and_pre_buffer():
+    plan = Plan(demo_config())
+    assert plan.class_settings(2)["min_area"] == 10
+    assert plan.class_settings(5)["min_area"] == 50
+    assert plan.pre_buffers() == {2: 0.5}
+
+
+def test_resources_merge_defaults():
+    cfg = demo_config()
+    cfg["groups"]["water"]["train_resources"] = {"gpu": 2, "runtime": 99}
+    plan = Plan(cfg)
+    assert plan.resources("water", "train")["gpu"] == 2
+    assert plan.resources("water", "train")["mem_mb"] == 4000
+    assert plan.resources("roads", "train")["gpu"] == 0
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["groups"]["roads"].update(classes=[1, 3]), "class 1 is in both"),
+        (lambda c: c.update(validation_ids=["nope"]), "are not training ids"),
+        (lambda c: c["data"].update(source="dstl", dir=None), "set it to the DSTL data directory"),
+    ],
+)
+def test_plan_errors(mutate, message):
+    cfg = demo_config()
+    mutate(cfg)
+    with pytest.raises(DstlError, match=message):
+        Plan(cfg)
+
+
+def test_real_layout_ids_come_from_the_csvs(tmp_path):
+    (tmp_path / "train_wkt_v4.csv").write_text(
+        "ImageId,ClassType,MultipolygonWKT\n"
+        + "".join(f"t{i},{k},MULTIPOLYGON EMPTY\n" for i in range(4) for k in range(1, 11))
+    )
+    (tmp_path / "sample_submission.csv").write_text(
+        "ImageId,ClassType,MultipolygonWKT\n"
+        + "".join(f"s{i},{k},MULTIPOLYGON EMPTY\n" for i in range(3) for k in range(1, 11))
+    )
+    cfg = demo_config()
+    cfg["data"] = {"source": "dstl", "dir": str(tmp_path)}
+    cfg["validation_ids"] = ["t1"]
+    plan = Plan(cfg)
+    assert plan.train_ids == ["t0", "t1", "t2", "t3"] and plan.test_ids == ["s0", "s1", "s2"]
+    assert plan.fit_ids("validation") == ["t0", "t2", "t3"]
