@@ -1,14 +1,25 @@
 # dstl-hpc: the DSTL feature-detection UNet pipeline as a Snakemake workflow.
 # Rules only wire files together: every step is a `dstl-hpc` subcommand.
-from snakemake.utils import min_version, validate
+import os
+
+import yaml
+from snakemake.utils import min_version, update_config, validate
 
 min_version("9.0")
 
+# The embedded default (synthetic demo) is used unless --configfile is given;
+# a --configfile replaces it whole, so the demo's groups never leak into a real run.
+if not workflow.config_settings.configfiles:
+    with open(os.path.join(workflow.basedir, "config", "config.yaml")) as fh:
+        _default = yaml.safe_load(fh)
+    update_config(_default, config)  # --config key=value still wins
+    config.clear()
+    config.update(_default)
+# `--config data_dir=...` is the documented shortcut for data.dir.
+if "data_dir" in config:
+    config.setdefault("data", {})["dir"] = str(config.pop("data_dir"))
 
-configfile: "config/config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 
 
 include: "workflow/rules/common.smk"

@@ -272,7 +272,9 @@ def read_threshold_json(path) -> float:
         obj = json.loads(path.read_text())
         t = float(obj["threshold"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise DstlError(f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})") from None
+        raise DstlError(
+            f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})"
+        ) from None
     check_threshold(t, str(path))
     return t
 
@@ -313,7 +315,9 @@ def read_rows(path) -> list[tuple[str, int, str]]:
             try:
                 ct = int(row[1])
             except ValueError:
-                raise DstlError(f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer") from None
+                raise DstlError(
+                    f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer"
+                ) from None
             if not 1 <= ct <= 10:
                 raise DstlError(f"{path}, line {lineno}: ClassType {ct} is not in 1..10")
             out.append((row[0], ct, row[2]))

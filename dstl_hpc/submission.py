@@ -46,7 +46,9 @@ def read_sample_order(path) -> list[tuple[str, int]]:
             try:
                 order.append((row[0], int(row[1])))
             except ValueError:
-                raise DstlError(f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer") from None
+                raise DstlError(
+                    f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer"
+                ) from None
     if not order:
         raise DstlError(f"{path}: no rows")
     return order

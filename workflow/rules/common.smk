@@ -5,10 +5,6 @@ import shlex
 from dstl_hpc.errors import DstlError
 from dstl_hpc.plan import Plan
 
-# `--config data_dir=...` is the documented shortcut for data.dir.
-if "data_dir" in config:
-    config["data"]["dir"] = config.pop("data_dir")
-
 try:
     PLAN = Plan(config)
 except DstlError as exc:

@@ -1,0 +1,47 @@
+"""dstl-hpc score TRUTH_CSV PRED_CSV [PRED_CSV ...] [--images ID ...] [--json OUT] ..."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("truth", help="truth polygons CSV (train_wkt_v4.csv)")
+    p.add_argument(
+        "predictions",
+        nargs="+",
+        help="predicted polygon CSVs (a later file overrides an earlier one per image/class)",
+    )
+    p.add_argument(
+        "--images", nargs="+", default=None, help="ids to score (default: truth ids predicted)"
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        type=int,
+        default=None,
+        help="ClassTypes to score (default: the classes present in the predictions)",
+    )
+    p.add_argument("--json", default=None, help="write the scores as JSON here")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="DSTL data directory (three_band/, grid_sizes.csv) for the pixel Jaccard",
+    )
+
+
+def run(args) -> int:
+    from dstl_hpc.atomic import write_json
+    from dstl_hpc.metrics import format_table, score
+
+    result = score(
+        args.truth,
+        args.predictions,
+        images=args.images,
+        classes=args.classes,
+        data_dir=args.data_dir,
+    )
+    if args.json:
+        write_json(args.json, result)
+    print(format_table(result))
+    return 0

@@ -1,0 +1,168 @@
+"""``dstl-hpc train``: train one UNet for one class group (resumable).
+
+Settings: TRAIN_DEFAULTS, updated by the ``--settings`` JSON object, updated by the
+per-setting flags (``--epochs 3``, ``--filters-base 8``...). Exit codes: 0 done,
+2 bad input, 143 after SIGTERM / 138 after SIGUSR1 (a checkpoint was written; run
+the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dstl_hpc.errors import DstlError
+from dstl_hpc.settings import SETTINGS, merge_settings
+
+_LISTS = {"classes": "+", "lr_decay_epochs": "*"}
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("true", "yes", "1", "on"):
+        return True
+    if t in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _auto_bool(text: str):
+    return "auto" if text.strip().lower() == "auto" else _bool(text)
+
+
+def _auto_int(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or auto, got {text!r}") from None
+
+
+def _setting_type(key: str, default):
+    if key in ("classes", "lr_decay_epochs"):
+        return int
+    if key == "in_memory":
+        return _auto_bool
+    if key == "num_workers":
+        return _auto_int
+    if isinstance(default, bool):
+        return _bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "Settings: defaults < --settings JSON < the per-setting flags. "
+        "Exit codes: 0 done; 2 bad input; 143 after SIGTERM, 138 after SIGUSR1 (the state "
+        "is saved to --checkpoint at the next batch boundary: rerun the same command to "
+        "resume)."
+    )
+    io = parser.add_argument_group("files and run")
+    io.add_argument("--out", required=True, type=Path, help="model file to write (required)")
+    io.add_argument("--metrics", required=True, type=Path, help="metrics CSV to write (required)")
+    io.add_argument(
+        "--checkpoint",
+        required=True,
+        type=Path,
+        help="checkpoint written after every epoch and on SIGTERM/SIGUSR1, resumed from "
+        "when present, deleted when training ends (required)",
+    )
+    io.add_argument("--stats", required=True, type=Path, help="channel stats JSON (required)")
+    io.add_argument("--stacks-dir", required=True, type=Path, help="dir of {id}.h5 stacks (required)")
+    io.add_argument("--masks-dir", required=True, type=Path, help="dir of {id}.h5 masks (required)")
+    io.add_argument("--train-ids", required=True, nargs="+", metavar="ID", help="training image ids")
+    io.add_argument(
+        "--valid-ids",
+        nargs="*",
+        default=[],
+        metavar="ID",
+        help="validation image ids (default: none, no validation columns)",
+    )
+    io.add_argument("--group", required=True, help="class group name (recorded in the model)")
+    io.add_argument("--variant", required=True, help="variant name, e.g. validation or all")
+    io.add_argument(
+        "--settings",
+        default="{}",
+        metavar="JSON",
+        help="group settings as a JSON object, or @FILE holding one (default: {}); "
+        "must provide classes unless --classes is given",
+    )
+    io.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="auto: CUDA when available, else CPU (default: auto)",
+    )
+    io.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (default: SLURM_CPUS_PER_TASK, else the CPUs this process "
+        "may run on)",
+    )
+    grp = parser.add_argument_group("settings (override --settings)")
+    for key, (default, help_text) in SETTINGS.items():
+        shown = "required" if default is None else f"default: {json.dumps(default)}"
+        kwargs = {
+            "dest": f"setting_{key}",
+            "default": None,
+            "type": _setting_type(key, default),
+            "help": f"{help_text} ({shown})".replace("%", "%%"),
+            "metavar": "auto|N" if key == "num_workers" else key.upper(),
+        }
+        if key in _LISTS:
+            kwargs["nargs"] = _LISTS[key]
+        grp.add_argument("--" + key.replace("_", "-"), **kwargs)
+
+
+def _settings_layer(text: str) -> dict:
+    where = "--settings"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        where = str(path)
+        if not path.exists():
+            raise DstlError(f"{path}: file not found")
+        text = path.read_text()
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise DstlError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise DstlError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def run(args: argparse.Namespace) -> int:
+    layer = _settings_layer(args.settings)
+    overrides = {
+        k: getattr(args, f"setting_{k}")
+        for k in SETTINGS
+        if getattr(args, f"setting_{k}") is not None
+    }
+    settings = merge_settings(layer, overrides, where="train settings")
+
+    from dstl_hpc.train import train
+
+    return train(
+        out=args.out,
+        metrics=args.metrics,
+        checkpoint=args.checkpoint,
+        stats=args.stats,
+        stacks_dir=args.stacks_dir,
+        masks_dir=args.masks_dir,
+        train_ids=args.train_ids,
+        valid_ids=args.valid_ids,
+        group=args.group,
+        variant=args.variant,
+        settings=settings,
+        device=args.device,
+        threads=args.threads,
+    )
