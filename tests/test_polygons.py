@@ -137,7 +137,8 @@ def test_wkt_grid_scaling_round_trip():
     text = to_wkt(grid)
     assert text.startswith("MULTIPOLYGON (((")
     assert "e-" not in text and "E" not in text.replace("MULTIPOLYGON", "")
-    decimals = {len(tok.split(".")[1]) for tok in text.replace(",", " ").split() if "." in tok}
+    tokens = text.replace(",", " ").replace("(", " ").replace(")", " ").split()
+    decimals = {len(tok.split(".")[1]) for tok in tokens if "." in tok}
     assert max(decimals) <= 8
     back = parse_wkt(text, "test")
     assert back.is_valid

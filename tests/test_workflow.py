@@ -1,0 +1,157 @@
+"""End-to-end: the real workflow on a tiny synthetic dataset, then dry runs that
+show which jobs a config change makes stale."""
+
+import copy
+import csv
+import gzip
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(results="results"):
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["results"] = results
+    cfg["synthetic"] = {"images": 6, "train_images": 4, "size": [160, 160], "seed": 1}
+    cfg["defaults"].update(
+        filters_base=4,
+        epochs=1,
+        batch_size=8,
+        epoch_fraction=0.5,
+        lr_decay_epochs=[],
+        valid_tile=64,
+        tile=64,
+        shift_steps=2,
+    )
+    cfg["groups"] = {
+        "built": {"classes": [1, 2]},
+        "ground": {"classes": [3, 4, 5, 6]},
+        "water": {"classes": [7, 8, 9, 10], "shift_average": False},
+    }
+    return cfg
+
+
+def snakemake(workdir, cfg, *args, check=True):
+    cfg_path = workdir / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    cmd = [
+        sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(cfg_path), "--cores", "2", *args,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_outputs(proc):
+    """Output files of the jobs a dry run would run."""
+    outs = set()
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"\s+output: (.*)", line)
+        if m:
+            outs.update(p.strip() for p in m.group(1).split(","))
+    return outs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    cfg = tiny_config()
+    proc = snakemake(workdir, cfg)
+    return workdir, cfg, proc
+
+
+@pytest.mark.slow
+def test_demo_pipeline_end_to_end(tiny_run):
+    workdir, cfg, proc = tiny_run
+    res = workdir / "results"
+    scores = json.loads((res / "validation/scores.json").read_text())
+    assert set(scores["per_class"]) == {str(k) for k in range(1, 11)}
+    assert scores["mean"] is None or 0.0 <= scores["mean"] <= 1.0
+    with gzip.open(res / "submission.csv.gz", "rt") as fh:
+        rows = list(csv.reader(fh))
+    with open(res / "data/sample_submission.csv") as fh:
+        sample = list(csv.reader(fh))
+    assert [r[:2] for r in rows] == [r[:2] for r in sample]
+    for k in range(1, 11):
+        assert (res / f"validation/thresholds/class_{k}.json").exists()
+        assert (res / f"polygons/all/class_{k}.csv").exists()
+    for variant in ("validation", "all"):
+        for group in cfg["groups"]:
+            assert (res / f"models/{variant}/{group}/model.pt").exists()
+    # Checkpoints are removed once a model is complete.
+    assert (
+        not list((res / "checkpoints").rglob("*.ckpt")) if (res / "checkpoints").exists() else True
+    )
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(tiny_run):
+    workdir, cfg, _ = tiny_run
+    proc = snakemake(workdir, cfg, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_group_reruns_only_that_group(tiny_run):
+    workdir, cfg, _ = tiny_run
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["groups"]["built"]["dropout"] = 0.2
+    outs = planned_outputs(snakemake(workdir, cfg2, "-n"))
+    trained = {o for o in outs if "/models/" in o}
+    assert trained == {
+        f"results/models/{v}/built/{f}"
+        for v in ("validation", "all")
+        for f in ("model.pt", "metrics.csv")
+    }
+    assert all("/built/" in o for o in outs if "/predictions/" in o)
+    polygon_classes = {int(m) for o in outs for m in re.findall(r"class_(\d+)", o)}
+    assert polygon_classes == {1, 2}
+    assert not any("/stacks/" in o or "/masks/" in o for o in outs)
+    assert "results/submission.csv.gz" in outs and "results/validation/scores.json" in outs
+
+
+@pytest.mark.slow
+def test_changing_prediction_settings_does_not_retrain(tiny_run):
+    workdir, cfg, _ = tiny_run
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["groups"]["water"]["shift_average"] = True
+    outs = planned_outputs(snakemake(workdir, cfg2, "-n"))
+    assert not any("/models/" in o for o in outs)
+    assert outs and all("/water/" in o for o in outs if "/predictions/" in o)
+
+
+@pytest.mark.slow
+def test_changing_one_class_reruns_only_that_class(tiny_run):
+    workdir, cfg, _ = tiny_run
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["classes"]["4"] = {"epsilon": 1.0}
+    outs = planned_outputs(snakemake(workdir, cfg2, "-n"))
+    classes = {int(m) for o in outs for m in re.findall(r"class_(\d+)", o)}
+    assert classes == {4}
+    assert not any("/models/" in o or "/predictions/" in o for o in outs)
+    assert {"results/submission.csv.gz", "results/validation/scores.json"} <= outs
+
+
+def test_config_typo_names_the_key(tmp_path):
+    cfg = tiny_config()
+    cfg["defaults"]["epochz"] = 3
+    proc = snakemake(tmp_path, cfg, "-n", check=False)
+    assert proc.returncode != 0
+    assert "'epochz' was unexpected" in proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_demo_lists_every_stage(tmp_path):
+    proc = snakemake(tmp_path, tiny_config(), "-n")
+    text = proc.stdout + proc.stderr
+    for rule in ("synth", "align", "masks", "stats", "train", "predict", "sweep", "polygonize",
+                 "gather", "score", "merge"):  # fmt: skip
+        assert re.search(rf"^{rule}\s+\d+", text, re.M), rule
