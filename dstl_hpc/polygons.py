@@ -80,26 +80,55 @@ def repair(geom):
     return fixed
 
 
-def _corner_ring(contour: np.ndarray, pad: int) -> np.ndarray:
-    """Map a contour of the 2x-upsampled, padded mask to pixel-corner coordinates.
+def _cyclic_neighbours(starts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the previous and next point of every point of concatenated rings."""
+    idx = np.arange(n, dtype=np.int64)
+    ends = np.append(starts[1:], n)
+    prev, nxt = idx - 1, idx + 1
+    prev[starts] = ends - 1
+    nxt[ends - 1] = starts
+    return prev, nxt
 
-    Returns an (n, 2) int32 array without repeated or collinear points (may be < 3).
+
+def _corner_rings(contours, pad: int) -> list[np.ndarray]:
+    """Map contours of the 2x-upsampled, padded mask to pixel-corner rings, all at once.
+
+    Sub-pixel ``2c`` -> corner ``c``, ``2c + 1`` -> corner ``c + 1``. Returns the rings
+    ((n, 2) int32 arrays without consecutive repeated or collinear points; n may be
+    < 3), their areas, and whether a ring passes one vertex twice.
     """
-    pts = contour.reshape(-1, 2).astype(np.int64) - pad
-    pts = (pts + 1) // 2  # sub-pixel 2c -> corner c, 2c+1 -> corner c+1
-    # Drop consecutive duplicates (cyclically).
-    keep = np.any(pts != np.roll(pts, 1, axis=0), axis=1)
-    pts = pts[keep] if keep.any() else pts[:1]
-    if len(pts) < 3:
-        return pts.astype(np.int32)
-    # Drop collinear points (cross product of the two edges at a vertex is 0 and the
-    # path goes on in the same direction). Back-and-forth spikes are kept for make_valid.
-    prev = pts - np.roll(pts, 1, axis=0)
-    nxt = np.roll(pts, -1, axis=0) - pts
-    cross = prev[:, 0] * nxt[:, 1] - prev[:, 1] * nxt[:, 0]
-    dot = prev[:, 0] * nxt[:, 0] + prev[:, 1] * nxt[:, 1]
-    keep = (cross != 0) | (dot <= 0)
-    return pts[keep].astype(np.int32)
+    lengths = np.fromiter((len(c) for c in contours), np.int64, len(contours))
+    pts = (np.concatenate([c.reshape(-1, 2) for c in contours]).astype(np.int64) - pad + 1) // 2
+    ring_id = np.repeat(np.arange(len(contours)), lengths)
+    for step in ("duplicates", "collinear"):
+        counts = np.bincount(ring_id, minlength=len(contours))
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[counts > 0]
+        prev, nxt = _cyclic_neighbours(starts, len(pts))
+        if step == "duplicates":
+            keep = np.any(pts != pts[prev], axis=1)
+        else:
+            # collinear and going on in the same direction; back-and-forth spikes stay
+            a, b = pts - pts[prev], pts[nxt] - pts
+            cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+            dot = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
+            keep = (cross != 0) | (dot <= 0)
+        pts, ring_id = pts[keep], ring_id[keep]
+    counts = np.bincount(ring_id, minlength=len(contours))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    # Shoelace areas per ring, and rings that pass a vertex twice (diagonal contacts).
+    nonempty = counts > 0
+    _, nxt = _cyclic_neighbours(starts[nonempty], len(pts))
+    x, y = pts[:, 0], pts[:, 1]
+    cross = x * y[nxt] - y * x[nxt]
+    areas = np.zeros(len(contours))
+    areas[nonempty] = 0.5 * np.abs(np.add.reduceat(cross, starts[nonempty]))
+    order = np.lexsort((y, x, ring_id))
+    r_s, x_s, y_s = ring_id[order], x[order], y[order]
+    same = (r_s[1:] == r_s[:-1]) & (x_s[1:] == x_s[:-1]) & (y_s[1:] == y_s[:-1])
+    repeats = np.zeros(len(contours), bool)
+    repeats[r_s[1:][same]] = True
+    rings = np.split(pts.astype(np.int32), np.cumsum(counts)[:-1])
+    return rings, areas, repeats
 
 
 def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0.0):
@@ -118,81 +147,85 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0
     if not mask.any():
         return MultiPolygon()
     pad = 2
-    up = np.zeros((2 * mask.shape[0] + 2 * pad, 2 * mask.shape[1] + 2 * pad), np.uint8)
-    m8 = (mask != 0).view(np.uint8)
-    up[pad:-pad, pad:-pad] = np.repeat(np.repeat(m8, 2, axis=0), 2, axis=1)
+    h, w = mask.shape
+    up = np.zeros((2 * h + 2 * pad, 2 * w + 2 * pad), np.uint8)
+    m8 = np.ascontiguousarray((mask != 0).view(np.uint8))
+    up[pad:-pad, pad:-pad] = cv2.resize(m8, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
     contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     del up
-    if hierarchy is None:
+    if hierarchy is None or not contours:
         return MultiPolygon()
     hierarchy = hierarchy.reshape(-1, 4)
+    rings, areas, repeats = _corner_rings(contours, pad)
+    exact = epsilon <= 0
 
     def ring(i: int) -> np.ndarray | None:
-        pts = _corner_ring(contours[i], pad)
-        if epsilon > 0 and len(pts) >= 3:
-            pts = cv2.approxPolyDP(pts.reshape(-1, 1, 2), float(epsilon), True).reshape(-1, 2)
+        pts = rings[i]
         if len(pts) < 3:
             return None
-        area = abs(cv2.contourArea(pts.reshape(-1, 1, 2).astype(np.float32)))
+        if exact:
+            area = areas[i]
+        else:
+            pts = cv2.approxPolyDP(pts.reshape(-1, 1, 2), float(epsilon), True)
+            area = abs(cv2.contourArea(pts)) if len(pts) >= 3 else 0.0
+            pts = pts.reshape(-1, 2)
         if area <= 0 or area < min_area:
             return None
         return pts
 
     parts = []
-    for i in range(len(contours)):
-        if hierarchy[i, 3] != -1:  # a hole: handled with its outer contour
-            continue
+    dropped_hole = False
+    for i in np.flatnonzero(hierarchy[:, 3] == -1):  # outer contours; holes are children
         shell = ring(i)
         if shell is None:
             continue
         holes = []
         child = hierarchy[i, 2]
         while child != -1:
-            h = ring(child)
-            if h is not None:
-                holes.append(h)
+            hole = ring(child)
+            if hole is not None:
+                holes.append(hole)
+            else:
+                dropped_hole = True
             child = hierarchy[child, 0]
         poly = Polygon(shell, holes)
-        if not poly.is_valid:  # e.g. a ring touching itself at a diagonal contact
-            parts.extend(repair(poly).geoms)
-        else:
+        # Exact pixel-edge rings are simple unless a vertex repeats (diagonal contact);
+        # holes may touch and simplified rings may cross: those are checked.
+        if exact and not holes and not repeats[i]:
             parts.append(poly)
+        elif poly.is_valid:
+            parts.append(poly)
+        else:
+            parts.extend(repair(poly).geoms)
     if not parts:
         return MultiPolygon()
     mp = MultiPolygon(parts)
-    if not mp.is_valid:
-        # Parts may overlap after simplification (epsilon > 0) or after a dropped hole.
-        mp = polygonal(shapely.union_all(parts))
+    # Exact parts of different contours meet at most at points; simplified parts may
+    # overlap, and islands overlap the shell of a hole that min_area filled.
+    if not exact or dropped_hole or not mp.is_valid:
         if not mp.is_valid:
-            mp = repair(mp)
+            mp = polygonal(shapely.union_all(parts))
+            if not mp.is_valid:
+                mp = repair(mp)
     return mp
 
 
 # ---------------------------------------------------------------------- WKT
 
 
-def _fmt(v: float) -> str:
-    s = f"{v:.{DECIMALS}f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
-
-
-def _ring_wkt(coords) -> str:
-    return "(" + ", ".join(f"{_fmt(x)} {_fmt(y)}" for x, y in coords) + ")"
-
-
 def _format_wkt(mp) -> str:
+    """Fixed notation with exactly 8 decimals (as the reference's shapely 1 ``dumps``)."""
+    import shapely
+
     if mp.is_empty:
         return EMPTY_WKT
-    polys = []
-    for poly in mp.geoms:
-        rings = [np.asarray(poly.exterior.coords)[:, :2]]
-        rings += [np.asarray(r.coords)[:, :2] for r in poly.interiors]
-        polys.append("(" + ", ".join(_ring_wkt(r) for r in rings) + ")")
-    return "MULTIPOLYGON (" + ", ".join(polys) + ")"
+    text = shapely.to_wkt(mp, rounding_precision=DECIMALS, trim=False)
+    # negative zero (y = 0 scaled by Ymin < 0): every token has exactly 8 decimals
+    return text.replace("-0." + "0" * DECIMALS, "0." + "0" * DECIMALS)
 
 
 def to_wkt(geom) -> str:
-    """MULTIPOLYGON WKT with 8 decimals (fixed notation); checked to parse and be valid."""
+    """MULTIPOLYGON WKT, 8 decimals in fixed notation; checked to parse and be valid."""
     import shapely
 
     mp = repair(geom)

@@ -253,19 +253,22 @@ class PatchSampler:
         wx1, wy1 = math.ceil(cx + r) + 2, math.ceil(cy + r) + 2
         img, msk = self._window(i, wy0, wy1, wx0, wx1)
 
-        def matrix(offset: float) -> np.ndarray:
-            # destination index (u, v) -> window index: centre + R (d) - 0.5 - window origin,
-            # d = (v + offset + 0.5 - side / 2, u + offset + 0.5 - side / 2).
-            d0 = offset + 0.5 - side / 2.0
-            tx = cos * d0 - sin * d0 + cx - 0.5 - wx0
-            ty = sin * d0 + cos * d0 + cy - 0.5 - wy0
-            return np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
-
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        mode = cv2.BORDER_REFLECT_101
-        out_img = _warp(img, matrix(0.0), side, flags, mode)
-        out_msk = _warp(msk, matrix(float(b)), inner, flags, mode)
-        return out_img, out_msk
+        # destination index (u, v) -> window index: centre + R d - 0.5 - window origin,
+        # with d = (v + 0.5 - side / 2, u + 0.5 - side / 2). Image and mask are warped
+        # together (one call, identical interpolation weights); the mask is then cropped.
+        d0 = 0.5 - side / 2.0
+        tx = cos * d0 - sin * d0 + cx - 0.5 - wx0
+        ty = sin * d0 + cos * d0 + cy - 0.5 - wy0
+        m = np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
+        both = _warp(
+            np.concatenate([img, msk]),
+            m,
+            side,
+            cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            cv2.BORDER_REFLECT_101,
+        )
+        n = img.shape[0]
+        return both[:n], both[n:, b : b + inner, b : b + inner]
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(input float32 (C, S, S) normalised, target float32 (n, inner, inner))."""

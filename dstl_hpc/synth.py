@@ -18,6 +18,12 @@ water share one spectrum (only shape separates them), grey roofs look like
 concrete roads, ripe crops like dry grass, and shadows of buildings and trees are
 dark but unlabelled.
 
+Sizes: small objects are measured in "units" of ``object_unit`` pixels (1 up to
+1000 px images, so the default 384 px images get ~6 x 3 px lorries and ~3 x 2 px
+cars; a real-size 3348 x 3392 image gets a unit of ~3.4 px, close to the real
+0.3 m pixels). Fields, woodland, rivers and lakes scale with the image. Band sizes
+are RGB size / 4 (M) and / 25 (A), rounded, as 3348 x 3392 -> 837 x 848 and 134 x 136.
+
 Spectra: each material has a reflectance in the 16 bands M1..M8 (coastal, blue,
 green, yellow, red, red edge, NIR1, NIR2) and A1..A8 (SWIR); R, G, B are M5, M3,
 M2 at full resolution and P is a weighted mean of M2..M7. Reflectance maps to
@@ -82,6 +88,8 @@ OFFSET_LIMITS = {"P": 2.5, "M": 2.5, "A": 1.5}
 _SUBPIXEL = 32
 
 EMPTY_WKT = "MULTIPOLYGON EMPTY"
+TRUTH_FILE = "synth_truth.json"
+TEST_WKT_FILE = "synth_test_wkt.csv"  # the test images' true polygons (not in the DSTL layout)
 
 # Exclusive classes from top (wins) to bottom; vehicles (9, 10) lie on top of all.
 PRIORITY = (1, 2, 3, 4, 7, 8, 5, 6)
@@ -91,33 +99,62 @@ OVERLAYS = (9, 10)
 
 # Reflectance in M1..M8 (coastal, blue, green, yellow, red, red edge, NIR1, NIR2)
 # then A1..A8 (SWIR 1.2 .. 2.3 um).
+# fmt: off
 MATERIALS: dict[str, tuple[float, ...]] = {
-    "grass": (.05, .05, .09, .08, .06, .20, .42, .44, .34, .28, .26, .24, .14, .13, .12, .11),
-    "dry_grass": (.07, .08, .12, .13, .13, .20, .30, .31, .36, .36, .35, .33, .25, .24, .23, .22),
-    "soil": (.08, .10, .14, .17, .20, .23, .26, .28, .32, .36, .37, .36, .31, .30, .29, .28),
-    "track": (.09, .11, .15, .18, .21, .24, .27, .29, .33, .37, .38, .37, .32, .31, .30, .29),
-    "asphalt": (.08, .08, .09, .09, .10, .10, .11, .11, .12, .13, .13, .13, .12, .12, .12, .12),
-    "concrete": (.16, .18, .20, .21, .22, .23, .24, .25, .27, .29, .29, .29, .26, .26, .25, .25),
-    "roof_red": (.06, .06, .07, .12, .22, .24, .27, .28, .31, .33, .33, .32, .28, .27, .26, .26),
-    "roof_grey": (.14, .16, .18, .19, .20, .21, .22, .23, .25, .27, .27, .27, .24, .24, .23, .23),
-    "roof_metal": (.30, .32, .33, .33, .33, .33, .33, .33, .31, .30, .30, .30, .28, .28, .27, .27),
-    "roof_dark": (.05, .05, .06, .06, .06, .07, .08, .08, .09, .10, .10, .10, .09, .09, .09, .09),
-    "wood": (.07, .08, .10, .12, .14, .16, .18, .19, .24, .27, .27, .26, .22, .21, .21, .20),
-    "trees": (.03, .03, .06, .05, .04, .15, .36, .38, .24, .17, .15, .14, .07, .07, .06, .06),
-    "trees_light": (.04, .04, .08, .06, .05, .18, .40, .42, .28, .20, .18, .17, .09, .09, .08, .08),
-    "crop_green": (.04, .04, .09, .07, .05, .22, .48, .50, .36, .28, .26, .24, .13, .12, .11, .10),
-    "crop_ripe": (.07, .08, .13, .15, .16, .22, .31, .32, .37, .38, .37, .35, .27, .26, .25, .24),
-    "crop_plough": (.08, .09, .13, .16, .19, .22, .25, .27, .31, .35, .36, .35, .30, .29, .28, .27),
-    "water": (.07, .08, .08, .06, .04, .03, .02, .015, .010, .008, .008, .008, .005, .005, .005, .005),
-    "water_turbid": (.08, .09, .11, .09, .07, .05, .04, .03, .02, .012, .011, .01, .008, .008, .008, .008),
-    "veh_white": (.40, .42, .43, .43, .43, .42, .41, .40, .35, .33, .32, .31, .28, .28, .27, .27),
-    "veh_black": (.05, .05, .05, .05, .05, .05, .06, .06, .06, .06, .06, .06, .06, .06, .06, .06),
-    "veh_red": (.06, .05, .05, .10, .30, .32, .33, .33, .30, .28, .28, .27, .24, .24, .23, .23),
-    "veh_blue": (.12, .16, .10, .07, .05, .06, .08, .08, .08, .08, .08, .08, .07, .07, .07, .07),
-    "veh_silver": (.25, .26, .27, .27, .27, .27, .27, .27, .24, .23, .23, .22, .20, .20, .19, .19),
-    "veh_green": (.05, .05, .09, .08, .07, .10, .14, .15, .14, .13, .12, .12, .10, .10, .09, .09),
-    "veh_yellow": (.08, .09, .28, .33, .35, .36, .36, .36, .32, .30, .30, .29, .26, .26, .25, .25),
+    #                M1     M2     M3     M4     M5     M6     M7     M8
+    #                A1     A2     A3     A4     A5     A6     A7     A8
+    "grass":        (0.050, 0.050, 0.090, 0.080, 0.060, 0.200, 0.420, 0.440,
+                     0.340, 0.280, 0.260, 0.240, 0.140, 0.130, 0.120, 0.110),
+    "dry_grass":    (0.070, 0.080, 0.120, 0.130, 0.130, 0.200, 0.300, 0.310,
+                     0.360, 0.360, 0.350, 0.330, 0.250, 0.240, 0.230, 0.220),
+    "soil":         (0.080, 0.100, 0.140, 0.170, 0.200, 0.230, 0.260, 0.280,
+                     0.320, 0.360, 0.370, 0.360, 0.310, 0.300, 0.290, 0.280),
+    "track":        (0.090, 0.110, 0.150, 0.180, 0.210, 0.240, 0.270, 0.290,
+                     0.330, 0.370, 0.380, 0.370, 0.320, 0.310, 0.300, 0.290),
+    "asphalt":      (0.080, 0.080, 0.090, 0.090, 0.100, 0.100, 0.110, 0.110,
+                     0.120, 0.130, 0.130, 0.130, 0.120, 0.120, 0.120, 0.120),
+    "concrete":     (0.160, 0.180, 0.200, 0.210, 0.220, 0.230, 0.240, 0.250,
+                     0.270, 0.290, 0.290, 0.290, 0.260, 0.260, 0.250, 0.250),
+    "roof_red":     (0.060, 0.060, 0.070, 0.120, 0.220, 0.240, 0.270, 0.280,
+                     0.310, 0.330, 0.330, 0.320, 0.280, 0.270, 0.260, 0.260),
+    "roof_grey":    (0.140, 0.160, 0.180, 0.190, 0.200, 0.210, 0.220, 0.230,
+                     0.250, 0.270, 0.270, 0.270, 0.240, 0.240, 0.230, 0.230),
+    "roof_metal":   (0.300, 0.320, 0.330, 0.330, 0.330, 0.330, 0.330, 0.330,
+                     0.310, 0.300, 0.300, 0.300, 0.280, 0.280, 0.270, 0.270),
+    "roof_dark":    (0.050, 0.050, 0.060, 0.060, 0.060, 0.070, 0.080, 0.080,
+                     0.090, 0.100, 0.100, 0.100, 0.090, 0.090, 0.090, 0.090),
+    "wood":         (0.070, 0.080, 0.100, 0.120, 0.140, 0.160, 0.180, 0.190,
+                     0.240, 0.270, 0.270, 0.260, 0.220, 0.210, 0.210, 0.200),
+    "trees":        (0.030, 0.030, 0.060, 0.050, 0.040, 0.150, 0.360, 0.380,
+                     0.240, 0.170, 0.150, 0.140, 0.070, 0.070, 0.060, 0.060),
+    "trees_light":  (0.040, 0.040, 0.080, 0.060, 0.050, 0.180, 0.400, 0.420,
+                     0.280, 0.200, 0.180, 0.170, 0.090, 0.090, 0.080, 0.080),
+    "crop_green":   (0.040, 0.040, 0.090, 0.070, 0.050, 0.220, 0.480, 0.500,
+                     0.360, 0.280, 0.260, 0.240, 0.130, 0.120, 0.110, 0.100),
+    "crop_ripe":    (0.070, 0.080, 0.130, 0.150, 0.160, 0.220, 0.310, 0.320,
+                     0.370, 0.380, 0.370, 0.350, 0.270, 0.260, 0.250, 0.240),
+    "crop_plough":  (0.080, 0.090, 0.130, 0.160, 0.190, 0.220, 0.250, 0.270,
+                     0.310, 0.350, 0.360, 0.350, 0.300, 0.290, 0.280, 0.270),
+    "water":        (0.070, 0.080, 0.080, 0.060, 0.040, 0.030, 0.020, 0.015,
+                     0.010, 0.008, 0.008, 0.008, 0.005, 0.005, 0.005, 0.005),
+    "water_turbid": (0.080, 0.090, 0.110, 0.090, 0.070, 0.050, 0.040, 0.030,
+                     0.020, 0.012, 0.011, 0.010, 0.008, 0.008, 0.008, 0.008),
+    "veh_white":    (0.400, 0.420, 0.430, 0.430, 0.430, 0.420, 0.410, 0.400,
+                     0.350, 0.330, 0.320, 0.310, 0.280, 0.280, 0.270, 0.270),
+    "veh_black":    (0.050, 0.050, 0.050, 0.050, 0.050, 0.050, 0.060, 0.060,
+                     0.060, 0.060, 0.060, 0.060, 0.060, 0.060, 0.060, 0.060),
+    "veh_red":      (0.060, 0.050, 0.050, 0.100, 0.300, 0.320, 0.330, 0.330,
+                     0.300, 0.280, 0.280, 0.270, 0.240, 0.240, 0.230, 0.230),
+    "veh_blue":     (0.120, 0.160, 0.100, 0.070, 0.050, 0.060, 0.080, 0.080,
+                     0.080, 0.080, 0.080, 0.080, 0.070, 0.070, 0.070, 0.070),
+    "veh_silver":   (0.250, 0.260, 0.270, 0.270, 0.270, 0.270, 0.270, 0.270,
+                     0.240, 0.230, 0.230, 0.220, 0.200, 0.200, 0.190, 0.190),
+    "veh_green":    (0.050, 0.050, 0.090, 0.080, 0.070, 0.100, 0.140, 0.150,
+                     0.140, 0.130, 0.120, 0.120, 0.100, 0.100, 0.090, 0.090),
+    "veh_yellow":   (0.080, 0.090, 0.280, 0.330, 0.350, 0.360, 0.360, 0.360,
+                     0.320, 0.300, 0.300, 0.290, 0.260, 0.260, 0.250, 0.250),
 }
+# fmt: on
 MATERIAL_NAMES = tuple(MATERIALS)
 
 # Class 0 is the unlabelled background. A class's pixels take one of its materials,
@@ -161,35 +198,31 @@ MAX_VALUE = {"RGB": 2047, "P": 2047, "M": 2047, "A": 16383}
 RGB_FROM_M = (4, 2, 1)  # R = M5, G = M3, B = M2
 P_WEIGHTS = np.array([0.0, 0.15, 0.2, 0.15, 0.2, 0.15, 0.15, 0.0])  # over M1..M8
 
-# The material mix of a "typical" scene, used only to calibrate gains and offsets.
-_TYPICAL_MIX = {
-    "grass": 0.26, "dry_grass": 0.06, "soil": 0.07, "track": 0.02, "asphalt": 0.02,
-    "concrete": 0.01, "roof_red": 0.02, "roof_grey": 0.02, "roof_metal": 0.005,
-    "roof_dark": 0.005, "trees": 0.08, "trees_light": 0.05, "crop_green": 0.14,
-    "crop_ripe": 0.09, "crop_plough": 0.06, "water": 0.02, "water_turbid": 0.01,
-}  # fmt: skip
-_TYPICAL_CV = 0.15  # brightness texture and shadows
+# Mean and standard deviation of the rendered reflectance of each channel over
+# typical synthetic scenes (36 images of 384 x 384, seeds 0-2, each band at its own
+# resolution). The gains and offsets map them onto the real statistics.
+SCENE_REFL_MEAN = {
+    "RGB": (0.0993, 0.1026, 0.0649),
+    "P": (0.1475,),
+    "M": (0.0597, 0.0649, 0.1027, 0.1033, 0.0993, 0.1969, 0.3494, 0.3663),
+    "A": (0.3161, 0.287, 0.275, 0.2595, 0.1798, 0.171, 0.1615, 0.1536),
+}
+SCENE_REFL_STD = {
+    "RGB": (0.0599, 0.0319, 0.0309),
+    "P": (0.0361,),
+    "M": (0.0219, 0.0266, 0.0269, 0.0388, 0.0538, 0.0384, 0.0978, 0.1023),
+    "A": (0.0456, 0.0495, 0.0516, 0.0498, 0.0508, 0.0491, 0.0485, 0.0475),
+}
 
 
 def _calibration() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Band -> (gain, offset) with DN = offset + gain * reflectance."""
-    refl = np.array([MATERIALS[n] for n in _TYPICAL_MIX], dtype=np.float64)
-    weights = np.array(list(_TYPICAL_MIX.values()))
-    weights = weights / weights.sum()
-
-    def fit(r: np.ndarray, mean, std):
-        mu = weights @ r
-        second = weights @ (r**2) * (1 + _TYPICAL_CV**2)
-        sigma = np.sqrt(np.maximum(second - mu**2, 1e-12))
-        gain = np.asarray(std) / sigma
-        return gain, np.asarray(mean) - gain * mu
-
-    return {
-        "RGB": fit(refl[:, list(RGB_FROM_M)], REAL_MEAN["RGB"], REAL_STD["RGB"]),
-        "P": fit(refl[:, :8] @ P_WEIGHTS, REAL_MEAN["P"], REAL_STD["P"]),
-        "M": fit(refl[:, :8], REAL_MEAN["M"], REAL_STD["M"]),
-        "A": fit(refl[:, 8:], REAL_MEAN["A"], REAL_STD["A"]),
-    }
+    """Band -> (gain, offset) per channel, with DN = offset + gain * reflectance."""
+    out = {}
+    for band in REAL_MEAN:
+        gain = np.atleast_1d(REAL_STD[band]) / np.asarray(SCENE_REFL_STD[band])
+        offset = np.atleast_1d(REAL_MEAN[band]) - gain * np.asarray(SCENE_REFL_MEAN[band])
+        out[band] = (gain, offset)
+    return out
 
 
 CALIBRATION = _calibration()
@@ -371,6 +404,7 @@ class Scene:
     # Roofs with a darker half: polygon of the half
     roof_halves: list[Polygon] = field(default_factory=list)
     sun: tuple[float, float] = (1.0, 1.0)
+    unit: float = 1.0  # pixels per small-object unit (see object_unit)
 
     def add(self, class_type: int, poly: Polygon, material: str) -> None:
         self.objects.setdefault(class_type, []).append((poly, material))
@@ -428,17 +462,30 @@ def _tangent(line: LineString, d: float) -> float:
     return math.atan2(b.y - a.y, b.x - a.x)
 
 
+def object_unit(height: int, width: int) -> float:
+    """Pixels per "unit" of small objects: 1 up to 1000 px images, then growing with size.
+
+    Small images (the defaults) keep objects small (vehicles ~6 x 3 and 3 x 2 px) so
+    that they hold many; a real-size image (3348 x 3392) gets objects about 3.4 times
+    larger, close to the real data's (0.3 m pixels), and proportionally fewer of them.
+    """
+    return max(1.0, math.sqrt(height * width) / 1000.0)
+
+
 def build_scene(rng: np.random.Generator, height: int, width: int, present: set[int]) -> Scene:
     """Polygons (pixel coordinates) of one image holding the classes in ``present``."""
     scene = Scene(height, width)
     frame = box(0, 0, width, height)
     big = box(-40, -40, width + 40, height + 40)
     side = math.sqrt(height * width)
-    area_factor = height * width / 384.0**2
-    lin_factor = math.sqrt(area_factor)
+    u = object_unit(height, width)
+    # How many small objects (per area) and linear features (per side) to draw.
+    n_area = height * width / (384.0 * u) ** 2
+    n_lin = side / (384.0 * u)
     occ = _Occupancy(height, width)
     sun_angle = rng.uniform(0, 2 * np.pi)
     scene.sun = (math.cos(sun_angle), math.sin(sun_angle))
+    scene.unit = u
 
     # ---- crops: a rotated grid of parcels, some of them fields
     margins: list[LineString] = []
@@ -455,7 +502,7 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
         n_fields = 0
         for u0, u1 in zip(us[:-1], us[1:], strict=True):
             for v0, v1 in zip(vs[:-1], vs[1:], strict=True):
-                m = rng.uniform(1.5, 4.0)
+                m = rng.uniform(1.5, 4.0) * u
                 cell = _rect(0, 0, u1 - u0 - 2 * m, v1 - v0 - 2 * m, 0)
                 cell = affinity.translate(cell, (u0 + u1) / 2, (v0 + v1) / 2)
                 cell = affinity.rotate(cell, angle, origin=(0, 0), use_radians=True)
@@ -463,12 +510,12 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
                 if not cell.intersects(frame):
                     continue
                 edge = LineString(list(cell.exterior.coords)[:2]).intersection(frame)
-                if not edge.is_empty and edge.length > 20:
+                if not edge.is_empty and edge.length > 20 * u:
                     margins.append(edge)
                 if rng.random() > p_field and n_fields > 0:
                     continue
                 clipped = cell.intersection(frame)
-                if clipped.area < 30:
+                if clipped.area < 30 * u * u:
                     continue
                 n_fields += 1
                 material = _pick(rng, 6)
@@ -483,27 +530,35 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
     if 7 in present:
         x, y, heading = _edge_start(rng, height, width, margin=30)
         length = 1.6 * max(height, width)
-        n = 120
+        n = 160
         t = np.linspace(0, 1, n)
+        # Meanders: two incommensurate waves with a drifting amplitude, plus a random walk.
         wl = rng.uniform(0.25, 0.6) * side
-        amp = rng.uniform(0.04, 0.12) * side
+        drift = 0.6 + 0.8 * np.abs(np.cumsum(rng.normal(0, 0.2, n)))
+        amp = (
+            rng.uniform(0.04, 0.12)
+            * side
+            * np.convolve(np.pad(drift, 5, mode="edge"), np.ones(11) / 11, "valid")
+        )
         lateral = amp * np.sin(2 * np.pi * t * length / wl + rng.uniform(0, 2 * np.pi))
-        lateral += np.cumsum(rng.normal(0, 0.004 * side, n))
+        lateral += 0.4 * amp * np.sin(2 * np.pi * t * length / (0.43 * wl) + rng.uniform(0, 6.3))
+        lateral += np.cumsum(rng.normal(0, 0.006 * side, n))
         px = x + t * length * math.cos(heading) - lateral * math.sin(heading)
         py = y + t * length * math.sin(heading) + lateral * math.cos(heading)
         width_px = max(5.0, rng.uniform(0.02, 0.055) * side)
         river = LineString(np.stack([px, py], 1)).buffer(width_px / 2, quad_segs=4)
         river = river.intersection(big)
+        material = _pick(rng, 7)
         for poly in _polys(river):
-            scene.add(7, poly, _pick(rng, 7))
-        occ.mark(river.buffer(3, quad_segs=2), occ.WATER)
+            scene.add(7, poly, material)
+        occ.mark(river.buffer(3 * u, quad_segs=2), occ.WATER)
 
     # ---- standing water: compact ponds and the odd lake
     if 8 in present:
         n_ponds = int(rng.integers(1, 4))
         placed = 0
         for attempt in range(60):
-            r = 3 + rng.uniform(0.01, 0.05) * side * (2.0 if rng.random() < 0.15 else 1.0)
+            r = 3 * u + rng.uniform(0.01, 0.05) * side * (2.0 if rng.random() < 0.15 else 1.0)
             pond = _blob(
                 rng,
                 rng.uniform(r, width - r),
@@ -513,10 +568,10 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
                 angle=rng.uniform(0, np.pi),
                 rough=0.15,
             )
-            if attempt < 50 and not occ.free(pond.buffer(4), occ.WATER):
+            if attempt < 50 and not occ.free(pond.buffer(4 * u, quad_segs=2), occ.WATER):
                 continue
             scene.add(8, pond, _pick(rng, 8))
-            occ.mark(pond.buffer(3), occ.WATER)
+            occ.mark(pond.buffer(3 * u, quad_segs=2), occ.WATER)
             placed += 1
             if placed >= n_ponds:
                 break
@@ -524,17 +579,20 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
     # ---- roads: long gentle main roads, side streets
     road_lines: list[tuple[LineString, float]] = []
     if 3 in present:
-        n_main = max(1, int(round(rng.uniform(0.7, 2.2) * lin_factor)))
-        for _ in range(n_main):
+        n_main = max(1, int(round(rng.uniform(0.7, 2.2) * n_lin)))
+        for _attempt in range(n_main + 6):
+            if len(road_lines) >= n_main:
+                break
             x, y, heading = _edge_start(rng, height, width, margin=15)
-            n = int(2.2 * max(height, width) / 12) + 2
-            pts = _walk(rng, x, y, heading, 12.0, n, 0.03, momentum=0.7)
-            line = LineString(pts).intersection(big)
-            if line.is_empty or line.length < 20:
+            step = 12.0 * u
+            n = int(2.2 * max(height, width) / step) + 2
+            pts = _walk(rng, x, y, heading, step, n, 0.03, momentum=0.7)
+            line = LineString(pts).intersection(frame.buffer(15 * u))
+            if line.is_empty or line.length < 0.2 * side:
                 continue
             line = max(getattr(line, "geoms", [line]), key=lambda g: g.length)
-            road_lines.append((line, rng.uniform(7.0, 10.0)))
-        n_side = int(rng.integers(1, 5) * lin_factor) if 1 in present else 0
+            road_lines.append((line, rng.uniform(7.0, 10.0) * u))
+        n_side = int(rng.integers(1, 5) * n_lin) if (1 in present and road_lines) else 0
         for _ in range(n_side):
             base, _w = road_lines[int(rng.integers(len(road_lines)))]
             d = rng.uniform(0.1, 0.9) * base.length
@@ -543,30 +601,36 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
                 math.pi / 2 + rng.normal(0, 0.2)
             )
             n = int(rng.uniform(40, 160) / 8) + 1
-            line = LineString(_walk(rng, p.x, p.y, heading, 8.0, n, 0.08)).intersection(big)
-            if line.is_empty or line.length < 10:
+            walk = _walk(rng, p.x, p.y, heading, 8.0 * u, n, 0.08)
+            line = LineString(walk).intersection(big)
+            if line.is_empty or line.length < 10 * u:
                 continue
             line = max(getattr(line, "geoms", [line]), key=lambda g: g.length)
-            road_lines.append((line, rng.uniform(5.0, 7.0)))
+            road_lines.append((line, rng.uniform(5.0, 7.0) * u))
         for line, w in road_lines:
             road = line.buffer(w / 2, quad_segs=2, cap_style="flat").intersection(big)
             material = _pick(rng, 3)
             for poly in _polys(road):
                 scene.add(3, poly, material)
-            occ.mark(road.buffer(2, quad_segs=1), occ.ROAD)
+            occ.mark(road.buffer(2 * u, quad_segs=1), occ.ROAD)
 
     # ---- tracks: thin winding dirt paths, some along field margins
     if 4 in present:
-        n_tracks = max(1, int(round(rng.uniform(1.0, 3.5) * lin_factor)))
+        n_tracks = max(1, int(round(rng.uniform(1.0, 3.5) * n_lin)))
         for i in range(n_tracks):
-            w = rng.uniform(2.0, 4.0)
+            w = rng.uniform(2.0, 4.0) * u
             if margins and i % 2 == 1:
                 line = margins[int(rng.integers(len(margins)))]
-                line = line.offset_curve(rng.uniform(-2, 2)) if rng.random() < 0.5 else line
-            else:
-                x, y, heading = _edge_start(rng, height, width, margin=10)
-                n = int(rng.uniform(0.5, 1.6) * max(height, width) / 8) + 2
-                line = LineString(_walk(rng, x, y, heading, 8.0, n, 0.12, momentum=0.5))
+                if rng.random() < 0.5:
+                    line = line.offset_curve(rng.uniform(-2, 2) * u)
+            else:  # from an edge, winding; retried until a good part lies in the image
+                for _ in range(8):
+                    x, y, heading = _edge_start(rng, height, width, margin=10)
+                    step = 8.0 * u
+                    n = int(rng.uniform(0.6, 1.6) * max(height, width) / step) + 2
+                    line = LineString(_walk(rng, x, y, heading, step, n, 0.1, momentum=0.5))
+                    if line.intersection(frame).length > 0.4 * side:
+                        break
             track = line.buffer(w / 2, quad_segs=2).intersection(big)
             for poly in _polys(track):
                 scene.add(4, poly, "track")
@@ -578,102 +642,112 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
         target = rng.uniform(0.02, 0.13) * height * width
         area = 0.0
         vx, vy = rng.uniform(0.25, 0.75) * width, rng.uniform(0.25, 0.75) * height
-        max_attempts = int(400 * area_factor) + 200
+        max_attempts = int(300 * n_area) + 200
+        forbid = occ.ROAD | occ.BUILDING | occ.WATER
         for attempt in range(max_attempts):
             if area >= target:
                 break
             kind = rng.random()
-            a, b = rng.uniform(8, 28), rng.uniform(7, 18)
+            a, b = rng.uniform(8, 28) * u, rng.uniform(7, 18) * u
             if kind > 0.95:
-                a, b = rng.uniform(35, 70), rng.uniform(22, 40)
+                a, b = rng.uniform(35, 70) * u, rng.uniform(22, 40) * u
             if road_lines and rng.random() < 0.85:
                 line, rw = road_lines[int(rng.integers(len(road_lines)))]
                 d = rng.uniform(0, line.length)
                 p = line.interpolate(d)
                 ang = _tangent(line, d) + rng.normal(0, 0.04)
-                off = (rw / 2 + 3 + b / 2 + rng.uniform(0, 10)) * (1 if rng.random() < 0.5 else -1)
+                off = rw / 2 + (3 + rng.uniform(0, 10)) * u + b / 2
+                off *= 1 if rng.random() < 0.5 else -1
                 cx, cy = p.x - off * math.sin(ang), p.y + off * math.cos(ang)
             else:
                 cx = rng.normal(vx, 0.12 * width)
                 cy = rng.normal(vy, 0.12 * height)
                 ang = rng.uniform(0, np.pi)
+            half = None
             if kind < 0.62 or kind > 0.95:
                 poly = _rect(cx, cy, a, b, ang)
                 if rng.random() < 0.6:  # a gabled roof: one half a little darker
                     hx, hy = _transform(np.array([[0.0, b / 4]]), cx, cy, ang)[0]
-                    scene.roof_halves.append(_rect(hx, hy, a, b / 2, ang))
+                    half = _rect(hx, hy, a, b / 2, ang)
             elif kind < 0.85:
-                poly = _l_shape(cx, cy, a, b, a * rng.uniform(0.3, 0.6), rng.uniform(5, 14), ang)
+                poly = _l_shape(
+                    cx, cy, a, b, a * rng.uniform(0.3, 0.6), rng.uniform(5, 14) * u, ang
+                )
             else:
-                a, b = rng.uniform(24, 44), rng.uniform(22, 36)
-                poly = _courtyard(cx, cy, a, b, rng.uniform(5, 9), ang)
+                a, b = rng.uniform(24, 44) * u, rng.uniform(22, 36) * u
+                poly = _courtyard(cx, cy, a, b, rng.uniform(5, 9) * u, ang)
             if not frame.contains(poly.centroid):
                 continue
-            if not occ.free(poly.buffer(2.5, quad_segs=1), occ.ROAD | occ.BUILDING | occ.WATER):
-                if attempt < max_attempts - 1 or houses:
-                    continue
+            # Occupied areas are marked grown by 2 units, which keeps objects apart.
+            last_chance = attempt == max_attempts - 1 and not houses
+            if not occ.free(poly, forbid) and not last_chance:
+                continue
             poly = poly.intersection(frame)
             if poly.is_empty:
                 continue
             for part in _polys(poly):
                 scene.add(1, part, _pick(rng, 1))
-            occ.mark(poly.buffer(2.0, quad_segs=1), occ.BUILDING)
+            if half is not None:
+                scene.roof_halves.append(half)
+            occ.mark(poly.buffer(2.0 * u, quad_segs=1), occ.BUILDING)
             houses.append((poly, ang))
             area += poly.area
 
     # ---- misc structures: sheds, fences and walls, isolated small objects
     if 2 in present:
+        forbid = occ.ROAD | occ.BUILDING | occ.WATER
         n_sheds = int(len(houses) * rng.uniform(0.3, 0.8))
         n_fences = int(len(houses) * rng.uniform(0.1, 0.4))
-        n_isolated = int(rng.integers(1, 5) * area_factor) + (0 if houses else 2)
-        blockers = occ_geoms_buffer(scene, (1, 3), 1.0) if n_fences else None
+        n_isolated = int(rng.integers(1, 5) * n_area) + (0 if houses else 2)
         made = 0
         for _ in range(n_sheds * 3):
             if made >= n_sheds or not houses:
                 break
             house, ang = houses[int(rng.integers(len(houses)))]
             c = house.centroid
-            r = math.sqrt(house.area) * 0.7 + rng.uniform(4, 10)
+            r = math.sqrt(house.area) * 0.7 + rng.uniform(4, 10) * u
             t = rng.uniform(0, 2 * np.pi)
-            shed = _rect(
-                c.x + r * math.cos(t), c.y + r * math.sin(t), rng.uniform(3, 7), rng.uniform(3, 6), ang
-            )
-            if not occ.free(shed.buffer(1.0, quad_segs=1), occ.ROAD | occ.BUILDING | occ.WATER):
+            sx, sy = c.x + r * math.cos(t), c.y + r * math.sin(t)
+            shed = _rect(sx, sy, rng.uniform(3, 7) * u, rng.uniform(3, 6) * u, ang)
+            if not occ.free(shed, forbid):
                 continue
             shed = shed.intersection(frame)
             for part in _polys(shed):
                 scene.add(2, part, _pick(rng, 2))
-            occ.mark(shed.buffer(1.0, quad_segs=1), occ.BUILDING)
+            occ.mark(shed.buffer(1.0 * u, quad_segs=1), occ.BUILDING)
             made += 1
+        blockers = _union_grown(scene, (1, 3), 1.0 * u) if n_fences else None
         for _ in range(n_fences):
             house, ang = houses[int(rng.integers(len(houses)))]
             plot = house.minimum_rotated_rectangle.buffer(
-                rng.uniform(4, 9), join_style="mitre", mitre_limit=3
+                rng.uniform(4, 9) * u, join_style="mitre", mitre_limit=3
             )
             ring = list(plot.exterior.coords)
             k = int(rng.integers(len(ring) - 1))
             n_sides = int(rng.integers(1, 4))
             line = LineString(ring[k : k + n_sides + 1] if k + n_sides < len(ring) else ring[k:])
-            if line.length < 5:
+            if line.length < 5 * u:
                 continue
-            fence = line.buffer(rng.uniform(0.7, 1.1), cap_style="flat", join_style="mitre")
-            fence = fence.difference(blockers).intersection(frame)
+            fence = line.buffer(rng.uniform(0.7, 1.1) * u, cap_style="flat", join_style="mitre")
+            local = blockers.intersection(fence.envelope.buffer(2 * u))
+            fence = fence.difference(local).intersection(frame)
             for part in _polys(fence):
-                if part.area > 2:
+                if part.area > 2 * u * u:
                     scene.add(2, part, _pick(rng, 2))
         for _ in range(n_isolated):
             cx, cy = rng.uniform(5, width - 5), rng.uniform(5, height - 5)
             if rng.random() < 0.5:
-                obj = Point(cx, cy).buffer(rng.uniform(2, 4), quad_segs=3)
+                obj = Point(cx, cy).buffer(rng.uniform(2, 4) * u, quad_segs=3)
             else:
-                obj = _rect(cx, cy, rng.uniform(4, 9), rng.uniform(3, 6), rng.uniform(0, np.pi))
-            if not occ.free(obj.buffer(1.0), occ.ROAD | occ.BUILDING | occ.WATER):
+                length, wid = rng.uniform(4, 9) * u, rng.uniform(3, 6) * u
+                obj = _rect(cx, cy, length, wid, rng.uniform(0, np.pi))
+            if not occ.free(obj, forbid):
                 continue
             scene.add(2, obj, _pick(rng, 2))
-            occ.mark(obj.buffer(1.0), occ.BUILDING)
+            occ.mark(obj.buffer(1.0 * u, quad_segs=1), occ.BUILDING)
         if margins and not houses:
             line = margins[int(rng.integers(len(margins)))]
-            wall = line.buffer(0.9, cap_style="flat").intersection(frame)
+            wall = line.buffer(0.9 * u, cap_style="flat").intersection(frame)
             for part in _polys(wall):
                 scene.add(2, part, _pick(rng, 2))
 
@@ -682,9 +756,9 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
         forbid = occ.ROAD | occ.BUILDING | occ.WATER
         trees: list = []
         material = _pick(rng, 5)
-        n_wood = int(rng.choice([0, 0, 1, 1, 2]))
+        n_wood = int(rng.choice([0, 1, 1, 1, 2]))
         for _ in range(n_wood):
-            r = rng.uniform(0.08, 0.2) * side
+            r = rng.uniform(0.08, 0.22) * side
             wood = _blob(
                 rng,
                 rng.uniform(0, width),
@@ -694,22 +768,23 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
                 angle=rng.uniform(0, np.pi),
                 rough=0.2,
             )
+            minx, miny, maxx, maxy = wood.bounds
             holes = [
-                Point(rng.uniform(*wood.bounds[0::2]), rng.uniform(*wood.bounds[1::2])).buffer(
-                    rng.uniform(3, 8), quad_segs=3
+                Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy)).buffer(
+                    rng.uniform(3, 8) * u, quad_segs=3
                 )
                 for _ in range(int(rng.integers(0, 4)))
             ]
             if holes:
                 wood = wood.difference(shapely.union_all(holes))
             trees.append(wood)
-        n_clumps = max(1, int(rng.uniform(3, 14) * area_factor))
+        n_clumps = max(1, int(rng.uniform(4, 18) * n_area))
         for _ in range(n_clumps):
             cx, cy = rng.uniform(0, width), rng.uniform(0, height)
             k = int(rng.integers(2, 22))
-            spread = rng.uniform(3, 12)
+            spread = rng.uniform(3, 12) * u
             xs, ys = rng.normal(cx, spread, k), rng.normal(cy, spread, k)
-            rs = rng.uniform(2.5, 6.5, k)
+            rs = rng.uniform(2.5, 6.5, k) * u
             for x, y, r in zip(xs, ys, rs, strict=True):
                 if 0 <= x < width and 0 <= y < height and occ.grid[int(y), int(x)] & forbid:
                     continue
@@ -718,15 +793,11 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
             n_hedges = int(rng.integers(0, min(len(margins), 6) + 1))
             for j in rng.permutation(len(margins))[:n_hedges]:
                 line = margins[int(j)]
-                trees.append(line.buffer(rng.uniform(1.5, 2.5), quad_segs=2))
-                d = np.arange(0, line.length, rng.uniform(4, 9))
-                for di in d:
+                trees.append(line.buffer(rng.uniform(1.5, 2.5) * u, quad_segs=2))
+                for di in np.arange(0, line.length, rng.uniform(4, 9) * u):
                     p = line.interpolate(di)
-                    trees.append(
-                        Point(p.x + rng.normal(0, 1), p.y + rng.normal(0, 1)).buffer(
-                            rng.uniform(2, 4), quad_segs=2
-                        )
-                    )
+                    centre = Point(p.x + rng.normal(0, u), p.y + rng.normal(0, u))
+                    trees.append(centre.buffer(rng.uniform(2, 4) * u, quad_segs=2))
         if trees:
             canopy = shapely.union_all(trees).intersection(frame)
             for poly in _polys(canopy):
@@ -736,17 +807,19 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
     for cls, dims, count in ((9, (6.0, 3.0), (1, 5)), (10, (3.0, 2.0), (4, 26))):
         if cls not in present or not road_lines:
             continue
-        n_veh = max(1, int(rng.integers(*count) * area_factor))
+        n_veh = max(1, int(rng.integers(*count) * n_area))
+        forbid = occ.VEHICLE | occ.BUILDING | occ.WATER
         placed = 0
-        for attempt in range(n_veh * 6):
+        max_attempts = n_veh * 6
+        for attempt in range(max_attempts):
             if placed >= n_veh:
                 break
-            length = dims[0] * rng.uniform(0.9, 1.25)
-            wid = dims[1] * rng.uniform(0.85, 1.15)
+            length = dims[0] * rng.uniform(0.9, 1.25) * u
+            wid = dims[1] * rng.uniform(0.85, 1.15) * u
             if cls == 10 and houses and rng.random() < 0.35:
                 house, ang = houses[int(rng.integers(len(houses)))]
                 c = house.centroid
-                r = math.sqrt(house.area) * 0.6 + rng.uniform(3, 6)
+                r = math.sqrt(house.area) * 0.6 + rng.uniform(3, 6) * u
                 t = rng.uniform(0, 2 * np.pi)
                 cx, cy = c.x + r * math.cos(t), c.y + r * math.sin(t)
                 ang += rng.choice([0.0, math.pi / 2])
@@ -755,22 +828,21 @@ def build_scene(rng: np.random.Generator, height: int, width: int, present: set[
                 d = rng.uniform(0, line.length)
                 p = line.interpolate(d)
                 ang = _tangent(line, d)
-                off = rng.uniform(-1, 1) * max(rw / 2 - wid / 2 - 0.5, 0.0)
+                off = rng.uniform(-1, 1) * max(rw / 2 - wid / 2 - 0.5 * u, 0.0)
                 cx, cy = p.x - off * math.sin(ang), p.y + off * math.cos(ang)
             veh = _rect(cx, cy, length, wid, ang)
             if not frame.contains(veh):
                 continue
-            forbid = occ.VEHICLE | occ.BUILDING | occ.WATER
-            if attempt < n_veh * 6 - 1 or placed:
-                if not occ.free(veh.buffer(0.8, quad_segs=1), forbid):
-                    continue
+            last_chance = attempt == max_attempts - 1 and not placed
+            if not occ.free(veh, forbid) and not last_chance:
+                continue
             scene.add(cls, veh, _pick(rng, cls))
-            occ.mark(veh.buffer(0.8, quad_segs=1), occ.VEHICLE)
+            occ.mark(veh.buffer(0.8 * u, quad_segs=1), occ.VEHICLE)
             placed += 1
     return scene
 
 
-def occ_geoms_buffer(scene: Scene, classes: tuple[int, ...], distance: float):
+def _union_grown(scene: Scene, classes: tuple[int, ...], distance: float):
     """Union of the scene's polygons of some classes, grown by ``distance``."""
     polys = [p for c in classes for p, _ in scene.objects.get(c, [])]
     if not polys:
@@ -779,19 +851,31 @@ def occ_geoms_buffer(scene: Scene, classes: tuple[int, ...], distance: float):
 
 
 def scene_labels(scene: Scene) -> dict[int, MultiPolygon]:
-    """ClassType -> MultiPolygon (pixel coordinates): exclusive in PRIORITY order."""
+    """ClassType -> MultiPolygon (pixel coordinates): exclusive in PRIORITY order.
+
+    Each class loses what the classes above it cover; vehicles (OVERLAYS) keep their
+    full shape and do not cut the road below them.
+    """
     frame = box(0, 0, scene.width, scene.height)
     labels: dict[int, MultiPolygon] = {}
-    above = None
-    for cls in PRIORITY:
+    above: list = []
+    for i, cls in enumerate(PRIORITY):
         polys = [p for p, _ in scene.objects.get(cls, [])]
-        geom = shapely.union_all(polys).intersection(frame) if polys else Polygon()
-        own = geom
-        if above is not None and not geom.is_empty:
-            geom = geom.difference(above)
-        labels[cls] = _clean(geom)
-        if not own.is_empty:
-            above = own if above is None else shapely.union_all([above, own])
+        if not polys:
+            labels[cls] = MultiPolygon()
+            continue
+        own = shapely.union_all(polys).intersection(frame)
+        tree = shapely.STRtree(above) if above else None
+        pieces = []
+        for part in _polys(own):
+            # Only the pieces above that touch this part matter.
+            near = tree.query(part, predicate="intersects") if tree is not None else []
+            if len(near):
+                part = part.difference(shapely.union_all([above[j] for j in near]))
+            pieces.extend(_polys(part))
+        labels[cls] = _clean(MultiPolygon(pieces) if pieces else None)
+        if i < len(PRIORITY) - 1:
+            above.extend(_polys(own))
     for cls in OVERLAYS:
         polys = [p for p, _ in scene.objects.get(cls, [])]
         geom = shapely.union_all(polys).intersection(frame) if polys else Polygon()
@@ -827,27 +911,41 @@ def _material_table() -> tuple[np.ndarray, dict[str, int]]:
     }
 
 
+def _rasterize_in_bounds(geom, height: int, width: int) -> np.ndarray:
+    """Boolean (height, width) mask of ``raster.rasterize`` done only over geom's bounds."""
+    minx, miny, maxx, maxy = geom.bounds
+    x0, y0 = max(int(math.floor(minx)), 0), max(int(math.floor(miny)), 0)
+    x1, y1 = min(int(math.ceil(maxx)) + 1, width), min(int(math.ceil(maxy)) + 1, height)
+    mask = np.zeros((height, width), bool)
+    if x1 > x0 and y1 > y0:
+        local = affinity.translate(geom, -x0, -y0)  # integer shift: exact pixel centres
+        mask[y0:y1, x0:x1] = rasterize(local, (y1 - y0, x1 - x0)) > 0
+    return mask
+
+
 def render_scene(
     rng: np.random.Generator,
     scene: Scene,
     labels_px: dict[int, MultiPolygon],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(material index map uint8, brightness float32, class map uint8) at RGB size.
+) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+    """(material index map uint8, brightness float32, class area fractions) at RGB size.
 
     The class of each pixel comes from ``labels_px`` (exact rasterisation); the
     material within a class from the objects' materials (approximate fill).
+    Fractions are per label (a road's counts the pixels under its vehicles).
     """
     height, width = scene.height, scene.width
+    u = scene.unit
     _, index = _material_table()
     classmap = np.zeros((height, width), np.uint8)
-    for cls in reversed(PRIORITY):
+    fractions = dict.fromkeys(CLASS_TYPES, 0.0)
+    for cls in PRIORITY[::-1] + OVERLAYS:
         geom = labels_px.get(cls)
-        if geom is not None and not geom.is_empty:
-            classmap[rasterize(geom, (height, width)) > 0] = cls
-    for cls in OVERLAYS:
-        geom = labels_px.get(cls)
-        if geom is not None and not geom.is_empty:
-            classmap[rasterize(geom, (height, width)) > 0] = cls
+        if geom is None or geom.is_empty:
+            continue
+        mask = _rasterize_in_bounds(geom, height, width)
+        classmap[mask] = cls
+        fractions[cls] = float(np.count_nonzero(mask)) / mask.size
 
     # Materials: background by smooth noise, objects by their own material.
     material = np.full((height, width), index["grass"], np.uint8)
@@ -856,7 +954,7 @@ def render_scene(
     lo, hi = np.quantile(bg[:: max(1, height // 64), :: max(1, width // 64)], [q_dry, 1 - q_soil])
     material[bg < lo] = index["dry_grass"]
     material[bg > hi] = index["soil"]
-    for cls in (6, 8, 7, 5, 4, 3, 2, 1, 9, 10):
+    for cls in PRIORITY[::-1] + OVERLAYS:
         for poly, name in scene.objects.get(cls, []):
             _fill(material, poly, int(index[name]))
     # Where the fill and the exact class disagree (edges, cut-outs), use the class's
@@ -874,7 +972,7 @@ def render_scene(
     side = math.sqrt(height * width)
     bright = 1.0 + 0.06 * _smooth_noise(rng, height, width, sigma=0.08 * side, down=16)
     texture = np.asarray(TEXTURE, np.float32)[classmap]
-    bright += texture * _smooth_noise(rng, height, width, sigma=1.0)
+    bright += texture * _smooth_noise(rng, height, width, sigma=1.0 * u, down=max(1, int(u)))
     for poly, angle, period, amp in scene.fields:
         minx, miny, maxx, maxy = poly.bounds
         x0, y0 = max(int(minx), 0), max(int(miny), 0)
@@ -897,7 +995,8 @@ def render_scene(
     # ground, never on the casting classes.
     shadow = np.zeros((height, width), np.uint8)
     ux, uy = scene.sun
-    for cls, length in ((1, rng.uniform(2.5, 5.0)), (2, 1.5), (5, rng.uniform(2.0, 4.0))):
+    lengths = ((1, rng.uniform(2.5, 5.0) * u), (2, 1.5 * u), (5, rng.uniform(2.0, 4.0) * u))
+    for cls, length in lengths:
         geom = labels_px.get(cls)
         if geom is None or geom.is_empty:
             continue
@@ -906,17 +1005,17 @@ def render_scene(
     shade[shadow > 0] *= rng.uniform(0.4, 0.5)
     bright *= shade
     np.clip(bright, 0.05, 3.0, out=bright)
-    return material, bright.astype(np.float32), classmap
+    return material, bright.astype(np.float32), fractions
 
 
-def _to_dn(plane: np.ndarray, band: str, channel, gain_scale, offset_scale, rng, noise=True):
+def _to_dn(plane: np.ndarray, band: str, channel: int, gain_scale, offset_scale, rng):
+    """Reflectance -> digital numbers of the band, with sensor noise, as uint16."""
     gain, offset = CALIBRATION[band]
-    g = float(np.atleast_1d(gain)[channel]) * gain_scale
-    o = float(np.atleast_1d(offset)[channel]) * offset_scale
+    g = float(gain[channel]) * gain_scale
+    o = float(offset[channel]) * offset_scale
     out = plane * np.float32(g) + np.float32(o)
-    if noise:
-        sd = 0.08 * float(np.atleast_1d(np.asarray(REAL_STD[band]))[channel])
-        out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(sd)
+    sd = 0.08 * float(np.atleast_1d(REAL_STD[band])[channel])
+    out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(sd)
     np.clip(np.rint(out), 0, MAX_VALUE[band], out=out)
     return out.astype(np.uint16)
 
@@ -925,8 +1024,10 @@ def render_bands(rng, material, bright, offsets, shapes) -> dict[str, np.ndarray
     """RGB (3,H,W), P (H,W), M (8,h,w), A (8,h,w) uint16 from the full-resolution scene."""
     table, _ = _material_table()
     # Per-image spectral variation of every material (a few percent).
-    table = table * (1 + 0.04 * rng.standard_normal((len(table), 1))) * (
-        1 + 0.02 * rng.standard_normal(table.shape)
+    table = (
+        table
+        * (1 + 0.04 * rng.standard_normal((len(table), 1)))
+        * (1 + 0.02 * rng.standard_normal(table.shape))
     )
     table = np.clip(table, 0.001, None).astype(np.float32)
     gain_scale = rng.uniform(0.92, 1.08)
@@ -962,9 +1063,12 @@ def render_bands(rng, material, bright, offsets, shapes) -> dict[str, np.ndarray
 
 
 def presence_plan(n_images: int, n_train: int, seed: int) -> list[set[int]]:
-    """Classes drawn in each image. Every class appears in at least one image of
-    each half of the training ids (so in at least two training images when
-    n_train >= 2), and so in any validation split that keeps one image of each half."""
+    """Classes drawn in each image (a set of ClassTypes per image, in id order).
+
+    Every class appears both among the last two training ids (the workflow's default
+    validation images for synthetic data) and among the other training ids, so that
+    it is trained on and validated on; with fewer than 3 training images, in each
+    half of them. Vehicles come with roads."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     plans: list[set[int]] = []
     for _ in range(n_images):
@@ -990,15 +1094,14 @@ def presence_plan(n_images: int, n_train: int, seed: int) -> list[set[int]]:
         if rng.random() < 0.4:
             p.add(8)
         plans.append(p)
-    first = (n_train + 1) // 2
-    halves = [range(0, first), range(first, n_train)]
-    for half in halves:
-        if len(half) == 0:
+    first = n_train - 2 if n_train >= 3 else (n_train + 1) // 2
+    for group in (range(0, first), range(first, n_train)):
+        if len(group) == 0:
             continue
         for cls in CLASS_TYPES:
-            if any(cls in plans[i] for i in half):
+            if any(cls in plans[i] for i in group):
                 continue
-            i = half[int(rng.integers(len(half)))]
+            i = group[int(rng.integers(len(group)))]
             plans[i].add(cls)
             if cls in (9, 10):
                 plans[i].add(3)
@@ -1037,14 +1140,15 @@ def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], pres
             _draw_offset(rng, band, height, h),
         )
 
-    wanted = set(present)
     for _attempt in range(6):
         scene = build_scene(rng, height, width, present)
         labels = scene_labels(scene)
-        if all(not labels[c].is_empty for c in wanted):
+        missing = sorted(c for c in present if labels[c].is_empty)
+        if not missing:
             break
-        missing = sorted(c for c in wanted if labels[c].is_empty)
         log.debug("%s: classes %s came out empty, drawing the scene again", image_id, missing)
+    else:
+        log.warning("%s: classes %s are missing from the scene", image_id, missing)
 
     # Labels go through the grid WKT and back, so that imagery matches the CSV exactly.
     wkt: dict[int, str] = {}
@@ -1055,19 +1159,19 @@ def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], pres
             wkt[cls] = EMPTY_WKT
             round_trip[cls] = MultiPolygon()
             continue
-        grid = pixels_to_grid(geom, width, height, xmax, ymin)
-        text = shapely.to_wkt(grid, rounding_precision=8, trim=False)
+        for _repair in range(3):
+            grid = pixels_to_grid(geom, width, height, xmax, ymin)
+            text = shapely.to_wkt(grid, rounding_precision=8, trim=False)
+            parsed = parse_wkt(text, f"synthetic {image_id} class {cls}")
+            if parsed.is_valid:
+                break
+            # Rounding to 8 decimals pinched a ring: repair in pixels, drop slivers.
+            geom = _clean(grid_to_pixels(parsed, width, height, xmax, ymin))
         wkt[cls] = text
-        parsed = parse_wkt(text, f"synthetic {image_id} class {cls}")
         round_trip[cls] = grid_to_pixels(parsed, width, height, xmax, ymin)
 
-    material, bright, classmap = render_scene(rng, scene, round_trip)
+    material, bright, fractions = render_scene(rng, scene, round_trip)
     bands = render_bands(rng, material, bright, offsets, shapes)
-    counts = np.bincount(classmap.ravel(), minlength=11)
-    fractions = {c: float(counts[c]) / classmap.size for c in CLASS_TYPES}
-    # Vehicles sit on roads: the road's label continues under them.
-    if not round_trip[3].is_empty:
-        fractions[3] = float(rasterize(round_trip[3], (height, width)).mean())
     return SynthImage(
         image_id=image_id,
         height=height,
@@ -1084,19 +1188,37 @@ def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], pres
 # -------------------------------------------------------------------- output
 
 
+def _replaceable(out_dir: Path) -> bool:
+    """An earlier synthetic dataset, or only empty folders (and our extra CSV): what
+    Snakemake leaves after deleting a rule's declared outputs before rerunning it."""
+    if (out_dir / TRUTH_FILE).exists():
+        return True
+    files = (p for p in out_dir.rglob("*") if not p.is_dir())
+    return all(p.relative_to(out_dir).as_posix() == TEST_WKT_FILE for p in files)
+
+
 @contextlib.contextmanager
 def _atomic_dir(out_dir: Path) -> Iterator[Path]:
     """A temporary sibling directory, renamed onto ``out_dir`` when the block succeeds."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DstlError(f"{out_dir}: exists and is not a directory")
+    if out_dir.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+        raise DstlError(f"{out_dir}: refusing to replace the current directory or one above it")
+    if out_dir.is_dir() and not _replaceable(out_dir):
+        raise DstlError(
+            f"{out_dir}: exists, holds files and is not a synthetic dataset (no {TRUTH_FILE}); "
+            "refusing to replace it"
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         yield tmp
         tmp.chmod(0o755)
         if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent)
+            )
             os.replace(out_dir, old)  # onto an empty directory: allowed
             os.replace(tmp, out_dir)
             shutil.rmtree(old, ignore_errors=True)
@@ -1180,6 +1302,6 @@ def generate(
             [[i, c, EMPTY_WKT] for i in test for c in CLASS_TYPES],
         )
         # The test images' true polygons, for scoring a submission on synthetic data.
-        _write_csv(tmp / "synth_test_wkt.csv", header, test_wkt_rows)
-        (tmp / "synth_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+        _write_csv(tmp / TEST_WKT_FILE, header, test_wkt_rows)
+        (tmp / TRUTH_FILE).write_text(json.dumps(truth, indent=2) + "\n")
     return truth

@@ -504,7 +504,7 @@ def train(
                 loss = dice_bce_loss(logits.float(), y, s["log_loss"], s["dice_loss"])
                 loss.backward()
                 optimizer.step()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
                 done += 1
                 elapsed = time.monotonic() - t0
                 bar.update(done, loss_sum / done, (done - first) * bs / max(elapsed, 1e-9))

@@ -8,6 +8,7 @@ if PLAN.synthetic:
             wkt=f"{DATA}/train_wkt_v4.csv",
             sample=f"{DATA}/sample_submission.csv",
             truth=f"{DATA}/synth_truth.json",
+            test_truth=f"{DATA}/synth_test_wkt.csv",
             images=[p for i in PLAN.all_ids for p in image_inputs(i)],
         params:
             out=lambda wc, output: os.path.dirname(output.grid),

@@ -1,0 +1,55 @@
+"""dstl-hpc show STACK_H5 OUT_PNG [--mask MASK_H5] [--prediction PRED_H5 ...] [--classes K ...]
+[--threshold 0.5] [--false-colour]: a quick look at one image as one PNG."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("stack", help="the image's stack (stacks/{id}.h5)")
+    p.add_argument("out", help="PNG to write")
+    p.add_argument("--mask", default=None, help="the image's training mask (masks/{id}.h5)")
+    p.add_argument(
+        "--prediction",
+        nargs="+",
+        default=[],
+        help="prediction HDF5 files of the image (predictions/{variant}/{group}/{id}.h5)",
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        type=int,
+        default=None,
+        help="ClassTypes to show (default: those predicted, else those in the mask)",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="probability threshold (default 0.5)"
+    )
+    p.add_argument(
+        "--false-colour",
+        "--false-color",
+        action="store_true",
+        help="add a false colour NIR panel (M7, M5, M3)",
+    )
+    p.add_argument("--width", type=int, default=1200, help="PNG width in pixels (default 1200)")
+
+
+def run(args) -> int:
+    from dstl_hpc import plots
+    from dstl_hpc.errors import DstlError
+
+    if args.width < 200:
+        raise DstlError(f"--width {args.width}: too small (at least 200)")
+    out = plots.show(
+        args.stack,
+        args.out,
+        mask=args.mask,
+        predictions=args.prediction,
+        classes=args.classes,
+        threshold=args.threshold,
+        false_colour=args.false_colour,
+        width_px=args.width,
+    )
+    print(out)
+    return 0

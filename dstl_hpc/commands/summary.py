@@ -1,0 +1,137 @@
+"""dstl-hpc summary RESULTS_DIR: a run's validation scores and where its outputs are.
+
+Quick and never failing: only the standard library is imported (no numpy, no
+torch, no matplotlib), a missing or unreadable file is reported as such, and the
+exit status is 0 unless ``--strict`` is given. Called from the workflow's
+``onsuccess:`` handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+from dstl_hpc.dataset import CLASS_NAMES, CLASS_TYPES
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", help="the workflow's results directory (config key 'results')")
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 when a file is missing or unreadable"
+    )
+
+
+def _f(v, spec: str = ".4f") -> str:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return "-"
+    return format(v, spec)
+
+
+def _count_rows(path: Path) -> int:
+    """Data rows of a (gzipped) CSV: newlines minus the header (WKT has no newlines)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    n = 0
+    last = b"\n"
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        n += 1
+    return max(n - 1, 0)
+
+
+def _size(path: Path) -> str:
+    size = float(path.stat().st_size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def summarize(results) -> tuple[list[str], list[str]]:
+    """(lines to print, problems: what is missing or unreadable)."""
+    res = Path(results)
+    lines = [f"dstl-hpc summary of {res}/"]
+    problems: list[str] = []
+    if not res.is_dir():
+        return lines, [f"{res}: no such directory"]
+
+    scores_path = res / "validation" / "scores.json"
+    thr_dir = res / "validation" / "thresholds"
+    thresholds: dict[int, str] = {}
+    for k in CLASS_TYPES:
+        p = thr_dir / f"class_{k}.json"
+        if not p.exists():
+            continue
+        try:
+            d = json.loads(p.read_text())
+            how = "fixed" if d.get("fixed") else "swept"
+            thresholds[k] = f"{_f(d.get('threshold'), 'g')} ({how})"
+        except (OSError, ValueError, AttributeError) as exc:
+            problems.append(f"{p}: unreadable ({type(exc).__name__})")
+    if scores_path.exists():
+        try:
+            scores = json.loads(scores_path.read_text())
+            per = scores.get("per_class") or {}
+            pix = scores.get("pixel_per_class") or {}
+            images = scores.get("images") or []
+            lines.append(
+                f"validation ({len(images)} image{'s' if len(images) != 1 else ''}"
+                f"{': ' + ' '.join(images) if images else ''}):"
+            )
+            lines.append(
+                f"  mean polygon Jaccard {_f(scores.get('mean'))}"
+                f"   mean pixel Jaccard {_f(scores.get('pixel_mean'))}"
+            )
+            lines.append(f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}  threshold")
+            for k in CLASS_TYPES:
+                lines.append(
+                    f"  {k:>5} {CLASS_NAMES[k]:<15} {_f(per.get(str(k))):>8}"
+                    f" {_f(pix.get(str(k))):>8}  {thresholds.get(k, '-')}"
+                )
+            lines.append("  ('-': no truth and no prediction, or not scored; threshold '-': fixed")
+            lines.append("   in the configuration or not swept)")
+        except (OSError, ValueError, AttributeError) as exc:
+            problems.append(f"{scores_path}: unreadable ({type(exc).__name__}: {exc})")
+    else:
+        problems.append(
+            f"{scores_path}: missing (no validation scores: variant 'validation' not run?)"
+        )
+
+    sub = res / "submission.csv.gz"
+    if sub.exists():
+        try:
+            rows = _count_rows(sub)
+            lines.append(f"submission: {sub.resolve()} ({rows} rows, {_size(sub)})")
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            problems.append(f"{sub}: unreadable ({type(exc).__name__}: {exc})")
+    else:
+        problems.append(f"{sub}: missing (no submission: variant 'all' not run?)")
+
+    report = res / "report"
+    if report.is_dir():
+        n = sum(1 for p in report.rglob("*") if p.is_file() and not p.name.startswith("."))
+        lines.append(
+            f"report figures: {report.resolve()}/ ({n} files); "
+            "`snakemake --report report.zip` bundles them"
+        )
+    return lines, problems
+
+
+def run(args) -> int:
+    try:
+        lines, problems = summarize(args.results)
+    except Exception as exc:  # never fail hard: this runs after a successful workflow
+        lines, problems = (
+            [f"dstl-hpc summary of {args.results}/"],
+            [f"summary failed: {type(exc).__name__}: {exc}"],
+        )
+    for line in lines:
+        print(line)
+    for problem in problems:
+        print(f"missing: {problem}" if "missing" in problem else f"problem: {problem}")
+    return 1 if (args.strict and problems) else 0

@@ -1,0 +1,261 @@
+"""Whole-image prediction: fully convolutional tiles, mirror padding, shift averaging.
+
+An image is cut into output tiles of about ``tile`` px (each axis balanced so the
+tiles just cover it, and rounded so that the input side ``tile + 2 * border`` is a
+multiple of the UNet's divisor: 16, or 32 with top_scale 4). A tile's input is its
+output square plus ``border`` px of context on each side, taken from the image with
+mirror (reflect-101, like ``cv2.BORDER_REFLECT_101``) indices where it leaves the
+image; tiles of one tiling never overlap, so every pixel is predicted once per
+tiling. With shift averaging the whole tiling is shifted by ``(i * s, j * s)``,
+``s = patch_inner / shift_steps``, for ``i, j < shift_steps`` (3 -> 9 passes), and
+the sigmoid probabilities are averaged per pixel. This is the reference's 96 px
+window sliding with step 64 (or 64 / 3) when ``tile == patch_inner``, but with large
+tiles the network runs on far fewer, larger inputs.
+
+Memory stays bounded: on the CPU the raw uint16 image is kept and each tile is
+gathered and normalised on its own; on CUDA the normalised image lives on the GPU
+(bf16 under autocast) and tiles are sliced there. The accumulator is
+(n_classes, H, W) float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dstl_hpc.errors import DstlError
+
+log = logging.getLogger(__name__)
+
+
+def reflect_indices(start: int, length: int, size: int) -> np.ndarray:
+    """Indices ``start .. start + length - 1`` mirrored into ``[0, size)`` (reflect-101)."""
+    idx = np.arange(start, start + length, dtype=np.int64)
+    if size == 1:
+        return np.zeros_like(idx)
+    period = 2 * (size - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= size, period - idx, idx)
+
+
+def fit_side(side: int, border: int, divisor: int) -> int:
+    """The smallest output side >= ``side`` whose input side (+ 2 border) is divisible."""
+    side = max(1, int(side))
+    return side + (-(side + 2 * border)) % divisor
+
+
+def axis_tiles(length: int, tile: int, max_offset: int, border: int, divisor: int) -> int:
+    """Output tile side along one axis: about ``tile``, balanced to cover the axis."""
+    need = length + max_offset
+    n = math.ceil(need / fit_side(tile, border, divisor))
+    return fit_side(math.ceil(need / n), border, divisor)
+
+
+def shift_offsets(patch_inner: int, shift_steps: int) -> list[int]:
+    """Offsets of the shifted tilings along one axis: ``int(i * patch_inner / steps)``."""
+    steps = max(1, int(shift_steps))
+    return [int(i * patch_inner / steps) for i in range(steps)]
+
+
+@dataclass
+class PredictOptions:
+    tile: int = 1024
+    shift_steps: int = 3  # 1 = no shift averaging
+    patch_inner: int = 64
+    edge_margin: int = 0
+    batch: int = 1
+    bf16: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DstlError("--device cuda: no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise DstlError(f"--device {device!r}: expected auto, cpu or cuda")
+    return torch.device(device)
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    model,
+    image: np.ndarray,
+    mean,
+    std,
+    options: PredictOptions | None = None,
+    device: torch.device | str = "cpu",
+    passes: list[tuple[int, int]] | None = None,
+) -> np.ndarray:
+    """Probabilities (n_classes, H, W) float32 in [0, 1] of a raw (C >= n_in, H, W) image.
+
+    ``model`` must be in eval mode (``load_model_file`` returns it so); it maps an
+    input of side S to logits of side ``S - 2 * model.border``. ``passes`` (for tests)
+    runs only these (oy, ox) shifted tilings of the options' grid and averages them.
+    """
+    opt = options or PredictOptions()
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    n_in = len(mean)
+    if image.ndim != 3 or image.shape[0] < n_in:
+        raise ValueError(f"image of shape {image.shape} has fewer than {n_in} channels")
+    _, h, w = image.shape
+    b = int(model.border)
+    div = int(model.divisor)
+    offsets = shift_offsets(opt.patch_inner, opt.shift_steps)
+    ty = axis_tiles(h, opt.tile, offsets[-1], b, div)
+    tx = axis_tiles(w, opt.tile, offsets[-1], b, div)
+
+    m = np.asarray(mean, np.float32).reshape(n_in, 1, 1)
+    s = np.asarray(std, np.float32).reshape(n_in, 1, 1)
+    s = np.where(s > 0, s, np.float32(1.0))
+    if cuda:
+        # The normalised image on the GPU (one channel at a time through the host).
+        dtype = torch.bfloat16 if opt.bf16 else torch.float32
+        src = torch.empty((n_in, h, w), dtype=dtype, device=device)
+        for c in range(n_in):
+            ch = torch.from_numpy(image[c].astype(np.float32)).to(device)
+            src[c] = (ch - float(m[c, 0, 0])) / float(s[c, 0, 0])
+    else:
+        src = image[:n_in]
+        inv_s = (1.0 / s).astype(np.float32)
+
+    def gather(y0: int, x0: int) -> torch.Tensor:
+        rows = reflect_indices(y0 - b, ty + 2 * b, h)
+        cols = reflect_indices(x0 - b, tx + 2 * b, w)
+        if cuda:
+            r = torch.from_numpy(rows).to(device)
+            c = torch.from_numpy(cols).to(device)
+            return src.index_select(1, r).index_select(2, c)
+        t = src[:, rows[:, None], cols[None, :]].astype(np.float32)
+        t -= m
+        t *= inv_s
+        return torch.from_numpy(t)
+
+    # Every (shift, tile) job; the tiling shifted by (oy, ox) starts at (-oy, -ox).
+    if passes is None:
+        passes = [(oy, ox) for oy in offsets for ox in offsets]
+    jobs = []
+    for oy, ox in passes:
+        for y0 in range(-oy, h, ty):
+            for x0 in range(-ox, w, tx):
+                jobs.append((y0, x0))
+    acc = torch.zeros((model.n_classes, h, w), dtype=torch.float32, device=device)
+    fmt = torch.channels_last if (cuda and opt.channels_last) else torch.contiguous_format
+    batch = max(1, int(opt.batch))
+    t0 = time.perf_counter()
+    for k in range(0, len(jobs), batch):
+        chunk = jobs[k : k + batch]
+        x = torch.stack([gather(y0, x0) for y0, x0 in chunk]).to(device)
+        x = x.contiguous(memory_format=fmt)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and opt.bf16):
+            logits = model(x)
+        prob = torch.sigmoid(logits.float())
+        for (y0, x0), p in zip(chunk, prob, strict=True):
+            ya, xa = max(y0, 0), max(x0, 0)
+            yb, xb = min(y0 + ty, h), min(x0 + tx, w)
+            acc[:, ya:yb, xa:xb] += p[:, ya - y0 : yb - y0, xa - x0 : xb - x0]
+    acc /= float(len(passes))
+    if opt.edge_margin > 0:
+        e = int(opt.edge_margin)
+        acc[:, :e] = 0
+        acc[:, h - e :] = 0
+        acc[:, :, :e] = 0
+        acc[:, :, w - e :] = 0
+    out = acc.cpu().numpy()
+    log.debug(
+        "%d x %d px: %d tiles of %d x %d out, %d shift(s), %.1f s",
+        h,
+        w,
+        len(jobs),
+        ty,
+        tx,
+        len(passes),
+        time.perf_counter() - t0,
+    )
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def to_uint8(prob: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1] -> uint8 0..255 (rounded)."""
+    return np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
+
+
+def options_from_meta(meta: dict, **overrides) -> PredictOptions:
+    """PredictOptions from a model file's hparams, with non-None ``overrides`` applied."""
+    hp = meta.get("hparams", {})
+    shift_steps = int(hp.get("shift_steps", 3)) if hp.get("shift_average", True) else 1
+    opt = PredictOptions(
+        tile=int(hp.get("tile", 1024)),
+        shift_steps=shift_steps,
+        patch_inner=int(hp.get("patch_inner", 64)),
+        edge_margin=int(hp.get("edge_margin", 0)),
+        bf16=bool(hp.get("bf16", True)),
+        channels_last=bool(hp.get("channels_last", True)),
+    )
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(opt, k, v)
+    return opt
+
+
+def predict_file(
+    model_path,
+    stack_path,
+    out_path,
+    device: str = "auto",
+    threads: int | None = None,
+    **overrides,
+) -> dict:
+    """Predict one stack with one model file and write the prediction HDF5."""
+    from dstl_hpc.model import load_model_file
+    from dstl_hpc.stacks import read_stack, stack_info, write_prediction
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    dev = resolve_device(device)
+    model, meta = load_model_file(model_path, dev)
+    n_in = len(meta["mean"])
+    info = stack_info(stack_path)
+    want = [str(c) for c in meta.get("channels", [])]
+    if want and info["channels"][:n_in] != want:
+        raise DstlError(
+            f"{stack_path}: channels {info['channels'][:n_in]} do not match the model's {want}"
+        )
+    if info["shape"][0] < n_in:
+        raise DstlError(f"{stack_path}: {info['shape'][0]} channels, the model needs {n_in}")
+    batch = overrides.pop("batch", None)
+    opt = options_from_meta(meta, **overrides)
+    # Default batch: on CUDA about 4 Mpx of output per forward; on the CPU one tile.
+    opt.batch = batch or (
+        max(1, (2048 * 2048) // (opt.tile * opt.tile)) if dev.type == "cuda" else 1
+    )
+    if opt.tile < 1 or opt.shift_steps < 1 or opt.edge_margin < 0 or opt.batch < 1:
+        raise DstlError("--tile, --shift-steps and --batch must be >= 1, --edge-margin >= 0")
+    image = read_stack(stack_path, channels=n_in)
+    h, w = image.shape[1:]
+    t0 = time.perf_counter()
+    prob = predict_probabilities(model, image, meta["mean"], meta["std"], opt, dev)
+    seconds = time.perf_counter() - t0
+    del image
+    classes = [int(c) for c in meta["classes"]]
+    write_prediction(out_path, to_uint8(prob), info["image_id"], classes)
+    mpx = h * w / 1e6
+    log.info(
+        "%s: %d x %d px, classes %s, %d pass(es), %.1f s (%.2f Mpx/s) on %s",
+        info["image_id"],
+        h,
+        w,
+        classes,
+        opt.shift_steps**2,
+        seconds,
+        mpx / max(seconds, 1e-9),
+        dev,
+    )
+    return {"image_id": info["image_id"], "seconds": seconds, "shape": (h, w), "device": str(dev)}

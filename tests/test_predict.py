@@ -1,0 +1,186 @@
+"""Tiled whole-image prediction: equivalence with patch-by-patch, shifts, edge margin, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dstl_hpc.cli import main  # noqa: E402
+from dstl_hpc.dataset import CHANNELS  # noqa: E402
+from dstl_hpc.model import build_model, save_model_file  # noqa: E402
+from dstl_hpc.predict import (  # noqa: E402
+    PredictOptions,
+    axis_tiles,
+    predict_probabilities,
+    reflect_indices,
+    shift_offsets,
+    to_uint8,
+)
+from dstl_hpc.settings import copy_defaults  # noqa: E402
+from dstl_hpc.stacks import read_prediction, write_stack  # noqa: E402
+
+MEAN = [400.0, 450.0, 330.0]
+STD = [60.0, 50.0, 25.0]
+
+
+def tiny_settings(**kw):
+    s = copy_defaults()
+    s.update(classes=[1, 2], n_channels=3, filters_base=4, top_scale=2, dropout=0.0)
+    s.update(patch_inner=64, patch_border=16, tile=64, shift_average=False, edge_margin=0)
+    s.update(kw)
+    return s
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny convolutions: threads only contend on a shared machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    net = build_model(tiny_settings(), n_in=3, n_classes=2)
+    # non-trivial batch-norm statistics, so that eval mode matters
+    for mod in net.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def random_image(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(MEAN, STD, size=(h, w, 3)).transpose(2, 0, 1)
+    return np.clip(img, 0, 2047).astype(np.uint16)
+
+
+def patchwise(model, image, inner=64, border=16):
+    """The reference: mirror-pad, 96 px windows with step 64, sigmoid."""
+    x = (image.astype(np.float32) - np.float32(MEAN).reshape(3, 1, 1)) / np.float32(STD).reshape(
+        3, 1, 1
+    )
+    _, h, w = x.shape
+    ph, pw = -h % inner, -w % inner
+    xp = np.pad(x, ((0, 0), (border, border + ph), (border, border + pw)), mode="reflect")
+    out = np.zeros((model.n_classes, h + ph, w + pw), np.float32)
+    with torch.no_grad():
+        for y in range(0, h + ph, inner):
+            for x0 in range(0, w + pw, inner):
+                win = torch.from_numpy(xp[None, :, y : y + inner + 2 * border, x0 : x0 + inner + 2 * border].copy())
+                out[:, y : y + inner, x0 : x0 + inner] = torch.sigmoid(model(win))[0].numpy()
+    return out[:, :h, :w]
+
+
+def test_reflect_indices_match_numpy_pad():
+    for size in (1, 2, 5, 17):
+        base = np.arange(size)
+        padded = np.pad(base, (40, 40), mode="reflect") if size > 1 else np.zeros(81, int)
+        assert np.array_equal(base[reflect_indices(-40, size + 80, size)], padded)
+
+
+def test_tile_sizes_fit_the_net():
+    assert shift_offsets(64, 3) == [0, 21, 42]
+    assert shift_offsets(64, 1) == [0]
+    for length in (50, 100, 192, 3348, 3392):
+        for tile in (64, 100, 512, 1024):
+            for div in (16, 32):
+                t = axis_tiles(length, tile, 42, 16, div)
+                assert (t + 32) % div == 0
+                n = -(-(length + 42) // t)
+                assert n * t >= length + 42 and t <= max(tile, 64) + div
+
+
+def test_tile_equals_patch_by_patch(model):
+    image = random_image(192, 256)
+    opt = PredictOptions(tile=64, shift_steps=1, patch_inner=64, edge_margin=0)
+    got = predict_probabilities(model, image, MEAN, STD, opt)
+    want = patchwise(model, image)
+    assert got.shape == (2, 192, 256) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # odd sizes: the last tiles reach past the image (mirrored context), cropped
+    image = random_image(100, 133, seed=1)
+    got = predict_probabilities(model, image, MEAN, STD, opt)
+    np.testing.assert_allclose(got, patchwise(model, image), atol=1e-5)
+
+
+def test_large_tiles_close_to_patches(model):
+    image = random_image(150, 170, seed=2)
+    big = predict_probabilities(model, image, MEAN, STD, PredictOptions(tile=1024, shift_steps=1))
+    small = predict_probabilities(model, image, MEAN, STD, PredictOptions(tile=64, shift_steps=1))
+    assert big.shape == small.shape == (2, 150, 170)
+    assert 0.0 <= big.min() and big.max() <= 1.0
+    # different tilings change only the context; a random net still roughly agrees
+    assert np.mean(np.abs(big - small)) < 0.1
+
+
+def test_shift_average_is_mean_of_shifted_passes(model):
+    image = random_image(130, 150, seed=3)
+    opt = PredictOptions(tile=96, shift_steps=3, patch_inner=64)
+    full = predict_probabilities(model, image, MEAN, STD, opt)
+    assert full.shape == (2, 130, 150)
+    assert full.min() >= 0.0 and full.max() <= 1.0
+    offs = shift_offsets(64, 3)
+    passes = [
+        predict_probabilities(model, image, MEAN, STD, opt, passes=[(oy, ox)])
+        for oy in offs
+        for ox in offs
+    ]
+    np.testing.assert_allclose(full, np.mean(passes, axis=0), atol=1e-5)
+    # the shifted passes do differ from each other (the net is not shift-invariant)
+    assert np.abs(passes[0] - passes[4]).max() > 1e-6
+
+
+def test_edge_margin(model):
+    image = random_image(96, 112, seed=4)
+    base = predict_probabilities(model, image, MEAN, STD, PredictOptions(tile=64, shift_steps=1))
+    opt = PredictOptions(tile=64, shift_steps=1, edge_margin=5)
+    got = predict_probabilities(model, image, MEAN, STD, opt)
+    inner = np.zeros((96, 112), bool)
+    inner[5:-5, 5:-5] = True
+    assert np.all(got[:, ~inner] == 0)
+    np.testing.assert_array_equal(got[:, inner], base[:, inner])
+
+
+def test_predict_cli(model, tmp_path):
+    hp = tiny_settings(tile=64, shift_average=True, shift_steps=2)
+    meta = {
+        "hparams": hp,
+        "classes": [1, 2],
+        "channels": list(CHANNELS[:3]),
+        "mean": MEAN,
+        "std": STD,
+        "group": "g",
+        "variant": "validation",
+        "epochs_done": 1,
+    }
+    model_path = tmp_path / "model.pt"
+    save_model_file(model_path, model, meta)
+    rng = np.random.default_rng(5)
+    h, w = 80, 90
+    stack = np.zeros((20, h, w), np.uint16)
+    stack[:3] = random_image(h, w, seed=5)
+    stack[3:] = rng.integers(0, 2000, (17, h, w), dtype=np.uint16)
+    stack_path = tmp_path / "6120_2_2.h5"
+    write_stack(stack_path, stack, "6120_2_2", {})
+    out = tmp_path / "pred.h5"
+    assert main(["predict", str(model_path), str(stack_path), str(out), "--device", "cpu"]) == 0
+    prob, classes, image_id = read_prediction(out)
+    assert classes == [1, 2] and image_id == "6120_2_2" and prob.shape == (2, h, w)
+    # the model's hparams: tile 64, shift averaging with 2 steps
+    want = predict_probabilities(model, stack, MEAN, STD, PredictOptions(tile=64, shift_steps=2))
+    assert np.abs(prob - to_uint8(want) / 255.0).max() < 1e-6
+    # flags override hparams
+    args = ["--no-shift-average", "--edge-margin", "3", "--tile", "40", "--threads", "1"]
+    assert main(["predict", str(model_path), str(stack_path), str(out), *args]) == 0
+    prob, _, _ = read_prediction(out)
+    assert np.all(prob[:, :3] == 0) and np.all(prob[:, :, -3:] == 0)
+    want = predict_probabilities(
+        model, stack, MEAN, STD, PredictOptions(tile=40, shift_steps=1, edge_margin=3)
+    )
+    assert np.abs(prob - to_uint8(want) / 255.0).max() < 1e-6

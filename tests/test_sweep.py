@@ -1,0 +1,112 @@
+"""The threshold sweep picks the threshold known to be best on a constructed case."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from dstl_hpc.cli import main
+from dstl_hpc.dataset import pixels_to_grid
+from dstl_hpc.errors import DstlError
+from dstl_hpc.polygons import to_wkt
+from dstl_hpc.stacks import write_prediction
+from dstl_hpc.sweep import choose, sweep
+
+H, W = 64, 72
+XMAX, YMIN = 0.0091, -0.0090
+
+
+def make_case(tmp_path, with_truth=True):
+    """Truth: the square [16, 48) x [16, 48) px of image I1, and nothing for class 5.
+
+    Class 2 probabilities: core 0.62, outer band of the truth square 0.45, a ring
+    outside it 0.30, background 0.10. Thresholds in (0.30, 0.45] give the truth
+    exactly (Jaccard 1), so the best choice closest to 0.5 is 0.45.
+    """
+    prob = np.full((H, W), 0.10, np.float32)
+    prob[10:54, 10:54] = 0.30
+    prob[16:48, 16:48] = 0.45
+    prob[22:42, 22:42] = 0.62
+    u8 = np.round(prob * 255).astype(np.uint8)
+    pred = tmp_path / "I1.h5"
+    write_prediction(pred, np.stack([u8, np.zeros_like(u8)]), "I1", [2, 5])
+    truth_geom = pixels_to_grid(box(16, 16, 48, 48), W, H, XMAX, YMIN)
+    truth = tmp_path / "truth.csv"
+    wkt = to_wkt(truth_geom) if with_truth else "MULTIPOLYGON EMPTY"
+    truth.write_text(
+        "ImageId,ClassType,MultipolygonWKT\n"
+        f'I1,2,"{wkt}"\nI1,5,MULTIPOLYGON EMPTY\n'
+    )
+    grid = tmp_path / "grid_sizes.csv"
+    grid.write_text(f",Xmax,Ymin\nI1,{XMAX},{YMIN}\n")
+    return pred, truth, grid
+
+
+def test_sweep_picks_known_best(tmp_path):
+    pred, truth, grid = make_case(tmp_path)
+    r = sweep(2, truth, grid, [pred], epsilon=0, min_area=0)
+    t = dict(zip(r["thresholds"], r["scores"], strict=True))
+    assert r["threshold"] == pytest.approx(0.45)
+    assert not r["fixed"]
+    assert t[0.35] == pytest.approx(1.0, abs=1e-5) and t[0.45] == pytest.approx(1.0, abs=1e-5)
+    # above 0.45 only the core: 20^2 / 32^2; above 0.62 nothing
+    assert t[0.5] == pytest.approx(400 / 1024, rel=1e-4)
+    assert t[0.95] == 0.0
+    # at 0.05 the whole image: 1024 / (64 * 72)
+    assert t[0.05] == pytest.approx(1024 / (H * W), rel=1e-4)
+    assert r["thresholds"] == [pytest.approx(0.05 * i) for i in range(1, 20)]
+    assert r["epsilon"] == 0 and r["min_area"] == 0
+
+
+def test_sweep_fixed_and_given_thresholds(tmp_path):
+    pred, truth, grid = make_case(tmp_path)
+    r = sweep(2, truth, grid, [pred], thresholds=[0.2, 0.5, 0.4], fixed=0.3, epsilon=0, min_area=0)
+    assert r["thresholds"] == [0.2, 0.4, 0.5]
+    assert r["threshold"] == 0.3 and r["fixed"] is True
+    assert r["scores"][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sweep_no_truth_no_prediction(tmp_path):
+    pred, truth, grid = make_case(tmp_path)
+    r = sweep(5, truth, grid, [pred], thresholds=[0.3, 0.6])
+    assert r["threshold"] == 0.5 and r["scores"] == [None, None]
+    assert "note" in r
+
+
+def test_sweep_cli_writes_json(tmp_path, capsys):
+    pred, truth, grid = make_case(tmp_path)
+    out = tmp_path / "thresholds" / "class_2.json"
+    rc = main(
+        ["sweep", str(out), "--class", "2", "--truth", str(truth), "--grid-sizes", str(grid)]
+        + ["--predictions", str(pred), "--epsilon", "0", "--min-area", "0"]
+        + ["--thresholds", "0.2", "0.4", "0.6"]
+    )
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert {"class", "threshold", "fixed", "thresholds", "scores", "epsilon", "min_area"} <= set(r)
+    assert r["class"] == 2 and r["threshold"] == 0.4
+    assert "0.400" in capsys.readouterr().out
+
+
+def test_sweep_errors(tmp_path):
+    pred, truth, grid = make_case(tmp_path)
+    with pytest.raises(DstlError, match="class 3 not predicted"):
+        sweep(3, truth, grid, [pred])
+    other = tmp_path / "g2.csv"
+    other.write_text(",Xmax,Ymin\nI9,0.009,-0.009\n")
+    with pytest.raises(DstlError, match="I1 is missing"):
+        sweep(2, truth, other, [pred])
+
+
+def test_choose_ties_closest_to_half():
+    assert choose([0.1, 0.3, 0.6, 0.9], [0.2, 0.5, 0.5, 0.1])[0] == 0.6
+    assert choose([0.1, 0.9], [0.0, 0.0])[0] == 0.1  # equal distance: the lower one
+    assert choose([0.1, 0.9], [None, None]) == (
+        0.5,
+        "no truth area and no predicted area at any threshold: chose 0.5",
+    )
+    # no truth: a threshold without predicted area (null) beats one with (0)
+    assert choose([0.2, 0.4, 0.8], [0.0, 0.0, None])[0] == 0.8

@@ -1,0 +1,297 @@
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dstl_hpc.cli import build_parser, main
+from dstl_hpc.errors import DstlError
+from dstl_hpc.model import load_model_file
+from dstl_hpc.settings import (
+    PREDICT_KEYS,
+    TRAIN_DEFAULTS,
+    merge_settings,
+    validate_settings,
+)
+from dstl_hpc.stacks import write_mask, write_stack
+from dstl_hpc.train import cpu_count, epoch_batches, metrics_columns, train
+
+torch.set_num_threads(2)
+
+CONTRACT_KEYS = (
+    "classes n_channels filters_base top_scale dropout patch_inner patch_border batch_size lr "
+    "lr_decay_epochs lr_decay_factor epochs epoch_fraction log_loss dice_loss rotate_deg flips "
+    "jitter oversample in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile "
+    "tile shift_average shift_steps edge_margin"
+).split()
+
+
+def _dataset(root, n=4, size=64, seed=0):
+    """Bright squares (class 1) on noise; ids d0..d{n-1}; returns the stats dict."""
+    rng = np.random.default_rng(seed)
+    ids = [f"d{i}" for i in range(n)]
+    for i in ids:
+        mask = np.zeros((10, size, size), np.uint8)
+        for _ in range(max(2, size // 20)):
+            h, w = rng.integers(6, 16, 2)
+            y, x = rng.integers(0, size - h), rng.integers(0, size - w)
+            mask[0, y : y + h, x : x + w] = 1
+        img = rng.normal(300, 20, (20, size, size))
+        img[:3] += 200.0 * mask[0]
+        write_stack(root / "stacks" / f"{i}.h5", img.clip(0).astype(np.uint16), i, {})
+        write_mask(root / "masks" / f"{i}.h5", mask, i, {})
+    stats = {"channels": [f"c{k}" for k in range(20)], "mean": [300.0] * 20, "std": [100.0] * 20}
+    stats["images"] = ids
+    (root / "stats.json").write_text(json.dumps(stats))
+    return ids
+
+
+TINY = {
+    "classes": [1],
+    "n_channels": 3,
+    "filters_base": 4,
+    "patch_inner": 32,
+    "patch_border": 16,
+    "batch_size": 8,
+    "lr": 0.01,
+    "lr_decay_epochs": [2],
+    "epochs": 3,
+    "epoch_fraction": 1.35,  # 3 images of 64^2 -> 2 batches of 8
+    "dropout": 0.1,
+    "jitter": 0.05,
+    "rotate_deg": 45.0,
+    "valid_tile": 32,
+}
+
+
+def _run(root, name, settings, hooks=None, valid=("d3",)):
+    return train(
+        out=root / name / "model.pt",
+        metrics=root / name / "metrics.csv",
+        checkpoint=root / name / "ckpt.pt",
+        stats=root / "stats.json",
+        stacks_dir=root / "stacks",
+        masks_dir=root / "masks",
+        train_ids=["d0", "d1", "d2"],
+        valid_ids=list(valid),
+        group="g",
+        variant="validation",
+        settings=merge_settings(settings),
+        device="cpu",
+        threads=2,
+        hooks=hooks,
+    )
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _kill_after_epoch(n, sig=signal.SIGTERM):
+    def hook(epochs_done):
+        if epochs_done == n:
+            os.kill(os.getpid(), sig)
+
+    return {"epoch": hook}
+
+
+def _kill_at_batch(epoch, batch, sig):
+    def hook(e, done):
+        if (e, done) == (epoch, batch):
+            os.kill(os.getpid(), sig)
+
+    return {"batch": hook}
+
+
+def test_killed_and_resumed_runs_end_with_identical_weights(tmp_path, caplog):
+    _dataset(tmp_path)
+    assert epoch_batches(merge_settings(TINY), 3 * 64 * 64) == 2
+    assert _run(tmp_path, "full", TINY) == 0
+    ref, _ = load_model_file(tmp_path / "full" / "model.pt")
+    ref_rows = _rows(tmp_path / "full" / "metrics.csv")
+    assert [r["epoch"] for r in ref_rows] == ["1", "2", "3"]
+    assert list(ref_rows[0]) == metrics_columns([1])
+    assert [float(r["lr"]) for r in ref_rows] == pytest.approx([0.01, 0.01, 0.002])
+    assert not (tmp_path / "full" / "ckpt.pt").exists()
+
+    # SIGTERM after epoch 1: exit 143, checkpoint kept, no model yet; then resume.
+    assert _run(tmp_path, "a", TINY, _kill_after_epoch(1)) == 143
+    assert (tmp_path / "a" / "ckpt.pt").exists() and not (tmp_path / "a" / "model.pt").exists()
+    assert len(_rows(tmp_path / "a" / "metrics.csv")) == 1
+    with caplog.at_level(logging.INFO, logger="dstl_hpc.train"):
+        assert _run(tmp_path, "a", TINY) == 0
+    assert "resuming from checkpoint" in caplog.text and "1 epoch(s) done" in caplog.text
+
+    # SIGUSR1 in the middle of epoch 2 (after its first batch): exit 138, exact resume.
+    assert _run(tmp_path, "b", TINY, _kill_at_batch(1, 1, signal.SIGUSR1)) == 138
+    assert _run(tmp_path, "b", TINY) == 0
+
+    for name in ("a", "b"):
+        model, meta = load_model_file(tmp_path / name / "model.pt")
+        assert meta["epochs_done"] == 3
+        for (k, v), (k2, v2) in zip(
+            ref.state_dict().items(), model.state_dict().items(), strict=True
+        ):
+            assert k == k2 and torch.equal(v, v2), (name, k)
+        rows = _rows(tmp_path / name / "metrics.csv")
+        for r, rr in zip(rows, ref_rows, strict=True):
+            for col in ("epoch", "lr", "train_loss", "valid_loss", "jaccard_1"):
+                assert r[col] == rr[col], (name, col)
+        assert not (tmp_path / name / "ckpt.pt").exists()
+    # signal handlers restored
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path, caplog):
+    _dataset(tmp_path)
+    short = {**TINY, "epochs": 2}
+    assert _run(tmp_path, "x", short, _kill_after_epoch(1)) == 143
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.train"):
+        assert _run(tmp_path, "x", {**short, "seed": 1}) == 0
+    assert "ignoring it and training from scratch" in caplog.text
+    assert _run(tmp_path, "y", {**short, "seed": 1}) == 0
+    a, _ = load_model_file(tmp_path / "x" / "model.pt")
+    b, _ = load_model_file(tmp_path / "y" / "model.pt")
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_learns_an_easy_dataset(tmp_path):
+    ids = _dataset(tmp_path, n=5, size=96, seed=0)
+    settings = merge_settings(
+        {
+            **TINY,
+            "epochs": 6,
+            "lr_decay_epochs": [4],
+            "epoch_fraction": 1.0,
+            "dropout": 0.0,
+            "jitter": 0.0,
+            "rotate_deg": 180.0,
+            "dice_loss": 1.0,
+            "valid_tile": 512,
+        }
+    )
+    rc = train(
+        out=tmp_path / "m.pt",
+        metrics=tmp_path / "m.csv",
+        checkpoint=tmp_path / "c.pt",
+        stats=json.loads((tmp_path / "stats.json").read_text()),
+        stacks_dir=tmp_path / "stacks",
+        masks_dir=tmp_path / "masks",
+        train_ids=ids[:4],
+        valid_ids=ids[4:],
+        group="g",
+        variant="validation",
+        settings=settings,
+        device="cpu",
+        threads=2,
+    )
+    assert rc == 0
+    rows = _rows(tmp_path / "m.csv")
+    assert float(rows[-1]["jaccard_1"]) > 0.5  # the all-zero predictor scores 0
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+
+
+def _cli_args(root, out="m.pt"):
+    return [
+        "train",
+        "--out", str(root / out),
+        "--metrics", str(root / "m.csv"),
+        "--checkpoint", str(root / "c.pt"),
+        "--stats", str(root / "stats.json"),
+        "--stacks-dir", str(root / "stacks"),
+        "--masks-dir", str(root / "masks"),
+        "--train-ids", "d0", "d1",
+        "--group", "roads",
+        "--variant", "all",
+    ]  # fmt: skip
+
+
+def test_cli_trains_without_validation(tmp_path):
+    _dataset(tmp_path, n=2)
+    settings = {k: v for k, v in TINY.items() if k not in ("epochs", "filters_base")}
+    args = _cli_args(tmp_path) + ["--settings", json.dumps(settings), "--epochs", "1"]
+    args += ["--filters-base", "2", "--flips", "false", "--classes", "1", "4", "--threads", "1"]
+    assert main(args) == 0
+    model, meta = load_model_file(tmp_path / "m.pt")
+    assert meta["hparams"]["filters_base"] == 2 and meta["hparams"]["flips"] is False
+    assert meta["classes"] == [1, 4] and meta["group"] == "roads" and meta["variant"] == "all"
+    assert meta["channels"] == ["c0", "c1", "c2"] and meta["mean"] == [300.0] * 3
+    rows = _rows(tmp_path / "m.csv")
+    assert len(rows) == 1 and rows[0]["valid_loss"] == "" and rows[0]["jaccard_4"] == ""
+    assert model.n_classes == 2
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    _dataset(tmp_path, n=2)
+    base = _cli_args(tmp_path)
+    assert main(base + ["--settings", json.dumps({"classes": [1], "filter_base": 4})]) == 2
+    err = capsys.readouterr().err
+    assert "unknown setting 'filter_base' (did you mean 'filters_base'?)" in err
+    assert main(base + ["--settings", "{}"]) == 2
+    assert "classes is required" in capsys.readouterr().err
+    assert main(base + ["--settings", "[1]"]) == 2
+    assert "expected a JSON object" in capsys.readouterr().err
+    args = base + ["--classes", "1", "--valid-ids", "zz"]
+    assert main(args) == 2
+    assert "zz.h5: stack file not found" in capsys.readouterr().err
+    (tmp_path / "stats.json").unlink()
+    assert main(base + ["--classes", "1"]) == 2
+    assert "stats.json: file not found" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cli_help_lists_every_setting_with_its_default():
+    parser = build_parser("train")
+    sub = parser._subparsers._group_actions[0].choices["train"]
+    text = " ".join(sub.format_help().split())
+    for key in TRAIN_DEFAULTS:
+        assert "--" + key.replace("_", "-") in text, key
+    assert "(default: 32)" in text and "(default: [25, 50])" in text
+    assert "(default: \"auto\")" in text and "(required)" in text
+    for opt in ("--out", "--metrics", "--checkpoint", "--stats", "--stacks-dir", "--masks-dir"):
+        assert opt in text
+    assert "--device {auto,cpu,cuda}" in text and "143 after SIGTERM" in text
+
+
+def test_settings_defaults_and_validation():
+    assert list(TRAIN_DEFAULTS) == CONTRACT_KEYS
+    assert set(PREDICT_KEYS) <= set(TRAIN_DEFAULTS)
+    s = merge_settings({"classes": [9, 10]}, {"top_scale": 4, "lr_decay_epochs": [50, 25]})
+    assert s["lr_decay_epochs"] == [25, 50] and s["lr_decay_factor"] == 5.0
+    assert s["patch_inner"] + 2 * s["patch_border"] == 96
+    bad = [
+        ({"classes": [0]}, "ClassTypes in 1..10"),
+        ({"classes": [1, 1]}, "duplicates"),
+        ({"classes": [1], "top_scale": 3}, "top_scale must be one of"),
+        ({"classes": [1], "patch_inner": 60}, "must be divisible by 16"),
+        ({"classes": [1], "top_scale": 4, "patch_border": 8}, "must be divisible by 32"),
+        ({"classes": [1], "flips": "yes"}, "flips must be true or false"),
+        ({"classes": [1], "oversample": 1.5}, "oversample must be <= 1.0"),
+        ({"classes": [1], "in_memory": "maybe"}, "in_memory must be auto"),
+        ({"classes": [1], "num_workers": -1}, "num_workers must be >= 0"),
+        ({"classes": [1], "log_loss": 0, "dice_loss": 0}, "log_loss \\+ dice_loss"),
+        ({"classes": [1], "epochs": 2.5}, "epochs must be an integer"),
+    ]
+    for layer, msg in bad:
+        with pytest.raises(DstlError, match=msg):
+            merge_settings(layer, where="groups.x")
+    assert merge_settings({"classes": [1], "num_workers": "auto"})["num_workers"] == "auto"
+    with pytest.raises(DstlError, match="missing setting"):
+        validate_settings({"classes": [1]})
+    assert cpu_count() >= 1
+
+
+def test_settings_and_cli_do_not_import_torch():
+    code = (
+        "import sys; import dstl_hpc.settings; from dstl_hpc.cli import build_parser; "
+        "build_parser('train'); "
+        "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__) + "/..")

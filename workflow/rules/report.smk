@@ -1,0 +1,176 @@
+# The report: figures and tables for `snakemake --report report.zip`, under
+# <results>/report/. Every figure is a `dstl-hpc plots <what>` job; the report
+# itself (with the rule graph, run times and these files) is built by Snakemake.
+# report_targets() lists the files for `rule all`.
+from dstl_hpc.dataset import CLASS_NAMES
+
+REPORT = f"{R}/report"
+REPORT_VALIDATION = "validation" in PLAN.variants
+
+
+report: "../report/workflow.rst"
+
+
+# Classes whose threshold is swept on validation (they have class_{k}.json).
+REPORT_SWEPT = [k for k in CLASSES if PLAN.class_settings(k)["threshold"] is None]
+REPORT_FIXED = {
+    k: PLAN.class_settings(k)["threshold"] for k in CLASSES if k not in REPORT_SWEPT
+}
+REPORT_GROUP_LABELS = {
+    g: ", ".join(f"{k} {CLASS_NAMES[k]}" for k in PLAN.groups[g]["classes"]) for g in GROUPS
+}
+# The report's files: training curves always, the rest with the validation variant.
+REPORT_TARGETS = [f"{REPORT}/training/training_{g}.png" for g in GROUPS]
+if REPORT_VALIDATION:
+    REPORT_TARGETS += [f"{REPORT}/validation_scores.{ext}" for ext in ("html", "csv", "png")]
+    REPORT_TARGETS += [f"{REPORT}/thresholds/threshold_class_{k}.png" for k in REPORT_SWEPT]
+    REPORT_TARGETS += [
+        f"{REPORT}/overlays/{image}_{g}.png" for image in PLAN.validation_ids for g in GROUPS
+    ]
+# For `rule all`: report_targets() (a lambda: `snakemake --lint` objects to `def`
+# functions in a file with rules).
+report_targets = lambda: list(REPORT_TARGETS)
+
+
+localrules:
+    report_training,
+    report_sweeps,
+    report_table,
+    report_overlays,
+
+
+rule report_training:
+    input:
+        metrics=expand(f"{R}/models/{{variant}}/{{group}}/metrics.csv", variant=PLAN.variants, group=GROUPS),
+    output:
+        curves=[
+            report(
+                f"{REPORT}/training/training_{g}.png",
+                caption="../report/training.rst",
+                category="Training curves",
+                labels={"group": g, "classes": REPORT_GROUP_LABELS[g]},
+            )
+            for g in GROUPS
+        ],
+    params:
+        out=lambda wc, output: os.path.dirname(output.curves[0]),
+    log:
+        f"{LOGS}/report/training.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dstl.yaml"
+    shell:
+        "python -m dstl_hpc plots training {input.metrics} --out-dir {params.out} > {log} 2>&1"
+
+
+if REPORT_VALIDATION and REPORT_SWEPT:
+
+    rule report_sweeps:
+        input:
+            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=REPORT_SWEPT),
+        output:
+            curves=[
+                report(
+                    f"{REPORT}/thresholds/threshold_class_{k}.png",
+                    caption="../report/thresholds.rst",
+                    category="Threshold sweeps",
+                    labels={"class": str(k), "name": CLASS_NAMES[k]},
+                )
+                for k in REPORT_SWEPT
+            ],
+        params:
+            out=lambda wc, output: os.path.dirname(output.curves[0]),
+        log:
+            f"{LOGS}/report/sweeps.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/dstl.yaml"
+        shell:
+            "python -m dstl_hpc plots sweeps {input.sweeps} --out-dir {params.out} > {log} 2>&1"
+
+
+if REPORT_VALIDATION:
+
+    rule report_table:
+        input:
+            scores=f"{R}/validation/scores.json",
+            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=REPORT_SWEPT),
+            truth=PLAN.layout.train_wkt,
+            grid=PLAN.layout.grid_sizes,
+        output:
+            html=report(
+                f"{REPORT}/validation_scores.html",
+                caption="../report/scores.rst",
+                category="Validation scores",
+                labels={"figure": "per-class table"},
+            ),
+            csv=report(
+                f"{REPORT}/validation_scores.csv",
+                caption="../report/scores.rst",
+                category="Validation scores",
+                labels={"figure": "per-class table (CSV)"},
+            ),
+            png=report(
+                f"{REPORT}/validation_scores.png",
+                caption="../report/scores_chart.rst",
+                category="Validation scores",
+                labels={"figure": "bar chart"},
+            ),
+        params:
+            sweeps=lambda wc, input: " ".join(["--sweeps", *input.sweeps]) if input.sweeps else "",
+            fixed=" ".join(["--fixed-threshold"] + [f"{k}={t}" for k, t in REPORT_FIXED.items()]),
+        log:
+            f"{LOGS}/report/table.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/dstl.yaml"
+        shell:
+            "python -m dstl_hpc plots table {input.scores} {params.sweeps}"
+            " --truth {input.truth} --grid-sizes {input.grid} {params.fixed}"
+            " --csv {output.csv} --html {output.html} --png {output.png} > {log} 2>&1"
+
+    rule report_overlays:
+        input:
+            stack=f"{R}/stacks/{{image}}.h5",
+            truth=PLAN.layout.train_wkt,
+            grid=PLAN.layout.grid_sizes,
+            polygons=expand(f"{R}/polygons/validation/class_{{k}}.csv", k=CLASSES),
+        output:
+            overlays=[
+                report(
+                    f"{REPORT}/overlays/{{image}}_{g}.png",
+                    caption="../report/overlays.rst",
+                    category="Overlays",
+                    subcategory="{image}",
+                    labels={"image": "{image}", "group": g, "classes": REPORT_GROUP_LABELS[g]},
+                )
+                for g in GROUPS
+            ],
+        params:
+            groups=" ".join(
+                f"{g}={','.join(str(k) for k in PLAN.groups[g]['classes'])}" for g in GROUPS
+            ),
+            out=lambda wc, output: os.path.dirname(output.overlays[0]),
+        log:
+            f"{LOGS}/report/overlays/{{image}}.log",
+        wildcard_constraints:
+            image="|".join(PLAN.validation_ids),
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=15,
+        conda:
+            "../../envs/dstl.yaml"
+        shell:
+            "python -m dstl_hpc plots overlay {input.stack} --truth {input.truth}"
+            " --grid-sizes {input.grid} --polygons {input.polygons} --group {params.groups}"
+            " --image {wildcards.image} --out-dir {params.out} > {log} 2>&1"
