@@ -1,6 +1,7 @@
 # dstl-hpc: the DSTL feature-detection UNet pipeline as a Snakemake workflow.
 # Rules only wire files together: every step is a `dstl-hpc` subcommand.
 import os
+import shlex
 
 import yaml
 from snakemake.utils import min_version, update_config, validate
@@ -27,6 +28,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/polygons.smk"
+include: "workflow/rules/report.smk"
 
 
 localrules:
@@ -36,4 +38,9 @@ localrules:
 rule all:
     input:
         final_targets(),
+        report_targets(),
     default_target: True
+
+
+onsuccess:
+    shell(f"python -m dstl_hpc summary {shlex.quote(R)}")

@@ -95,11 +95,6 @@ def _num(v) -> float:
         return math.nan
 
 
-def _fmt(v, spec: str = ".4f", none: str = "-") -> str:
-    v = _num(v)
-    return none if math.isnan(v) else format(v, spec)
-
-
 def _read_json(path) -> dict:
     path = Path(path)
     if not path.exists():
@@ -404,16 +399,28 @@ def _cell(v, spec=".4f") -> str:
     return "" if v is None else format(v, spec) if isinstance(v, float) else str(v)
 
 
+def baseline_note(row: dict) -> str:
+    if row.get("class") == "mean":
+        return "all-zero predictor: mean over the classes with truth area"
+    if row.get("has_truth"):
+        return "all-zero predictor: 0 (truth area present)"
+    return "all-zero predictor: undefined (no truth area; class left out of the mean)"
+
+
 def write_table_csv(path, rows, mean) -> None:
-    lines = [",".join(TABLE_COLUMNS)]
+    """The table as CSV: TABLE_COLUMNS and ``baseline_note``; empty cells are undefined."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*TABLE_COLUMNS, "baseline_note"])
     for r in [*rows, mean]:
         vals = []
         for c in TABLE_COLUMNS:
-            v = r.get(c)
-            spec = ".2f" if c == "threshold" else ".3f" if c == "truth_cover_pct" else ".6f"
-            vals.append(_cell(v, spec))
-        lines.append(",".join(vals))
-    write_text(path, "\n".join(lines) + "\n")
+            spec = "g" if c == "threshold" else ".3f" if c == "truth_cover_pct" else ".6f"
+            vals.append(_cell(r.get(c), spec))
+        writer.writerow([*vals, baseline_note(r)])
+    write_text(path, buf.getvalue())
 
 
 def write_table_html(path, rows, mean) -> None:
@@ -473,7 +480,8 @@ p.note {{ max-width: 50em; color: #333; }}
 <p>Competition metric (Jaccard summed over the {len(images)} validation image(s):
 {html.escape(", ".join(images))}); polygon Jaccard on the submitted polygons,
 pixel Jaccard on their rasterisation; threshold: probability threshold of the class
-(swept on validation or fixed in the configuration).</p>
+(swept on validation or fixed in the configuration). A score of - is undefined:
+no truth and no predicted area on these images.</p>
 <table>
 <tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>
 {chr(10).join(body)}
@@ -586,7 +594,8 @@ def _draw_geom(ax, geom, colour: str, fill_alpha: float, lw: float, z: int) -> N
     path = _geom_path(geom)
     if path is None:
         return
-    ax.add_patch(PathPatch(path, facecolor=colour, alpha=fill_alpha, lw=0, zorder=z))
+    if fill_alpha > 0:
+        ax.add_patch(PathPatch(path, facecolor=colour, alpha=fill_alpha, lw=0, zorder=z))
     ax.add_patch(PathPatch(path, facecolor="none", edgecolor=colour, lw=lw, zorder=z + 1))
 
 
@@ -609,6 +618,8 @@ def overlays(
     width_px: int = OVERLAY_WIDTH_PX,
 ) -> list[Path]:
     """``out_dir/{image}_{group}.png`` per group: RGB with truth and predicted polygons.
+
+    Truth polygons are filled cyan, predicted polygons outlined magenta (on top).
 
     One panel per class of the group (two columns), ``width_px`` wide. Truth comes
     from ``truth_csv`` (grid coordinates, scaled with ``grid_sizes``), predictions
@@ -663,15 +674,15 @@ def overlays(
             p = safe_parse(*preds[k]) if k in preds else polygonal(None)
             inter, union = jaccard_areas(t, p)
             _image_axes(ax, rgb, w, h)
-            _draw_geom(ax, grid_to_pixels(t, w, h, xmax, ymin), TRUTH_COLOUR, 0.25, 1.2, 3)
-            _draw_geom(ax, grid_to_pixels(p, w, h, xmax, ymin), PRED_COLOUR, 0.25, 1.2, 5)
+            _draw_geom(ax, grid_to_pixels(t, w, h, xmax, ymin), TRUTH_COLOUR, 0.45, 0.8, 3)
+            _draw_geom(ax, grid_to_pixels(p, w, h, xmax, ymin), PRED_COLOUR, 0.0, 1.4, 5)
             score = f"J = {inter / union:.3f}" if union > 0 else "no truth, no prediction"
             cover = f"truth {100 * t.area / image_area:.1f}%, pred {100 * p.area / image_area:.1f}%"
             note = "" if k in preds else ", no prediction row"
             ax.set_title(f"{class_label(k)}: {score}\n{cover}{note}", fontsize=9)
         handles = [
-            Patch(facecolor=TRUTH_COLOUR, edgecolor=TRUTH_COLOUR, alpha=0.6, label="truth"),
-            Patch(facecolor=PRED_COLOUR, edgecolor=PRED_COLOUR, alpha=0.6, label="prediction"),
+            Patch(facecolor=TRUTH_COLOUR, edgecolor=TRUTH_COLOUR, alpha=0.7, label="truth"),
+            Patch(facecolor="none", edgecolor=PRED_COLOUR, lw=1.4, label="prediction"),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
         fig.suptitle(f"{image_id} - group {group}", fontsize=11)
@@ -691,8 +702,8 @@ def show(
 ) -> Path:
     """One image's RGB (and false colour NIR), and per class truth vs prediction, as one PNG.
 
-    Class panels show the dimmed RGB with pixels coloured: truth only (cyan),
-    prediction >= ``threshold`` only (magenta), both (yellow).
+    Class panels show the dimmed RGB with pixels coloured: truth (cyan), prediction
+    >= ``threshold`` (magenta), both (yellow).
     """
     plt = _plt()
     from matplotlib.patches import Patch
@@ -760,18 +771,21 @@ def show(
         img = np.repeat(grey, 3, axis=2)
         title = class_label(k)
         legend = []
+        pred_label = f"prediction >= {threshold:g}"
         if truth is not None and pred is not None:
             cats = [
-                (truth & ~pred, TRUTH_COLOUR, "truth only"),
-                (~truth & pred, PRED_COLOUR, "prediction only"),
+                (truth & ~pred, TRUTH_COLOUR, "truth"),
+                (~truth & pred, PRED_COLOUR, pred_label),
                 (truth & pred, BOTH_COLOUR, "both"),
             ]
             union = int((truth | pred).sum())
             title += f": pixel J = {(truth & pred).sum() / union:.3f}" if union else ": no pixels"
         elif truth is not None:
             cats = [(truth, TRUTH_COLOUR, "truth")]
+            title += " (no prediction)" if pred_of else ""
         elif pred is not None:
-            cats = [(pred, PRED_COLOUR, f"prediction >= {threshold:g}")]
+            cats = [(pred, PRED_COLOUR, pred_label)]
+            title += " (no mask)" if mask is not None else ""
         else:
             cats = []
             title += " (no mask, no prediction)"
@@ -783,7 +797,7 @@ def show(
     nrows = math.ceil(len(panels) / ncols)
     fig_w = width_px / DPI
     panel_w = fig_w / ncols
-    fig = plt.figure(figsize=(fig_w, nrows * (panel_w * h / w + 0.4) + 0.75))
+    fig = plt.figure(figsize=(fig_w, nrows * (panel_w * h / w + 0.4) + 0.6))
     fig.set_layout_engine("constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[len(panels) :]:

@@ -174,7 +174,6 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0
         return pts
 
     parts = []
-    dropped_hole = False
     for i in np.flatnonzero(hierarchy[:, 3] == -1):  # outer contours; holes are children
         shell = ring(i)
         if shell is None:
@@ -185,8 +184,6 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0
             hole = ring(child)
             if hole is not None:
                 holes.append(hole)
-            else:
-                dropped_hole = True
             child = hierarchy[child, 0]
         poly = Polygon(shell, holes)
         # Exact pixel-edge rings are simple unless a vertex repeats (diagonal contact);
@@ -202,11 +199,10 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0
     mp = MultiPolygon(parts)
     # Exact parts of different contours meet at most at points; simplified parts may
     # overlap, and islands overlap the shell of a hole that min_area filled.
-    if not exact or dropped_hole or not mp.is_valid:
+    if not mp.is_valid:
+        mp = polygonal(shapely.union_all(parts))
         if not mp.is_valid:
-            mp = polygonal(shapely.union_all(parts))
-            if not mp.is_valid:
-                mp = repair(mp)
+            mp = repair(mp)
     return mp
 
 

@@ -125,7 +125,11 @@ def test_pixel_jaccard_and_cli_json(files, tmp_path, capsys):
         fh.write(",Xmax,Ymin\n")
         for i in ("A", "B"):
             fh.write(f"{i},{w * w / (w + 1)},{-h * h / (h + 1)}\n")
-            tifffile.imwrite(data / "three_band" / f"{i}.tif", np.zeros((3, h, w), np.uint16), photometric="minisblack")
+            tifffile.imwrite(
+                data / "three_band" / f"{i}.tif",
+                np.zeros((3, h, w), np.uint16),
+                photometric="minisblack",
+            )
     out = tmp_path / "scores.json"
     rc = main(
         ["score", str(truth), str(pred), "--json", str(out), "--data-dir", str(data)]
@@ -154,7 +158,9 @@ def test_pixel_jaccard_matches_polygons_for_pixel_squares(tmp_path):
     data = tmp_path / "data"
     (data / "three_band").mkdir(parents=True)
     (data / "grid_sizes.csv").write_text(f",Xmax,Ymin\nA,{xmax},{ymin}\n")
-    tifffile.imwrite(data / "three_band" / "A.tif", np.zeros((3, h, w), np.uint16), photometric="minisblack")
+    tifffile.imwrite(
+        data / "three_band" / "A.tif", np.zeros((3, h, w), np.uint16), photometric="minisblack"
+    )
     r = score(truth, [pred], data_dir=data)
     # class 1: truth 16 px, pred 12 px, overlap [3,5]x[1,4] = 6 -> 6 / 22
     assert r["per_class"]["1"] == pytest.approx(6 / 22)

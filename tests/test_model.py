@@ -16,7 +16,7 @@ from dstl_hpc.model import (
 )
 from dstl_hpc.settings import merge_settings
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 # 12 channels in, filters_base 32, 2 classes (the reference's "about 7.9M").
 REFERENCE_PARAMS = 7_852_226

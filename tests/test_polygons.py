@@ -228,8 +228,7 @@ def test_gather_sorts_and_rejects_duplicates(tmp_path):
     def piece(name, rows):
         p = tmp_path / name
         p.write_text(
-            "ImageId,ClassType,MultipolygonWKT\n"
-            + "".join(f'{i},{k},"{w}"\n' for i, k, w in rows)
+            "ImageId,ClassType,MultipolygonWKT\n" + "".join(f'{i},{k},"{w}"\n' for i, k, w in rows)
         )
         return p
 

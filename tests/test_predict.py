@@ -72,7 +72,9 @@ def patchwise(model, image, inner=64, border=16):
     with torch.no_grad():
         for y in range(0, h + ph, inner):
             for x0 in range(0, w + pw, inner):
-                win = torch.from_numpy(xp[None, :, y : y + inner + 2 * border, x0 : x0 + inner + 2 * border].copy())
+                win = torch.from_numpy(
+                    xp[None, :, y : y + inner + 2 * border, x0 : x0 + inner + 2 * border].copy()
+                )
                 out[:, y : y + inner, x0 : x0 + inner] = torch.sigmoid(model(win))[0].numpy()
     return out[:, :h, :w]
 

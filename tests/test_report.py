@@ -68,14 +68,22 @@ def fake(tmp_path_factory):
     truth = {
         1: box(30, 20, 70, 50),
         5: MultiPolygon(
-            [Polygon([(90, 60), (150, 60), (150, 110), (90, 110)], [[(110, 75), (130, 75), (130, 95), (110, 95)]])]
+            [
+                Polygon(
+                    [(90, 60), (150, 60), (150, 110), (90, 110)],
+                    [[(110, 75), (130, 75), (130, 95), (110, 95)]],
+                )
+            ]
         ),
     }
     pred = {1: box(35, 22, 75, 52), 2: box(5, 100, 15, 110)}
     (d / "grid_sizes.csv").write_text(f",Xmax,Ymin\n{IMAGE},{XMAX},{YMIN}\n")
     write_rows(
         d / "train_wkt_v4.csv",
-        [(IMAGE, k, to_wkt(grid(truth[k])) if k in truth else "MULTIPOLYGON EMPTY") for k in range(1, 11)],
+        [
+            (IMAGE, k, to_wkt(grid(truth[k])) if k in truth else "MULTIPOLYGON EMPTY")
+            for k in range(1, 11)
+        ],
     )
     pieces = []
     for k in range(1, 11):
@@ -94,8 +102,11 @@ def fake(tmp_path_factory):
     prob[1] = rasterize(pred[2], (H, W)) * 200
     write_prediction(d / "pred_built.h5", prob, IMAGE, [1, 2])
     # Metrics: group "built" (validation + all variants), group "water" (validation only).
-    for variant, group, classes in [("validation", "built", [1, 2]), ("all", "built", [1, 2]),
-                                    ("validation", "water", [7, 8])]:  # fmt: skip
+    for variant, group, classes in [
+        ("validation", "built", [1, 2]),
+        ("all", "built", [1, 2]),
+        ("validation", "water", [7, 8]),
+    ]:
         p = d / f"models/{variant}/{group}/metrics.csv"
         p.parent.mkdir(parents=True)
         cols = ["epoch", "lr", "train_loss", "valid_loss", "seconds"]
@@ -120,8 +131,19 @@ def fake(tmp_path_factory):
     for k, (scores, chosen) in sweeps.items():
         p = d / f"thresholds/class_{k}.json"
         p.parent.mkdir(exist_ok=True)
-        p.write_text(json.dumps({"class": k, "threshold": chosen, "fixed": False, "thresholds": thr,
-                                 "scores": scores, "epsilon": 2.0, "min_area": 50.0}))  # fmt: skip
+        p.write_text(
+            json.dumps(
+                {
+                    "class": k,
+                    "threshold": chosen,
+                    "fixed": False,
+                    "thresholds": thr,
+                    "scores": scores,
+                    "epsilon": 2.0,
+                    "min_area": 50.0,
+                }
+            )
+        )
     scores = {
         "per_class": {str(k): None for k in range(1, 11)},
         "pixel_per_class": {str(k): None for k in range(1, 11)},
@@ -145,14 +167,20 @@ def run_cli(*args):
 def test_training_curves_one_png_per_group(fake, tmp_path, capsys):
     metrics = sorted(fake.glob("models/*/*/metrics.csv"))
     assert run_cli("plots", "training", *metrics, "--out-dir", tmp_path) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["training_built.png", "training_water.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "training_built.png",
+        "training_water.png",
+    ]
     for p in tmp_path.iterdir():
         assert png_size(p) == (400, 1000)
     assert "training_built.png" in capsys.readouterr().out
 
 
 def test_training_curves_of_the_all_variant_alone(fake, tmp_path):
-    assert run_cli("plots", "training", fake / "models/all/built/metrics.csv", "--out-dir", tmp_path) == 0
+    assert (
+        run_cli("plots", "training", fake / "models/all/built/metrics.csv", "--out-dir", tmp_path)
+        == 0
+    )
     assert png_size(tmp_path / "training_built.png") == (400, 1000)
 
 
@@ -176,10 +204,25 @@ def test_sweep_curves_one_png_per_class(fake, tmp_path):
 def test_table_has_ten_classes_and_the_baseline(fake, tmp_path):
     out = tmp_path / "t"
     sweeps = sorted(fake.glob("thresholds/class_*.json"))
-    rc = run_cli("plots", "table", fake / "scores.json", "--sweeps", *sweeps,
-                 "--truth", fake / "train_wkt_v4.csv", "--grid-sizes", fake / "grid_sizes.csv",
-                 "--fixed-threshold", "3=0.35", "--csv", out / "scores.csv",
-                 "--html", out / "scores.html", "--png", out / "scores.png")  # fmt: skip
+    rc = run_cli(
+        "plots",
+        "table",
+        fake / "scores.json",
+        "--sweeps",
+        *sweeps,
+        "--truth",
+        fake / "train_wkt_v4.csv",
+        "--grid-sizes",
+        fake / "grid_sizes.csv",
+        "--fixed-threshold",
+        "3=0.35",
+        "--csv",
+        out / "scores.csv",
+        "--html",
+        out / "scores.html",
+        "--png",
+        out / "scores.png",
+    )
     assert rc == 0
     rows = list(csv.DictReader((out / "scores.csv").open()))
     assert [r["class"] for r in rows] == [str(k) for k in range(1, 11)] + ["mean"]
@@ -194,6 +237,8 @@ def test_table_has_ten_classes_and_the_baseline(fake, tmp_path):
     assert by["5"]["baseline_polygon_jaccard"] == "0.000000"
     assert all(by[str(k)]["baseline_polygon_jaccard"] == "" for k in (2, 3, 4, 6, 7, 8, 9, 10))
     assert by["mean"]["baseline_polygon_jaccard"] == "0.000000"
+    assert "0 (truth area present)" in by["1"]["baseline_note"]
+    assert "undefined (no truth area" in by["2"]["baseline_note"]
     assert float(by["mean"]["polygon_jaccard"]) == pytest.approx(0.6123 / 3)
     assert float(by["1"]["truth_cover_pct"]) > 0 and float(by["2"]["truth_cover_pct"]) == 0
     page = (out / "scores.html").read_text()
@@ -213,9 +258,23 @@ def test_overlays_one_png_per_group_800_wide(fake, tmp_path):
     from dstl_hpc.plots import PRED_COLOUR, TRUTH_COLOUR
 
     pieces = sorted(fake.glob("polygons/class_*.csv"))
-    rc = run_cli("plots", "overlay", fake / "stack.h5", "--truth", fake / "train_wkt_v4.csv",
-                 "--grid-sizes", fake / "grid_sizes.csv", "--polygons", *pieces,
-                 "--group", "built=1,2", "ground=3,4,5,6", "vehicles=10", "--out-dir", tmp_path)  # fmt: skip
+    rc = run_cli(
+        "plots",
+        "overlay",
+        fake / "stack.h5",
+        "--truth",
+        fake / "train_wkt_v4.csv",
+        "--grid-sizes",
+        fake / "grid_sizes.csv",
+        "--polygons",
+        *pieces,
+        "--group",
+        "built=1,2",
+        "ground=3,4,5,6",
+        "vehicles=10",
+        "--out-dir",
+        tmp_path,
+    )
     assert rc == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"{IMAGE}_built.png", f"{IMAGE}_ground.png", f"{IMAGE}_vehicles.png"]
@@ -229,9 +288,23 @@ def test_overlays_one_png_per_group_800_wide(fake, tmp_path):
 
 
 def test_overlay_of_an_unknown_image_is_an_error(fake, tmp_path, capsys):
-    rc = run_cli("plots", "overlay", fake / "stack.h5", "--truth", fake / "train_wkt_v4.csv",
-                 "--grid-sizes", fake / "grid_sizes.csv", "--polygons", fake / "polygons/class_1.csv",
-                 "--group", "built=1", "--out-dir", tmp_path, "--image", "6999_0_0")  # fmt: skip
+    rc = run_cli(
+        "plots",
+        "overlay",
+        fake / "stack.h5",
+        "--truth",
+        fake / "train_wkt_v4.csv",
+        "--grid-sizes",
+        fake / "grid_sizes.csv",
+        "--polygons",
+        fake / "polygons/class_1.csv",
+        "--group",
+        "built=1",
+        "--out-dir",
+        tmp_path,
+        "--image",
+        "6999_0_0",
+    )
     assert rc == 2
     assert "6999_0_0" in capsys.readouterr().err
 
@@ -241,8 +314,16 @@ def test_overlay_of_an_unknown_image_is_an_error(fake, tmp_path, capsys):
 
 def test_show_stack_mask_prediction(fake, tmp_path):
     out = tmp_path / "look.png"
-    rc = run_cli("show", fake / "stack.h5", out, "--mask", fake / "mask.h5",
-                 "--prediction", fake / "pred_built.h5", "--false-colour")  # fmt: skip
+    rc = run_cli(
+        "show",
+        fake / "stack.h5",
+        out,
+        "--mask",
+        fake / "mask.h5",
+        "--prediction",
+        fake / "pred_built.h5",
+        "--false-colour",
+    )
     assert rc == 0
     h, w = png_size(out)
     assert w == 1200 and h > 200
@@ -257,8 +338,19 @@ def test_show_stack_mask_prediction(fake, tmp_path):
 def test_show_stack_only_and_chosen_classes(fake, tmp_path):
     assert run_cli("show", fake / "stack.h5", tmp_path / "a.png", "--width", "600") == 0
     assert png_size(tmp_path / "a.png")[1] == 600
-    rc = run_cli("show", fake / "stack.h5", tmp_path / "b.png", "--mask", fake / "mask.h5",
-                 "--classes", "1", "5", "9", "--threshold", "0.3")  # fmt: skip
+    rc = run_cli(
+        "show",
+        fake / "stack.h5",
+        tmp_path / "b.png",
+        "--mask",
+        fake / "mask.h5",
+        "--classes",
+        "1",
+        "5",
+        "9",
+        "--threshold",
+        "0.3",
+    )
     assert rc == 0 and png_size(tmp_path / "b.png")[1] == 1200
 
 
@@ -322,8 +414,13 @@ def test_summary_imports_nothing_heavy(fake, tmp_path):
         "heavy = [m for m in ('numpy', 'torch', 'matplotlib', 'shapely', 'h5py') if m in sys.modules];"
         "print('HEAVY', heavy); sys.exit(rc)"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(res)], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(res)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
 
@@ -355,8 +452,20 @@ def report_snakefile(tmp_path):
 def snakemake(snakefile, workdir, cfg, *args, check=True):
     cfg_path = workdir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-           "--configfile", str(cfg_path), "--cores", "2", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(cfg_path),
+        "--cores",
+        "2",
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -373,8 +482,12 @@ def test_report_rules_dry_run_and_lint(tmp_path):
     cfg["classes"]["3"] = {"threshold": 0.4}
     proc = snakemake(snakefile, work, cfg, "-n", "-p")
     text = proc.stdout + proc.stderr
-    for rule, n in [("report_training", 1), ("report_sweeps", 1), ("report_table", 1),
-                    ("report_overlays", 2)]:  # fmt: skip
+    for rule, n in [
+        ("report_training", 1),
+        ("report_sweeps", 1),
+        ("report_table", 1),
+        ("report_overlays", 2),
+    ]:
         assert f"\n{rule}" in text and any(
             line.split() == [rule, str(n)] for line in text.splitlines()
         ), rule
@@ -425,7 +538,9 @@ def fake_report_inputs(fake, work, cfg):
         write_stack(res / f"stacks/{i}.h5", image, i, {})
     for k in range(1, 11):
         rows = list(csv.reader((fake / f"polygons/class_{k}.csv").open()))[1:]
-        write_rows(res / f"polygons/validation/class_{k}.csv", [(i, k, rows[0][2]) for i in valid_ids])
+        write_rows(
+            res / f"polygons/validation/class_{k}.csv", [(i, k, rows[0][2]) for i in valid_ids]
+        )
         sweep = json.loads((fake / "thresholds/class_1.json").read_text())
         sweep["class"] = k
         (res / "validation/thresholds").mkdir(parents=True, exist_ok=True)
@@ -482,6 +597,7 @@ def check_report_zip(path, groups, valid_ids, swept):
             assert category in html, category
 
 
+@pytest.mark.slow
 def test_report_rules_build_the_report_zip(fake, tmp_path):
     """report.smk alone on fake inputs: every figure is made and lands in report.zip."""
     from tests.test_workflow import tiny_config
@@ -519,7 +635,11 @@ def test_report_zip_of_a_tiny_run(tmp_path):
     valid_ids = json.loads((work / "results/validation/scores.json").read_text())["images"]
     check_report_zip(work / "report.zip", list(cfg["groups"]), valid_ids, range(1, 11))
     # The summary of the same run.
-    proc = subprocess.run([sys.executable, "-m", "dstl_hpc", "summary", str(work / "results")],
-                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dstl_hpc", "summary", str(work / "results")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0 and "mean polygon Jaccard" in proc.stdout
     assert "submission.csv.gz (" in proc.stdout and "missing" not in proc.stdout

@@ -9,7 +9,7 @@ from dstl_hpc.sampler import PatchDataset, PatchSampler, decide_in_memory
 from dstl_hpc.settings import merge_settings
 from dstl_hpc.stacks import write_mask, write_stack
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 # Channel 0 encodes class 3, channel 1 class 5 (1000 * mask + 100); channels 2 and 3 encode
 # the pixel's row and column (1000 + 10 * index).

@@ -73,7 +73,9 @@ def test_merge_gzip_classes_and_repair(tmp_path, sample):
     sample_csv, order = sample
     inp = write_csv(tmp_path / "in.csv", [("T1", 1, BOWTIE), ("T2", 2, A), ("T3", 3, B)])
     out = tmp_path / "sub.csv.gz"
-    assert main(["merge", str(out), str(inp), "--sample", str(sample_csv), "--classes", "1", "3"]) == 0
+    assert (
+        main(["merge", str(out), str(inp), "--sample", str(sample_csv), "--classes", "1", "3"]) == 0
+    )
     with open(out, "rb") as fh:
         assert fh.read(2) == b"\x1f\x8b"
     rows = read(out)

@@ -36,10 +36,7 @@ def make_case(tmp_path, with_truth=True):
     truth_geom = pixels_to_grid(box(16, 16, 48, 48), W, H, XMAX, YMIN)
     truth = tmp_path / "truth.csv"
     wkt = to_wkt(truth_geom) if with_truth else "MULTIPOLYGON EMPTY"
-    truth.write_text(
-        "ImageId,ClassType,MultipolygonWKT\n"
-        f'I1,2,"{wkt}"\nI1,5,MULTIPOLYGON EMPTY\n'
-    )
+    truth.write_text(f'ImageId,ClassType,MultipolygonWKT\nI1,2,"{wkt}"\nI1,5,MULTIPOLYGON EMPTY\n')
     grid = tmp_path / "grid_sizes.csv"
     grid.write_text(f",Xmax,Ymin\nI1,{XMAX},{YMIN}\n")
     return pred, truth, grid

@@ -22,7 +22,7 @@ from dstl_hpc.settings import (
 from dstl_hpc.stacks import write_mask, write_stack
 from dstl_hpc.train import cpu_count, epoch_batches, metrics_columns, train
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 CONTRACT_KEYS = (
     "classes n_channels filters_base top_scale dropout patch_inner patch_border batch_size lr "
@@ -38,7 +38,7 @@ def _dataset(root, n=4, size=64, seed=0):
     ids = [f"d{i}" for i in range(n)]
     for i in ids:
         mask = np.zeros((10, size, size), np.uint8)
-        for _ in range(max(2, size // 20)):
+        for _ in range(max(2, size * size // 900)):
             h, w = rng.integers(6, 16, 2)
             y, x = rng.integers(0, size - h), rng.integers(0, size - w)
             mask[0, y : y + h, x : x + w] = 1
@@ -84,7 +84,7 @@ def _run(root, name, settings, hooks=None, valid=("d3",)):
         variant="validation",
         settings=merge_settings(settings),
         device="cpu",
-        threads=2,
+        threads=1,
         hooks=hooks,
     )
 
@@ -190,7 +190,7 @@ def test_learns_an_easy_dataset(tmp_path):
         variant="validation",
         settings=settings,
         device="cpu",
-        threads=2,
+        threads=1,
     )
     assert rc == 0
     rows = _rows(tmp_path / "m.csv")

@@ -41,7 +41,9 @@ localrules:
 
 rule report_training:
     input:
-        metrics=expand(f"{R}/models/{{variant}}/{{group}}/metrics.csv", variant=PLAN.variants, group=GROUPS),
+        metrics=expand(
+            f"{R}/models/{{variant}}/{{group}}/metrics.csv", variant=PLAN.variants, group=GROUPS
+        ),
     output:
         curves=[
             report(
