@@ -135,7 +135,9 @@ def load_model_file(path, device="cpu") -> tuple[UNet, dict]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise DstlError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+        raise DstlError(
+            f"{path}: not a readable model file ({type(exc).__name__}: {exc})"
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT or "state_dict" not in obj:
         raise DstlError(f"{path}: not a dstl-hpc model file (format {MODEL_FORMAT})")
     meta = {k: v for k, v in obj.items() if k != "state_dict"}

@@ -98,6 +98,23 @@ class Plan:
     def predict_ids(self, variant: str) -> list[str]:
         return list(self.validation_ids) if variant == "validation" else list(self.test_ids)
 
+    # ------------------------------------------------------------- chunks
+    @property
+    def images_per_job(self) -> int:
+        return int(self.config.get("images_per_job", 1))
+
+    def n_parts(self, variant: str) -> int:
+        n = len(self.predict_ids(variant))
+        return (n + self.images_per_job - 1) // self.images_per_job
+
+    def part_ids(self, variant: str, part: int) -> list[str]:
+        """The images of one predict / polygon job: consecutive predict ids."""
+        ids = self.predict_ids(variant)
+        size = self.images_per_job
+        if not 0 <= part < self.n_parts(variant):
+            raise DstlError(f"{variant}: no part {part} (there are {self.n_parts(variant)})")
+        return ids[part * size : (part + 1) * size]
+
     # ------------------------------------------------------------- groups
     @staticmethod
     def _groups(config) -> dict[str, dict]:

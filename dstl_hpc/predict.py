@@ -214,13 +214,37 @@ def predict_file(
     **overrides,
 ) -> dict:
     """Predict one stack with one model file and write the prediction HDF5."""
+    return predict_files(model_path, [(stack_path, out_path)], device, threads, **overrides)[0]
+
+
+def predict_files(
+    model_path,
+    pairs,
+    device: str = "auto",
+    threads: int | None = None,
+    **overrides,
+) -> list[dict]:
+    """Predict several (stack, out) pairs with one model, loaded once."""
     from dstl_hpc.model import load_model_file
-    from dstl_hpc.stacks import read_stack, stack_info, write_prediction
 
     if threads:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)
     model, meta = load_model_file(model_path, dev)
+    batch = overrides.pop("batch", None)
+    opt = options_from_meta(meta, **overrides)
+    # Default batch: on CUDA about 4 Mpx of output per forward; on the CPU one tile.
+    opt.batch = batch or (
+        max(1, (2048 * 2048) // (opt.tile * opt.tile)) if dev.type == "cuda" else 1
+    )
+    if opt.tile < 1 or opt.shift_steps < 1 or opt.edge_margin < 0 or opt.batch < 1:
+        raise DstlError("--tile, --shift-steps and --batch must be >= 1, --edge-margin >= 0")
+    return [_predict_one(model, meta, opt, dev, stack, out) for stack, out in pairs]
+
+
+def _predict_one(model, meta, opt, dev, stack_path, out_path) -> dict:
+    from dstl_hpc.stacks import read_stack, stack_info, write_prediction
+
     n_in = len(meta["mean"])
     info = stack_info(stack_path)
     want = [str(c) for c in meta.get("channels", [])]
@@ -230,14 +254,6 @@ def predict_file(
         )
     if info["shape"][0] < n_in:
         raise DstlError(f"{stack_path}: {info['shape'][0]} channels, the model needs {n_in}")
-    batch = overrides.pop("batch", None)
-    opt = options_from_meta(meta, **overrides)
-    # Default batch: on CUDA about 4 Mpx of output per forward; on the CPU one tile.
-    opt.batch = batch or (
-        max(1, (2048 * 2048) // (opt.tile * opt.tile)) if dev.type == "cuda" else 1
-    )
-    if opt.tile < 1 or opt.shift_steps < 1 or opt.edge_margin < 0 or opt.batch < 1:
-        raise DstlError("--tile, --shift-steps and --batch must be >= 1, --edge-margin >= 0")
     image = read_stack(stack_path, channels=n_in)
     h, w = image.shape[1:]
     t0 = time.perf_counter()

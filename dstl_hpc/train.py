@@ -250,7 +250,7 @@ def load_checkpoint(path) -> dict | None:
     if not path.exists():
         return None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         log.warning("checkpoint %s is unreadable (%s): starting afresh", path, exc)
         return None
@@ -537,9 +537,7 @@ def train(
             scheduler.step()
             save_checkpoint(checkpoint, checkpoint_obj(epoch + 1, 0, None))
             write_metrics(metrics, rows, classes)
-            jacc = " ".join(
-                f"{c}:{_fmt(row.get(f'jaccard_{c}'), '.4f') or '-'}" for c in classes
-            )
+            jacc = " ".join(f"{c}:{_fmt(row.get(f'jaccard_{c}'), '.4f') or '-'}" for c in classes)
             log.info(
                 "epoch %d/%d loss %.4f%s lr %.3g%s %.1f patches/s %.1f s",
                 epoch + 1,

@@ -1,4 +1,4 @@
-"""dstl-hpc polygonize PRED.h5 OUT.csv --class K --grid-sizes CSV (--threshold T | --threshold-json F)"""
+"""dstl-hpc polygonize PRED.h5 [PRED.h5 ...] OUT.csv --class K --grid-sizes CSV (--threshold T | --threshold-json F)"""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("prediction", help="prediction HDF5 (dataset 'prob', from dstl-hpc predict)")
-    p.add_argument("out", help="output CSV: header + one row ImageId,ClassType,MultipolygonWKT")
+    p.add_argument(
+        "predictions",
+        nargs="+",
+        metavar="PRED.h5",
+        help="prediction HDF5 files (dataset 'prob', from dstl-hpc predict)",
+    )
+    p.add_argument(
+        "out", help="output CSV: header + one row per image: ImageId,ClassType,MultipolygonWKT"
+    )
     p.add_argument("--class", dest="class_type", type=int, required=True, help="ClassType 1..10")
     p.add_argument("--grid-sizes", required=True, help="grid_sizes.csv (ImageId, Xmax, Ymin)")
     g = p.add_mutually_exclusive_group(required=True)
@@ -48,15 +55,18 @@ def run(args) -> int:
     else:
         threshold = read_threshold_json(args.threshold_json)
     grids = read_grid_sizes(args.grid_sizes)
-    prob, image_id = read_prediction_plane(args.prediction, args.class_type)
-    xmax, ymin = grid_for(grids, image_id, args.grid_sizes)
-    geom = prob_to_grid_polygons(prob, threshold, xmax, ymin, args.epsilon, args.min_area)
-    write_rows(args.out, [(image_id, args.class_type, to_wkt(geom))])
-    log.info(
-        "%s class %s: %d polygon(s) at threshold %.3f",
-        image_id,
-        args.class_type,
-        len(geom.geoms),
-        threshold,
-    )
+    rows = []
+    for path in args.predictions:
+        prob, image_id = read_prediction_plane(path, args.class_type)
+        xmax, ymin = grid_for(grids, image_id, args.grid_sizes)
+        geom = prob_to_grid_polygons(prob, threshold, xmax, ymin, args.epsilon, args.min_area)
+        rows.append((image_id, args.class_type, to_wkt(geom)))
+        log.info(
+            "%s class %s: %d polygon(s) at threshold %.3f",
+            image_id,
+            args.class_type,
+            len(geom.geoms),
+            threshold,
+        )
+    write_rows(args.out, rows)
     return 0

@@ -1,4 +1,5 @@
-"""dstl-hpc predict MODEL.pt STACK.h5 OUT.h5 [--tile PX] [--shift-steps N | --no-shift-average] ...
+"""dstl-hpc predict MODEL.pt STACK.h5 OUT.h5 [options]
+   dstl-hpc predict MODEL.pt STACK.h5 [STACK.h5 ...] --out-dir DIR [options]
 
 Torch is imported only when the command runs (inside ``run``).
 """
@@ -10,8 +11,17 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (models/{variant}/{group}/model.pt)")
-    p.add_argument("stack", help="image stack HDF5 (stacks/{id}.h5)")
-    p.add_argument("out", help="output prediction HDF5 (dataset 'prob', uint8)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="STACK.h5 [OUT.h5]",
+        help="an image stack (stacks/{id}.h5) and the output prediction HDF5; "
+        "with --out-dir, one or more stacks",
+    )
+    p.add_argument(
+        "--out-dir",
+        help="predict every stack given, writing DIR/<stack file name> (the model is loaded once)",
+    )
     p.add_argument(
         "--tile",
         type=int,
@@ -45,13 +55,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc.predict import predict_file
+    from pathlib import Path
 
+    from dstl_hpc.errors import DstlError
+    from dstl_hpc.predict import predict_files
+
+    if args.out_dir:
+        pairs = [(s, str(Path(args.out_dir) / Path(s).name)) for s in args.paths]
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    elif len(args.paths) == 2:
+        pairs = [tuple(args.paths)]
+    else:
+        raise DstlError("give STACK.h5 OUT.h5, or stacks with --out-dir DIR")
     shift_steps = 1 if args.no_shift_average else args.shift_steps
-    predict_file(
+    predict_files(
         args.model,
-        args.stack,
-        args.out,
+        pairs,
         device=args.device,
         threads=args.threads,
         tile=args.tile,

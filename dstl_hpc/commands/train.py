@@ -75,9 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when present, deleted when training ends (required)",
     )
     io.add_argument("--stats", required=True, type=Path, help="channel stats JSON (required)")
-    io.add_argument("--stacks-dir", required=True, type=Path, help="dir of {id}.h5 stacks (required)")
+    io.add_argument(
+        "--stacks-dir", required=True, type=Path, help="dir of {id}.h5 stacks (required)"
+    )
     io.add_argument("--masks-dir", required=True, type=Path, help="dir of {id}.h5 masks (required)")
-    io.add_argument("--train-ids", required=True, nargs="+", metavar="ID", help="training image ids")
+    io.add_argument(
+        "--train-ids", required=True, nargs="+", metavar="ID", help="training image ids"
+    )
     io.add_argument(
         "--valid-ids",
         nargs="*",

@@ -26,6 +26,7 @@ wildcard_constraints:
     group="|".join(GROUPS),
     variant="validation|all",
     k=r"\d+",
+    part=r"\d+",
 
 
 def final_targets():
@@ -94,8 +95,22 @@ def id_args(flag, ids):
     return f"{flag} {' '.join(ids)}" if ids else ""
 
 
-def prediction_of(variant, k, image):
-    return f"{R}/predictions/{variant}/{PLAN.class_group[int(k)]}/{image}.h5"
+def part_stacks(variant, part):
+    return [f"{R}/stacks/{i}.h5" for i in PLAN.part_ids(variant, int(part))]
+
+
+def prediction_dir(variant, k, part):
+    """The predict job output holding class k's probabilities for one part."""
+    return f"{R}/predictions/{variant}/{PLAN.class_group[int(k)]}/part{part}"
+
+
+def prediction_files(variant, k, part):
+    d = prediction_dir(variant, k, part)
+    return [f"{d}/{i}.h5" for i in PLAN.part_ids(variant, int(part))]
+
+
+def parts(variant):
+    return range(PLAN.n_parts(variant))
 
 
 def threshold_input(wildcards):

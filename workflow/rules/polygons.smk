@@ -4,12 +4,13 @@
 
 rule sweep:
     input:
-        predictions=lambda wc: [prediction_of("validation", wc.k, i) for i in PLAN.validation_ids],
+        predictions=lambda wc: [prediction_dir("validation", wc.k, p) for p in parts("validation")],
         truth=PLAN.layout.train_wkt,
         grid=PLAN.layout.grid_sizes,
     output:
         f"{R}/validation/thresholds/class_{{k}}.json",
     params:
+        files=lambda wc: [f for p in parts("validation") for f in prediction_files("validation", wc.k, p)],
         thresholds=" ".join(str(t) for t in PLAN.sweep_thresholds()),
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
@@ -23,24 +24,25 @@ rule sweep:
         "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc sweep {output} --class {wildcards.k} --truth {input.truth}"
-        " --grid-sizes {input.grid} --predictions {input.predictions}"
+        " --grid-sizes {input.grid} --predictions {params.files}"
         " --thresholds {params.thresholds} --epsilon {params.epsilon}"
         " --min-area {params.min_area} > {log} 2>&1"
 
 
 rule polygonize:
     input:
-        prediction=lambda wc: prediction_of(wc.variant, wc.k, wc.image),
+        prediction=lambda wc: prediction_dir(wc.variant, wc.k, wc.part),
         grid=PLAN.layout.grid_sizes,
         threshold=threshold_input,
     output:
-        f"{R}/polygons/{{variant}}/class_{{k}}/{{image}}.csv",
+        f"{R}/polygons/{{variant}}/class_{{k}}/part{{part}}.csv",
     params:
+        files=lambda wc: prediction_files(wc.variant, wc.k, wc.part),
         threshold=threshold_arg,
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
     log:
-        f"{LOGS}/polygonize/{{variant}}/class_{{k}}/{{image}}.log",
+        f"{LOGS}/polygonize/{{variant}}/class_{{k}}/part{{part}}.log",
     group:
         "polygons"
     threads: 1
@@ -50,7 +52,7 @@ rule polygonize:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc polygonize {input.prediction} {output} --class {wildcards.k}"
+        "python -m dstl_hpc polygonize {params.files} {output} --class {wildcards.k}"
         " --grid-sizes {input.grid} {params.threshold}"
         " --epsilon {params.epsilon} --min-area {params.min_area} > {log} 2>&1"
 
@@ -58,8 +60,7 @@ rule polygonize:
 rule gather:
     input:
         lambda wc: [
-            f"{R}/polygons/{wc.variant}/class_{wc.k}/{i}.csv"
-            for i in PLAN.predict_ids(wc.variant)
+            f"{R}/polygons/{wc.variant}/class_{wc.k}/part{p}.csv" for p in parts(wc.variant)
         ],
     output:
         f"{R}/polygons/{{variant}}/class_{{k}}.csv",

@@ -1,16 +1,18 @@
-# Stage 4: probabilities per image, tile by tile with shift averaging.
+# Stage 4: probabilities per image, tile by tile with shift averaging. One job
+# predicts `images_per_job` consecutive images (the model is loaded once) into
+# predictions/{variant}/{group}/part{part}/{image}.h5.
 
 
 rule predict:
     input:
         model=f"{R}/models/{{variant}}/{{group}}/model.pt",
-        stack=f"{R}/stacks/{{image}}.h5",
+        stacks=lambda wc: part_stacks(wc.variant, wc.part),
     output:
-        f"{R}/predictions/{{variant}}/{{group}}/{{image}}.h5",
+        directory(f"{R}/predictions/{{variant}}/{{group}}/part{{part}}"),
     params:
         options=lambda wc: PLAN.predict_options(wc.group),
     log:
-        f"{LOGS}/predict/{{variant}}/{{group}}/{{image}}.log",
+        f"{LOGS}/predict/{{variant}}/{{group}}/part{{part}}.log",
     threads: group_res("predict", "cpus_per_task")
     resources:
         gpu=group_res("predict", "gpu"),
@@ -21,5 +23,5 @@ rule predict:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc predict {input.model} {input.stack} {output} {params.options}"
+        "python -m dstl_hpc predict {input.model} {input.stacks} --out-dir {output} {params.options}"
         " --threads {threads} > {log} 2>&1"

@@ -1,0 +1,417 @@
+"""Align the P, M and A bands to RGB and build the 20-channel stack of one image.
+
+Convention (the stack's ``alignment`` attribute, ``docs/contracts.md``): ``dx, dy`` is
+the displacement of a band's content relative to RGB in pixels of that band. With
+continuous pixel coordinates (pixel u covers [u, u + 1), its centre is u + 0.5) a
+feature at RGB (x, y) appears in a band of size (h, w) at
+``(x * w / W + dx, y * h / H + dy)``. ``cv2.resize`` and ``cv2.INTER_AREA`` follow the
+same pixel-centre convention, so a reference resized to the band's size is the RGB
+content in the band's pixel grid, and ECC's translation is directly (dx, dy).
+
+Estimation (:func:`estimate_shift`): both images are percentile-scaled (1st..99th ->
+[0, 1], clipped) float32; a coarse estimate comes from phase correlation (and, for
+large bands, ECC on an area-downsampled copy), then ``cv2.findTransformECC``
+(``MOTION_TRANSLATION``, criteria EPS|COUNT 5000 / 1e-8) refines it at the band's own
+resolution. ECC can end in a two-state limit cycle whose correlation differs by more
+than 1e-8 (it would then run all 5000 iterations); it is therefore run in chunks of
+iterations and stopped once the translation moves less than 1e-4 px over a chunk.
+
+Pairs: P -> RGB grey (mean of R, G, B); M (mean of M1..M3) -> RGB grey; A1 -> M8
+after M's alignment (``a_reference="m"``; RGB grey when M failed), or A1 -> RGB grey
+(``"rgb"``), or whichever of the two correlates better (``"best"``). A1 is compared
+with M8 area-resized to A's size without warping M8 first; M's shift is added to the
+result, which is the same as aligning to the warped M8 minus one interpolation.
+
+Resampling (``resample="direct"``, default): each band is warped and upscaled to the
+RGB size in one ``cv2.warpAffine`` (cubic, ``WARP_INVERSE_MAP``, replicated border):
+RGB pixel X samples the band at ``(X + 0.5) * w / W - 0.5 + dx``. ``"two_step"`` is the
+reference solution's way (linear warp at the band's size, then cubic resize). Either
+way the RGB pixels whose position falls outside the band's footprint get the band's
+mean, not 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from dstl_hpc.dataset import CHANNELS
+
+log = logging.getLogger(__name__)
+
+ECC_ITERATIONS = 5000
+ECC_EPS = 1e-8
+ECC_CHUNK = 50  # iterations per findTransformECC call (see the module docstring)
+ECC_STABLE_PX = 1e-4  # a chunk that moves the translation less than this ends ECC
+COARSE_SIDE = 512  # phase correlation / coarse ECC work on at most about this many px
+PERCENTILE_SAMPLES = 1_000_000  # pixels sampled for the 1st / 99th percentiles
+U16_MAX = 65535
+
+
+class AlignmentFailed(Exception):
+    """ECC found no (plausible) translation; the band is then kept unaligned."""
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    """Settings of :func:`align_image` (defaults chosen by ``benchmarks/align.py``)."""
+
+    gauss_filt_size: int = 5  # ECC's Gaussian pre-filter (odd; 1 = none)
+    ref_resize: str = "area"  # reference -> band size: "area" or "cubic"
+    coarse: bool = True  # phase correlation (+ coarse ECC) initial estimate
+    a_reference: str = "m"  # "m" (M8 after M, RGB grey if M failed), "rgb", "best"
+    resample: str = "direct"  # "direct" (one cubic warp) or "two_step"
+    max_shift_frac: float = 0.1  # a shift beyond this fraction of the band size ...
+    min_shift_limit: float = 3.0  # ... (but at least this many band px) is implausible
+    iterations: int = ECC_ITERATIONS
+    eps: float = ECC_EPS
+
+    def validate(self) -> None:
+        if self.gauss_filt_size < 1 or self.gauss_filt_size % 2 == 0:
+            raise ValueError(f"gauss_filt_size must be odd and >= 1, got {self.gauss_filt_size}")
+        if self.ref_resize not in _REF_INTERP:
+            raise ValueError(f"ref_resize must be one of {tuple(_REF_INTERP)}")
+        if self.a_reference not in ("m", "rgb", "best"):
+            raise ValueError("a_reference must be 'm', 'rgb' or 'best'")
+        if self.resample not in ("direct", "two_step"):
+            raise ValueError("resample must be 'direct' or 'two_step'")
+
+
+_REF_INTERP = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def unit_scale(img: np.ndarray) -> np.ndarray:
+    """float32 copy with the 1st..99th percentile mapped onto [0, 1] (clipped).
+
+    Raises AlignmentFailed for an image without contrast (all pixels in one value).
+    """
+    a = np.asarray(img, dtype=np.float32)
+    flat = a.ravel()
+    step = max(1, flat.size // PERCENTILE_SAMPLES)
+    lo, hi = np.percentile(flat[::step], (1.0, 99.0))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        raise AlignmentFailed("non-finite pixel values")
+    if hi <= lo:
+        lo, hi = float(flat.min()), float(flat.max())
+        if hi <= lo:
+            raise AlignmentFailed("the image is constant")
+    out = (a - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def grey(bands: np.ndarray) -> np.ndarray:
+    """Mean of the channels of a (C, H, W) array as float32 (H, W)."""
+    bands = np.asarray(bands)
+    out = bands[0].astype(np.float32)
+    for c in range(1, bands.shape[0]):
+        out += bands[c]
+    out *= np.float32(1.0 / bands.shape[0])
+    return out
+
+
+def resize_to(img: np.ndarray, shape: tuple[int, int], method: str = "area") -> np.ndarray:
+    """Resize a 2-D image to (h, w) with the pixel-centre convention of cv2.resize."""
+    h, w = int(shape[0]), int(shape[1])
+    if img.shape == (h, w):
+        return img
+    return cv2.resize(img, (w, h), interpolation=_REF_INTERP[method])
+
+
+# --------------------------------------------------------------- estimation
+
+
+def _ecc(ref: np.ndarray, mov: np.ndarray, init: tuple[float, float], opts: AlignOptions):
+    """findTransformECC (translation) from ``init``, in chunks; (dx, dy, cc)."""
+    warp = np.array([[1, 0, init[0]], [0, 1, init[1]]], dtype=np.float32)
+    done, cc = 0, float("nan")
+    while done < opts.iterations:
+        n = min(ECC_CHUNK, opts.iterations - done)
+        before = warp.copy()
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, n, opts.eps)
+        cc, warp = cv2.findTransformECC(
+            ref, mov, warp, cv2.MOTION_TRANSLATION, criteria, None, opts.gauss_filt_size
+        )
+        done += n
+        if not np.all(np.isfinite(warp)):
+            raise AlignmentFailed("ECC gave a non-finite translation")
+        if float(np.abs(warp - before).max()) < ECC_STABLE_PX:
+            break
+    return float(warp[0, 2]), float(warp[1, 2]), float(cc)
+
+
+def _limit(shape: tuple[int, int], opts: AlignOptions) -> tuple[float, float]:
+    h, w = shape
+    return (
+        max(opts.max_shift_frac * w, opts.min_shift_limit),
+        max(opts.max_shift_frac * h, opts.min_shift_limit),
+    )
+
+
+def _plausible(d: tuple[float, float], limit: tuple[float, float]) -> bool:
+    return all(math.isfinite(v) and abs(v) <= lim for v, lim in zip(d, limit, strict=True))
+
+
+def _phase_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float]:
+    h, w = ref.shape
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), _response = cv2.phaseCorrelate(ref, mov, window)
+    return float(dx), float(dy)
+
+
+def _refine(ref, mov, inits, opts: AlignOptions, limit) -> tuple[float, float, float]:
+    """ECC from each initial estimate in turn until one gives a plausible shift."""
+    reasons = []
+    for init in inits:
+        try:
+            dx, dy, cc = _ecc(ref, mov, init, opts)
+        except cv2.error as exc:
+            reasons.append(_cv_message(exc))
+            continue
+        except AlignmentFailed as exc:
+            reasons.append(str(exc))
+            continue
+        if _plausible((dx, dy), limit):
+            return dx, dy, cc
+        reasons.append(f"implausible shift ({dx:.3g}, {dy:.3g}) px")
+    raise AlignmentFailed("; ".join(dict.fromkeys(reasons)) or "no estimate")
+
+
+def _cv_message(exc: cv2.error) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[-1] if text else repr(exc)
+    return "ECC did not converge (" + msg.split(") ")[-1].strip(" >-") + ")"
+
+
+def _initial_estimates(ref, mov, opts: AlignOptions, limit) -> list[tuple[float, float]]:
+    """Candidate starting translations: the coarse estimate (if any), then (0, 0)."""
+    inits: list[tuple[float, float]] = []
+    if opts.coarse:
+        h, w = ref.shape
+        f = max(1, math.ceil(max(h, w) / COARSE_SIDE))
+        try:
+            if f == 1:
+                d = _phase_shift(ref, mov)
+            else:
+                hs, ws = max(2, round(h / f)), max(2, round(w / f))
+                r = cv2.resize(ref, (ws, hs), interpolation=cv2.INTER_AREA)
+                m = cv2.resize(mov, (ws, hs), interpolation=cv2.INTER_AREA)
+                small_limit = _limit((hs, ws), opts)
+                ps = _phase_shift(r, m)
+                pinit = [ps] if _plausible(ps, small_limit) else []
+                try:
+                    sx, sy, _ = _refine(r, m, pinit + [(0.0, 0.0)], opts, small_limit)
+                except AlignmentFailed:
+                    sx, sy = ps
+                d = (sx * w / ws, sy * h / hs)
+            if _plausible(d, limit):
+                inits.append(d)
+        except cv2.error:
+            pass
+    inits.append((0.0, 0.0))
+    return inits
+
+
+def estimate_shift(reference: np.ndarray, moving: np.ndarray, options: AlignOptions | None = None):
+    """(dx, dy, cc): displacement of ``moving``'s content relative to ``reference``.
+
+    Both are 2-D images of the same shape (any dtype; they are percentile-scaled here).
+    A feature at (x, y) of the reference appears at (x + dx, y + dy) in ``moving``; cc
+    is ECC's correlation coefficient. Raises :class:`AlignmentFailed` when ECC does not
+    converge, or its shift is non-finite or implausibly large.
+    """
+    opts = options or AlignOptions()
+    if reference.ndim != 2 or reference.shape != moving.shape:
+        raise ValueError(f"need two 2-D images of one shape, got {reference.shape}, {moving.shape}")
+    ref = unit_scale(reference)
+    mov = unit_scale(moving)
+    limit = _limit(ref.shape, opts)
+    inits = _initial_estimates(ref, mov, opts, limit)
+    return _refine(ref, mov, list(dict.fromkeys(inits)), opts, limit)
+
+
+# ---------------------------------------------------------------- resampling
+
+
+def _outside(n_out: int, scale: float, shift: float, n_band: int) -> np.ndarray:
+    """Output pixels (1-D) whose centre falls outside the band's extent [0, n_band]."""
+    pos = (np.arange(n_out) + 0.5) * scale + shift
+    return (pos < 0) | (pos > n_band)
+
+
+def resample_band(
+    band: np.ndarray,
+    shift: tuple[float, float],
+    size: tuple[int, int],
+    mode: str = "direct",
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Warp (C, h, w) ``band`` so its content lines up with RGB and upscale it to (H, W).
+
+    ``shift`` is the band's (dx, dy) in band pixels. Returns (C, H, W) uint16 (written
+    into ``out`` when given); pixels outside the band's footprint get the channel mean.
+    """
+    H, W = int(size[0]), int(size[1])
+    C, h, w = band.shape
+    dx, dy = float(shift[0]), float(shift[1])
+    if out is None:
+        out = np.empty((C, H, W), np.uint16)
+    sx, sy = w / W, h / H
+    for c in range(C):
+        src = band[c]
+        mean = float(src.mean(dtype=np.float64))
+        if mode == "direct":
+            if (h, w) == (H, W) and dx == 0 and dy == 0:
+                res = src
+            else:
+                matrix = np.array(
+                    [[sx, 0.0, 0.5 * sx - 0.5 + dx], [0.0, sy, 0.5 * sy - 0.5 + dy]], np.float64
+                )
+                res = cv2.warpAffine(
+                    _as_cv(src),
+                    matrix,
+                    (W, H),
+                    flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+            cols = _outside(W, sx, dx, w)
+            rows = _outside(H, sy, dy, h)
+        elif mode == "two_step":
+            res = src.astype(np.float32)
+            if dx != 0 or dy != 0:
+                matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float64)
+                res = cv2.warpAffine(
+                    res,
+                    matrix,
+                    (w, h),
+                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                res[:, _outside(w, 1.0, dx, w)] = mean
+                res[_outside(h, 1.0, dy, h), :] = mean
+            if (h, w) != (H, W):
+                res = cv2.resize(res, (W, H), interpolation=cv2.INTER_CUBIC)
+            cols = rows = None
+        else:
+            raise ValueError(f"unknown resample mode {mode!r}")
+        _store(out[c], res)
+        fill = min(max(round(mean), 0), U16_MAX)
+        if cols is not None and cols.any():
+            out[c][:, cols] = fill
+        if rows is not None and rows.any():
+            out[c][rows, :] = fill
+    return out
+
+
+def _as_cv(src: np.ndarray) -> np.ndarray:
+    """An array cv2.warpAffine takes as it is (uint16 / float32), else float32."""
+    if src.dtype in (np.uint16, np.float32) and src.flags.c_contiguous:
+        return src
+    return np.ascontiguousarray(src, dtype=np.float32)
+
+
+def _store(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy into uint16 ``dst``, rounding and clipping to the uint16 range."""
+    if src.dtype == np.uint16:
+        dst[...] = src
+    else:
+        np.copyto(dst, np.clip(np.rint(src), 0, U16_MAX), casting="unsafe")
+
+
+# --------------------------------------------------------------------- image
+
+
+def _entry(d=None, cc=None) -> dict:
+    if d is None:
+        return {"dx": 0.0, "dy": 0.0, "cc": None, "converged": False}
+    return {"dx": float(d[0]), "dy": float(d[1]), "cc": float(cc), "converged": True}
+
+
+def _try(image_id: str, band: str, what: str, ref, mov, opts: AlignOptions):
+    try:
+        dx, dy, cc = estimate_shift(ref, mov, opts)
+    except AlignmentFailed as exc:
+        log.warning("%s: band %s (%s) not aligned: %s", image_id, band, what, exc)
+        return None
+    log.debug("%s: band %s (%s): dx %.3f dy %.3f cc %.4f", image_id, band, what, dx, dy, cc)
+    return dx, dy, cc
+
+
+def estimate_alignment(rgb, p, m, a, image_id: str = "", options: AlignOptions | None = None):
+    """The alignment dict {"P"|"M"|"A": {"dx", "dy", "cc", "converged"}} of one image."""
+    opts = options or AlignOptions()
+    opts.validate()
+    ref_method = opts.ref_resize
+    rgb_grey = grey(rgb)
+    out: dict[str, dict] = {}
+
+    # P -> RGB grey
+    r = _try(image_id, "P", "to RGB grey", resize_to(rgb_grey, p.shape, ref_method), p, opts)
+    out["P"] = _entry(r[:2], r[2]) if r else _entry()
+
+    # M (mean of M1..M3) -> RGB grey
+    hm, wm = m.shape[1:]
+    r = _try(image_id, "M", "M1-M3 to RGB grey", resize_to(rgb_grey, (hm, wm), ref_method),
+             grey(m[:3]), opts)  # fmt: skip
+    m_shift = r
+    out["M"] = _entry(r[:2], r[2]) if r else _entry()
+
+    # A1 -> M8 (after M), or RGB grey
+    ha, wa = a.shape[1:]
+    a0 = a[0]
+    candidates = []
+    if opts.a_reference in ("m", "best") and m_shift is not None:
+        ref = resize_to(m[7].astype(np.float32), (ha, wa), ref_method)
+        r = _try(image_id, "A", "A1 to M8", ref, a0, opts)
+        if r is not None:
+            fx, fy = wa / wm, ha / hm
+            candidates.append((r[0] + m_shift[0] * fx, r[1] + m_shift[1] * fy, r[2]))
+    if opts.a_reference in ("rgb", "best") or m_shift is None:
+        r = _try(image_id, "A", "A1 to RGB grey", resize_to(rgb_grey, (ha, wa), ref_method), a0, opts)
+        if r is not None:
+            candidates.append(r)
+    if candidates:
+        best = max(candidates, key=lambda t: t[2])
+        out["A"] = _entry(best[:2], best[2])
+    else:
+        out["A"] = _entry()
+    return out
+
+
+def assemble_stack(rgb, p, m, a, alignment: dict, mode: str = "direct") -> np.ndarray:
+    """The (20, H, W) uint16 stack R, G, B, P, M1..M8, A1..A8 aligned to RGB."""
+    _, H, W = rgb.shape
+    stack = np.empty((len(CHANNELS), H, W), np.uint16)
+    stack[:3] = rgb
+    for band, arr, first in (("P", p[None], 3), ("M", m, 4), ("A", a, 12)):
+        d = alignment[band]
+        resample_band(arr, (d["dx"], d["dy"]), (H, W), mode, out=stack[first : first + len(arr)])
+    return stack
+
+
+def check_shapes(rgb, p, m, a) -> None:
+    """ValueError unless RGB (3,H,W), P (h,w), M (8,h,w), A (8,h,w) with h, w >= 2."""
+    for name, arr, ndim, ch in (("RGB", rgb, 3, 3), ("P", p, 2, None), ("M", m, 3, 8), ("A", a, 3, 8)):
+        if arr.ndim != ndim or (ch is not None and arr.shape[0] != ch) or min(arr.shape[-2:]) < 2:
+            want = f"{ch} x H x W" if ch else "H x W"
+            raise ValueError(f"{name}: shape {arr.shape}, expected {want}")
+
+
+def align_image(rgb, p, m, a, image_id: str = "", options: AlignOptions | None = None):
+    """Align P, M, A to RGB and upscale them: (stack uint16 (20, H, W), alignment dict).
+
+    ``rgb`` (3, H, W), ``p`` (h, w), ``m`` and ``a`` (8, h, w); any numeric dtype (the
+    DSTL TIFFs are uint16). See the module docstring for the conventions.
+    """
+    opts = options or AlignOptions()
+    check_shapes(rgb, p, m, a)
+    alignment = estimate_alignment(rgb, p, m, a, image_id, opts)
+    stack = assemble_stack(rgb, p, m, a, alignment, opts.resample)
+    return stack, alignment
