@@ -49,6 +49,7 @@ ECC_CHUNK = 50  # iterations per findTransformECC call (see the module docstring
 ECC_STABLE_PX = 1e-4  # a chunk that moves the translation less than this ends ECC
 COARSE_SIDE = 512  # phase correlation / coarse ECC work on at most about this many px
 PERCENTILE_SAMPLES = 1_000_000  # pixels sampled for the 1st / 99th percentiles
+FIT_SAMPLES = 250_000  # pixels sampled for a reference's least-squares fit
 U16_MAX = 65535
 
 
@@ -63,7 +64,9 @@ class AlignOptions:
     gauss_filt_size: int = 5  # ECC's Gaussian pre-filter (odd; 1 = none)
     ref_resize: str = "area"  # reference -> band size: "area" or "cubic"
     coarse: bool = True  # phase correlation (+ coarse ECC) initial estimate
-    a_reference: str = "m"  # "m" (M8 after M, RGB grey if M failed), "rgb", "best"
+    reference: str = "fit"  # "fit" (least-squares band combination) or "grey" (mean)
+    refit: int = 1  # fits of the reference again at the shift found (with "fit")
+    a_reference: str = "m"  # A to M after M's alignment ("m") or straight to RGB ("rgb")
     resample: str = "direct"  # "direct" (one cubic warp) or "two_step"
     max_shift_frac: float = 0.1  # a shift beyond this fraction of the band size ...
     min_shift_limit: float = 3.0  # ... (but at least this many band px) is implausible
@@ -75,8 +78,12 @@ class AlignOptions:
             raise ValueError(f"gauss_filt_size must be odd and >= 1, got {self.gauss_filt_size}")
         if self.ref_resize not in _REF_INTERP:
             raise ValueError(f"ref_resize must be one of {tuple(_REF_INTERP)}")
-        if self.a_reference not in ("m", "rgb", "best"):
-            raise ValueError("a_reference must be 'm', 'rgb' or 'best'")
+        if self.reference not in ("fit", "grey"):
+            raise ValueError("reference must be 'fit' or 'grey'")
+        if self.a_reference not in ("m", "rgb"):
+            raise ValueError("a_reference must be 'm' or 'rgb'")
+        if self.refit < 0:
+            raise ValueError("refit must be >= 0")
         if self.resample not in ("direct", "two_step"):
             raise ValueError("resample must be 'direct' or 'two_step'")
 
@@ -219,13 +226,19 @@ def _initial_estimates(ref, mov, opts: AlignOptions, limit) -> list[tuple[float,
     return inits
 
 
-def estimate_shift(reference: np.ndarray, moving: np.ndarray, options: AlignOptions | None = None):
+def estimate_shift(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    options: AlignOptions | None = None,
+    init: tuple[float, float] | None = None,
+):
     """(dx, dy, cc): displacement of ``moving``'s content relative to ``reference``.
 
     Both are 2-D images of the same shape (any dtype; they are percentile-scaled here).
     A feature at (x, y) of the reference appears at (x + dx, y + dy) in ``moving``; cc
-    is ECC's correlation coefficient. Raises :class:`AlignmentFailed` when ECC does not
-    converge, or its shift is non-finite or implausibly large.
+    is ECC's correlation coefficient. ``init`` is tried first as ECC's starting point
+    (then the coarse estimate, then 0). Raises :class:`AlignmentFailed` when ECC does
+    not converge, or its shift is non-finite or implausibly large.
     """
     opts = options or AlignOptions()
     if reference.ndim != 2 or reference.shape != moving.shape:
@@ -233,8 +246,43 @@ def estimate_shift(reference: np.ndarray, moving: np.ndarray, options: AlignOpti
     ref = unit_scale(reference)
     mov = unit_scale(moving)
     limit = _limit(ref.shape, opts)
-    inits = _initial_estimates(ref, mov, opts, limit)
+    inits = [] if init is None else [(float(init[0]), float(init[1]))]
+    if init is None or not _plausible(inits[0], limit):
+        inits += _initial_estimates(ref, mov, opts, limit)
+    else:
+        inits.append((0.0, 0.0))
     return _refine(ref, mov, list(dict.fromkeys(inits)), opts, limit)
+
+
+def fit_reference(
+    channels: list[np.ndarray], target: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """The least-squares combination ``sum_i w_i * channels[i] + c`` closest to ``target``.
+
+    A grey reference matched to the band's spectrum (all images are 2-D, one shape).
+    ``shift`` is the target's current displacement estimate: the target is moved back
+    by it before the fit (borders left out), so that the fit compares the same ground.
+    """
+    h, w = target.shape
+    t = np.asarray(target, dtype=np.float32)
+    dx, dy = float(shift[0]), float(shift[1])
+    margin = 0
+    if dx != 0 or dy != 0:
+        matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float64)
+        t = cv2.warpAffine(
+            t, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        margin = min(math.ceil(max(abs(dx), abs(dy))) + 1, (min(h, w) - 2) // 2)
+    step = max(1, math.ceil(math.sqrt(h * w / FIT_SAMPLES)))
+    win = (slice(margin, h - margin, step), slice(margin, w - margin, step))
+    x = np.stack([np.asarray(c, np.float64)[win].ravel() for c in channels], axis=1)
+    x = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
+    coef, *_ = np.linalg.lstsq(x, t[win].ravel().astype(np.float64), rcond=None)
+    out = np.zeros((h, w), np.float32)
+    for c, k in zip(channels, coef[:-1], strict=True):
+        out += np.float32(k) * np.asarray(c, np.float32)
+    return out
 
 
 # ---------------------------------------------------------------- resampling
@@ -328,60 +376,81 @@ def _store(dst: np.ndarray, src: np.ndarray) -> None:
 # --------------------------------------------------------------------- image
 
 
-def _entry(d=None, cc=None) -> dict:
-    if d is None:
-        return {"dx": 0.0, "dy": 0.0, "cc": None, "converged": False}
-    return {"dx": float(d[0]), "dy": float(d[1]), "cc": float(cc), "converged": True}
-
-
-def _try(image_id: str, band: str, what: str, ref, mov, opts: AlignOptions):
+def _try(ref, mov, opts: AlignOptions, reasons: list[str], what: str, init=None):
+    """estimate_shift, or None with the reason appended to ``reasons``."""
     try:
-        dx, dy, cc = estimate_shift(ref, mov, opts)
+        return estimate_shift(ref, mov, opts, init)
     except AlignmentFailed as exc:
-        log.warning("%s: band %s (%s) not aligned: %s", image_id, band, what, exc)
+        reasons.append(f"{what}: {exc}")
         return None
-    log.debug("%s: band %s (%s): dx %.3f dy %.3f cc %.4f", image_id, band, what, dx, dy, cc)
-    return dx, dy, cc
+
+
+def _record(out: dict, image_id: str, band: str, result, reasons: list[str]) -> None:
+    if result is None:
+        log.warning(
+            "%s: band %s not aligned, kept as it is (%s)", image_id, band, "; ".join(reasons)
+        )
+        out[band] = {"dx": 0.0, "dy": 0.0, "cc": None, "converged": False}
+        return
+    dx, dy, cc = result
+    log.debug("%s: band %s dx %.3f dy %.3f cc %.4f", image_id, band, dx, dy, cc)
+    out[band] = {"dx": float(dx), "dy": float(dy), "cc": float(cc), "converged": True}
+
+
+def _pair(channels, target, opts: AlignOptions, reasons: list[str], what: str):
+    """Align ``target`` to the grey (mean) or fitted combination of ``channels``."""
+    if opts.reference == "grey":
+        return _try(grey(np.stack(channels)), target, opts, reasons, what + " (grey)")
+    result = _try(fit_reference(channels, target), target, opts, reasons, what + " (fit)")
+    for _ in range(opts.refit):
+        if result is None:
+            break
+        ref = fit_reference(channels, target, result[:2])
+        again = _try(ref, target, opts, reasons, what + " (refit)", init=result[:2])
+        if again is None:
+            break
+        result = again
+    return result
 
 
 def estimate_alignment(rgb, p, m, a, image_id: str = "", options: AlignOptions | None = None):
     """The alignment dict {"P"|"M"|"A": {"dx", "dy", "cc", "converged"}} of one image."""
     opts = options or AlignOptions()
     opts.validate()
-    ref_method = opts.ref_resize
-    rgb_grey = grey(rgb)
+    method = opts.ref_resize
+    hp, wp = p.shape
+    hm, wm = m.shape[1:]
+    ha, wa = a.shape[1:]
     out: dict[str, dict] = {}
 
-    # P -> RGB grey
-    r = _try(image_id, "P", "to RGB grey", resize_to(rgb_grey, p.shape, ref_method), p, opts)
-    out["P"] = _entry(r[:2], r[2]) if r else _entry()
+    def rgb_at(shape):
+        return [resize_to(c.astype(np.float32), shape, method) for c in rgb]
 
-    # M (mean of M1..M3) -> RGB grey
-    hm, wm = m.shape[1:]
-    r = _try(image_id, "M", "M1-M3 to RGB grey", resize_to(rgb_grey, (hm, wm), ref_method),
-             grey(m[:3]), opts)  # fmt: skip
-    m_shift = r
-    out["M"] = _entry(r[:2], r[2]) if r else _entry()
+    # P -> RGB
+    reasons: list[str] = []
+    r = _pair(rgb_at((hp, wp)), p, opts, reasons, "P to RGB")
+    _record(out, image_id, "P", r, reasons)
 
-    # A1 -> M8 (after M), or RGB grey
-    ha, wa = a.shape[1:]
-    a0 = a[0]
-    candidates = []
-    if opts.a_reference in ("m", "best") and m_shift is not None:
-        ref = resize_to(m[7].astype(np.float32), (ha, wa), ref_method)
-        r = _try(image_id, "A", "A1 to M8", ref, a0, opts)
+    # M (mean of M1..M3) -> RGB
+    reasons = []
+    m_shift = _pair(rgb_at((hm, wm)), grey(m[:3]), opts, reasons, "M1-M3 to RGB")
+    _record(out, image_id, "M", m_shift, reasons)
+
+    # A -> M after M's alignment (M's shift added), or -> RGB
+    reasons = []
+    if opts.reference == "grey":  # the reference solution: A1 to M8, or to RGB grey
+        target, m_channels = a[0], [resize_to(m[7].astype(np.float32), (ha, wa), method)]
+    else:  # mean of A1..A8 to a combination of M1..M8, or of R, G, B
+        target = grey(a)
+        m_channels = [resize_to(c.astype(np.float32), (ha, wa), method) for c in m]
+    r = None
+    if opts.a_reference == "m" and m_shift is not None:
+        r = _pair(m_channels, target, opts, reasons, "A to M")
         if r is not None:
-            fx, fy = wa / wm, ha / hm
-            candidates.append((r[0] + m_shift[0] * fx, r[1] + m_shift[1] * fy, r[2]))
-    if opts.a_reference in ("rgb", "best") or m_shift is None:
-        r = _try(image_id, "A", "A1 to RGB grey", resize_to(rgb_grey, (ha, wa), ref_method), a0, opts)
-        if r is not None:
-            candidates.append(r)
-    if candidates:
-        best = max(candidates, key=lambda t: t[2])
-        out["A"] = _entry(best[:2], best[2])
-    else:
-        out["A"] = _entry()
+            r = (r[0] + m_shift[0] * wa / wm, r[1] + m_shift[1] * ha / hm, r[2])
+    if r is None:
+        r = _pair(rgb_at((ha, wa)), target, opts, reasons, "A to RGB")
+    _record(out, image_id, "A", r, reasons)
     return out
 
 
@@ -398,7 +467,12 @@ def assemble_stack(rgb, p, m, a, alignment: dict, mode: str = "direct") -> np.nd
 
 def check_shapes(rgb, p, m, a) -> None:
     """ValueError unless RGB (3,H,W), P (h,w), M (8,h,w), A (8,h,w) with h, w >= 2."""
-    for name, arr, ndim, ch in (("RGB", rgb, 3, 3), ("P", p, 2, None), ("M", m, 3, 8), ("A", a, 3, 8)):
+    for name, arr, ndim, ch in (
+        ("RGB", rgb, 3, 3),
+        ("P", p, 2, None),
+        ("M", m, 3, 8),
+        ("A", a, 3, 8),
+    ):
         if arr.ndim != ndim or (ch is not None and arr.shape[0] != ch) or min(arr.shape[-2:]) < 2:
             want = f"{ch} x H x W" if ch else "H x W"
             raise ValueError(f"{name}: shape {arr.shape}, expected {want}")

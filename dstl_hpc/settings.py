@@ -19,7 +19,7 @@ from dstl_hpc.errors import DstlError
 
 # key -> (default, help). ``classes`` has no default: every group must name its classes.
 SETTINGS: dict[str, tuple[Any, str]] = {
-    "classes": (None, "ClassTypes (1..10) predicted by the group's model; required"),
+    "classes": (None, "ClassTypes (1..10) predicted by the group's model"),
     "n_channels": (12, "input channels: the first N of R,G,B,P,M1..M8,A1..A8 (3, 4, 12 or 20)"),
     "filters_base": (32, "UNet filters at the top level; levels use x1,2,4,8,16"),
     "top_scale": (2, "first max-pooling factor, 2 or 4 (4: faster, for small objects)"),

@@ -98,3 +98,15 @@ def test_real_layout_ids_come_from_the_csvs(tmp_path):
     plan = Plan(cfg)
     assert plan.train_ids == ["t0", "t1", "t2", "t3"] and plan.test_ids == ["s0", "s1", "s2"]
     assert plan.fit_ids("validation") == ["t0", "t2", "t3"]
+
+
+def test_parts_cover_every_predict_id_once():
+    cfg = demo_config()
+    cfg["images_per_job"] = 3
+    plan = Plan(cfg)
+    for variant in ("validation", "all"):
+        got = [i for p in range(plan.n_parts(variant)) for i in plan.part_ids(variant, p)]
+        assert got == plan.predict_ids(variant)
+    assert plan.n_parts("all") == 2 and plan.part_ids("all", 1) == plan.test_ids[3:]
+    with pytest.raises(DstlError, match="no part 2"):
+        plan.part_ids("all", 2)

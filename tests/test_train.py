@@ -112,6 +112,7 @@ def _kill_at_batch(epoch, batch, sig):
 
 def test_killed_and_resumed_runs_end_with_identical_weights(tmp_path, caplog):
     _dataset(tmp_path)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)
     assert epoch_batches(merge_settings(TINY), 3 * 64 * 64) == 2
     assert _run(tmp_path, "full", TINY) == 0
     ref, _ = load_model_file(tmp_path / "full" / "model.pt")
@@ -146,7 +147,18 @@ def test_killed_and_resumed_runs_end_with_identical_weights(tmp_path, caplog):
                 assert r[col] == rr[col], (name, col)
         assert not (tmp_path / name / "ckpt.pt").exists()
     # signal handlers restored
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)) == handlers
+
+
+def test_workers_and_hdf5_reads_give_the_same_training(tmp_path):
+    # Patch i of epoch e is seeded by (seed, e, i): worker count and data source do not matter.
+    _dataset(tmp_path)
+    one = {**TINY, "epochs": 1}
+    assert _run(tmp_path, "mem", {**one, "in_memory": True, "num_workers": 0}, valid=()) == 0
+    assert _run(tmp_path, "h5", {**one, "in_memory": False, "num_workers": 2}, valid=()) == 0
+    a, _ = load_model_file(tmp_path / "mem" / "model.pt")
+    b, _ = load_model_file(tmp_path / "h5" / "model.pt")
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 
 
 def test_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path, caplog):

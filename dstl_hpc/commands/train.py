@@ -56,13 +56,24 @@ def _setting_type(key: str, default):
     return str
 
 
+def _metavar(key: str, default) -> str:
+    special = {"classes": "K", "lr_decay_epochs": "E", "num_workers": "auto|N"}
+    if key in special:
+        return special[key]
+    if key == "in_memory":
+        return "auto|true|false"
+    if isinstance(default, bool):
+        return "true|false"
+    return "N" if isinstance(default, int) else "X"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
-        "Settings: defaults < --settings JSON < the per-setting flags. "
-        "Exit codes: 0 done; 2 bad input; 143 after SIGTERM, 138 after SIGUSR1 (the state "
-        "is saved to --checkpoint at the next batch boundary: rerun the same command to "
-        "resume)."
+        "Settings: defaults < --settings JSON < the per-setting flags.\n"
+        "Exit codes: 0 done; 2 bad input; 143 after SIGTERM, 138 after SIGUSR1: the state\n"
+        "is saved to --checkpoint at the next batch boundary; rerun the same command to\n"
+        "resume (a checkpoint of other settings, ids or stats is ignored with a warning)."
     )
     io = parser.add_argument_group("files and run")
     io.add_argument("--out", required=True, type=Path, help="model file to write (required)")
@@ -120,7 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "default": None,
             "type": _setting_type(key, default),
             "help": f"{help_text} ({shown})".replace("%", "%%"),
-            "metavar": "auto|N" if key == "num_workers" else key.upper(),
+            "metavar": _metavar(key, default),
         }
         if key in _LISTS:
             kwargs["nargs"] = _LISTS[key]
