@@ -2,11 +2,17 @@
 # Rules only wire files together: every step is a `dstl-hpc` subcommand.
 import os
 import shlex
+import signal
 
 import yaml
 from snakemake.utils import min_version, update_config, validate
 
 min_version("9.0")
+
+# On SLURM, `--signal=USR1@N` (slurm_extra) warns a training job before its time
+# limit; the job-side Snakemake must survive it so that the training process can
+# checkpoint and exit with its own code (it is then resumed by the retry).
+signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
 # The embedded default (synthetic demo) is used unless --configfile is given;
 # a --configfile replaces it whole, so the demo's groups never leak into a real run.

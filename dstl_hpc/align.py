@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 ECC_ITERATIONS = 5000
 ECC_EPS = 1e-8
-ECC_CHUNK = 50  # iterations per findTransformECC call (see the module docstring)
+ECC_CHUNK = 50  # iterations of the first findTransformECC call (see the module docstring)
+ECC_VERIFY = 5  # iterations of each further call
 ECC_STABLE_PX = 1e-4  # a chunk that moves the translation less than this ends ECC
 COARSE_SIDE = 512  # phase correlation / coarse ECC work on at most about this many px
 PERCENTILE_SAMPLES = 1_000_000  # pixels sampled for the 1st / 99th percentiles
@@ -136,19 +137,24 @@ def resize_to(img: np.ndarray, shape: tuple[int, int], method: str = "area") -> 
 
 
 def _ecc(ref: np.ndarray, mov: np.ndarray, init: tuple[float, float], opts: AlignOptions):
-    """findTransformECC (translation) from ``init``, in chunks; (dx, dy, cc)."""
+    """findTransformECC (translation) from ``init``, in chunks; (dx, dy, cc).
+
+    The first call may run ``ECC_CHUNK`` iterations, the next ones ``ECC_VERIFY``: they
+    confirm convergence (or catch a limit cycle) and end ECC once the translation
+    moves less than ``ECC_STABLE_PX`` in a call.
+    """
     warp = np.array([[1, 0, init[0]], [0, 1, init[1]]], dtype=np.float32)
     done, cc = 0, float("nan")
     while done < opts.iterations:
-        n = min(ECC_CHUNK, opts.iterations - done)
+        n = min(ECC_CHUNK if done == 0 else ECC_VERIFY, opts.iterations - done)
         before = warp.copy()
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, n, opts.eps)
         cc, warp = cv2.findTransformECC(
             ref, mov, warp, cv2.MOTION_TRANSLATION, criteria, None, opts.gauss_filt_size
         )
         done += n
-        if not np.all(np.isfinite(warp)):
-            raise AlignmentFailed("ECC gave a non-finite translation")
+        if not np.all(np.isfinite(warp)) or not math.isfinite(cc):
+            raise AlignmentFailed("ECC gave a non-finite result")
         if float(np.abs(warp - before).max()) < ECC_STABLE_PX:
             break
     return float(warp[0, 2]), float(warp[1, 2]), float(cc)
@@ -169,26 +175,50 @@ def _plausible(d: tuple[float, float], limit: tuple[float, float]) -> bool:
 def _phase_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float]:
     h, w = ref.shape
     window = cv2.createHanningWindow((w, h), cv2.CV_32F)
-    (dx, dy), _response = cv2.phaseCorrelate(ref, mov, window)
+    # Windowed copies: OpenCV 5.0's phaseCorrelate multiplies its inputs by the
+    # window in place.
+    (dx, dy), _response = cv2.phaseCorrelate(ref * window, mov * window)
     return float(dx), float(dy)
 
 
-def _refine(ref, mov, inits, opts: AlignOptions, limit) -> tuple[float, float, float]:
-    """ECC from each initial estimate in turn until one gives a plausible shift."""
-    reasons = []
-    for init in inits:
-        try:
-            dx, dy, cc = _ecc(ref, mov, init, opts)
-        except cv2.error as exc:
-            reasons.append(_cv_message(exc))
-            continue
-        except AlignmentFailed as exc:
-            reasons.append(str(exc))
-            continue
-        if _plausible((dx, dy), limit):
-            return dx, dy, cc
+def _run_ecc(ref, mov, init, opts: AlignOptions, limit, reasons: list[str]):
+    """ECC from ``init``: (dx, dy, cc), or None with the reason appended."""
+    try:
+        dx, dy, cc = _ecc(ref, mov, init, opts)
+    except cv2.error as exc:
+        reasons.append(_cv_message(exc))
+        return None
+    except AlignmentFailed as exc:
+        reasons.append(str(exc))
+        return None
+    if not _plausible((dx, dy), limit):
         reasons.append(f"implausible shift ({dx:.3g}, {dy:.3g}) px")
-    raise AlignmentFailed("; ".join(dict.fromkeys(reasons)) or "no estimate")
+        return None
+    return dx, dy, cc
+
+
+def _failed(reasons: list[str]) -> AlignmentFailed:
+    return AlignmentFailed("; ".join(dict.fromkeys(reasons)) or "no estimate")
+
+
+def _first(ref, mov, inits, opts: AlignOptions, limit) -> tuple[float, float, float]:
+    """ECC from each initial estimate in turn; the first plausible result."""
+    reasons: list[str] = []
+    for init in dict.fromkeys(inits):
+        result = _run_ecc(ref, mov, init, opts, limit, reasons)
+        if result is not None:
+            return result
+    raise _failed(reasons)
+
+
+def _best(ref, mov, inits, opts: AlignOptions, limit) -> tuple[float, float, float]:
+    """ECC from every initial estimate; the plausible result of highest correlation."""
+    reasons: list[str] = []
+    results = [_run_ecc(ref, mov, i, opts, limit, reasons) for i in dict.fromkeys(inits)]
+    results = [r for r in results if r is not None]
+    if not results:
+        raise _failed(reasons)
+    return max(results, key=lambda r: r[2])
 
 
 def _cv_message(exc: cv2.error) -> str:
@@ -197,33 +227,13 @@ def _cv_message(exc: cv2.error) -> str:
     return "ECC did not converge (" + msg.split(") ")[-1].strip(" >-") + ")"
 
 
-def _initial_estimates(ref, mov, opts: AlignOptions, limit) -> list[tuple[float, float]]:
-    """Candidate starting translations: the coarse estimate (if any), then (0, 0)."""
-    inits: list[tuple[float, float]] = []
-    if opts.coarse:
-        h, w = ref.shape
-        f = max(1, math.ceil(max(h, w) / COARSE_SIDE))
-        try:
-            if f == 1:
-                d = _phase_shift(ref, mov)
-            else:
-                hs, ws = max(2, round(h / f)), max(2, round(w / f))
-                r = cv2.resize(ref, (ws, hs), interpolation=cv2.INTER_AREA)
-                m = cv2.resize(mov, (ws, hs), interpolation=cv2.INTER_AREA)
-                small_limit = _limit((hs, ws), opts)
-                ps = _phase_shift(r, m)
-                pinit = [ps] if _plausible(ps, small_limit) else []
-                try:
-                    sx, sy, _ = _refine(r, m, pinit + [(0.0, 0.0)], opts, small_limit)
-                except AlignmentFailed:
-                    sx, sy = ps
-                d = (sx * w / ws, sy * h / hs)
-            if _plausible(d, limit):
-                inits.append(d)
-        except cv2.error:
-            pass
-    inits.append((0.0, 0.0))
-    return inits
+def _phase_init(ref, mov, limit) -> list[tuple[float, float]]:
+    """[phase correlation shift] when it is plausible, else []."""
+    try:
+        d = _phase_shift(ref, mov)
+    except cv2.error:
+        return []
+    return [d] if _plausible(d, limit) else []
 
 
 def estimate_shift(
@@ -236,9 +246,13 @@ def estimate_shift(
 
     Both are 2-D images of the same shape (any dtype; they are percentile-scaled here).
     A feature at (x, y) of the reference appears at (x + dx, y + dy) in ``moving``; cc
-    is ECC's correlation coefficient. ``init`` is tried first as ECC's starting point
-    (then the coarse estimate, then 0). Raises :class:`AlignmentFailed` when ECC does
+    is ECC's correlation coefficient. Raises :class:`AlignmentFailed` when ECC does
     not converge, or its shift is non-finite or implausibly large.
+
+    Starting points: ``init`` when given (falling back to the search below). Images of
+    at most ``COARSE_SIDE`` px: ECC from the phase correlation shift and from 0, the
+    better correlation wins. Larger images: that search on an area-downsampled copy,
+    then ECC at full resolution from its (scaled) result, or from 0 if that fails.
     """
     opts = options or AlignOptions()
     if reference.ndim != 2 or reference.shape != moving.shape:
@@ -246,12 +260,30 @@ def estimate_shift(
     ref = unit_scale(reference)
     mov = unit_scale(moving)
     limit = _limit(ref.shape, opts)
-    inits = [] if init is None else [(float(init[0]), float(init[1]))]
-    if init is None or not _plausible(inits[0], limit):
-        inits += _initial_estimates(ref, mov, opts, limit)
-    else:
-        inits.append((0.0, 0.0))
-    return _refine(ref, mov, list(dict.fromkeys(inits)), opts, limit)
+    zero = (0.0, 0.0)
+    if init is not None:
+        init = (float(init[0]), float(init[1]))
+        if _plausible(init, limit):
+            try:
+                return _first(ref, mov, [init], opts, limit)
+            except AlignmentFailed:
+                pass
+    h, w = ref.shape
+    f = math.ceil(max(h, w) / COARSE_SIDE)
+    if not opts.coarse:
+        return _first(ref, mov, [zero], opts, limit)
+    if f <= 1:
+        return _best(ref, mov, _phase_init(ref, mov, limit) + [zero], opts, limit)
+    hs, ws = max(2, round(h / f)), max(2, round(w / f))
+    r = cv2.resize(ref, (ws, hs), interpolation=cv2.INTER_AREA)
+    m = cv2.resize(mov, (ws, hs), interpolation=cv2.INTER_AREA)
+    small_limit = _limit((hs, ws), opts)
+    try:
+        sx, sy, _ = _best(r, m, _phase_init(r, m, small_limit) + [zero], opts, small_limit)
+        inits = [(sx * w / ws, sy * h / hs), zero]
+    except AlignmentFailed:
+        inits = [zero]
+    return _first(ref, mov, inits, opts, limit)
 
 
 def fit_reference(

@@ -17,7 +17,9 @@
 #         Already running: it only reports. An /etc/slurm/slurm.conf that this
 #         script did not write is never overwritten unless --force (it is then
 #         backed up to slurm.conf.bak.<date>).
-# stop    stops slurmd, slurmctld, munged (by pid file, SIGTERM, then SIGKILL).
+#         A fresh start begins with an empty job list (slurmctld -c).
+# stop    cancels all jobs, then stops slurmd, slurmctld, munged (by pid file,
+#         SIGTERM, then SIGKILL after 10 s).
 # status  prints daemons and `sinfo`; exit 0 when the node answers, 3 otherwise.
 #
 # Environment: LOCAL_SLURM_START_TIMEOUT (s, default 60), LOCAL_SLURM_KILLWAIT
@@ -242,7 +244,8 @@ cmd_start() {
     fi
     write_configs
     start_munge
-    start_daemon slurmctld "$STATE_DIR/run/slurmctld.pid" "$(bin slurmctld)"
+    # -c: start from a clean state (no jobs of an earlier run)
+    start_daemon slurmctld "$STATE_DIR/run/slurmctld.pid" "$(bin slurmctld)" -c
     start_daemon slurmd "$STATE_DIR/run/slurmd.pid" "$(bin slurmd)" -N localhost
     wait_idle
     say "ready: sbatch/srun/squeue work; stop with $0 stop"
@@ -267,11 +270,28 @@ stop_pidfile() {  # name pidfile
     say "$name killed with SIGKILL (pid $pid)"
 }
 
+cancel_jobs() {
+    # Jobs would otherwise outlive the daemons (their slurmstepd keeps running)
+    # and come back requeued on the next start.
+    local ids i
+    live_pid "$(conf_value SlurmctldPidFile)" >/dev/null || return 0
+    ids=$(timeout 5 squeue -h -o %i 2>/dev/null | tr '\n' ' ' || true)
+    [ -n "${ids// /}" ] || return 0
+    say "cancelling jobs: $ids"
+    # shellcheck disable=SC2086
+    timeout 10 scancel $ids 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do   # up to 10 s for them to end
+        [ -z "$(timeout 5 squeue -h -t R,CG -o %i 2>/dev/null)" ] && break
+        sleep 0.1
+    done
+}
+
 cmd_stop() {
     need_root
     if [ -f "$CONF" ] && ! ours "$CONF"; then
         die "$CONF was not written by this script; not stopping a cluster it does not own"
     fi
+    cancel_jobs
     stop_pidfile slurmd "$(conf_value SlurmdPidFile)"
     stop_pidfile slurmctld "$(conf_value SlurmctldPidFile)"
     stop_pidfile munged "$MUNGE_PID"
