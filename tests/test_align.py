@@ -283,6 +283,24 @@ def test_tiny_bands_do_not_crash(images, size):
     assert set(alignment["A"]) == {"dx", "dy", "cc", "converged"}
 
 
+def test_p_of_another_size_than_rgb():
+    """Real P images can differ from RGB by a few pixels: the reference is resized to P's
+    size and P is resampled to RGB's (non-integer scale)."""
+    big = scene(SIZE, MARGIN, seed=8)
+    rgb = np.stack(
+        [(big[MARGIN:-MARGIN, MARGIN:-MARGIN] * g + 500).astype(np.uint16) for g in (60, 70, 55)]
+    )
+    p_shape = (SIZE - 5, SIZE + 3)
+    p = (displace(big, 0.8, -1.1, p_shape) * 80 + 400).astype(np.uint16)
+    _, m, a = (None, *make_image(OFFSETS["small"], seed=8)[2:])
+    stack, alignment = align_image(rgb, p, m, a, image_id="psize")
+    assert stack.shape == (20, SIZE, SIZE)
+    assert alignment["P"]["dx"] == pytest.approx(0.8, abs=TOL["P"])
+    assert alignment["P"]["dy"] == pytest.approx(-1.1, abs=TOL["P"])
+    inner = (slice(16, -16), slice(16, -16))
+    assert corr(stack[3][inner], rgb[0][inner]) > 0.98
+
+
 def test_demo_size_image_runs(caplog):
     rgb, p, m, a = make_image(OFFSETS["small"], seed=4, size=384, margin=32)
     assert a.shape == (8, 16, 16)
@@ -291,6 +309,15 @@ def test_demo_size_image_runs(caplog):
     for band in ("P", "M"):
         assert alignment[band]["converged"]
         assert abs(alignment[band]["dx"] - OFFSETS["small"][band][0]) < TOL[band]
+
+
+def test_gauss_filter_is_capped_for_small_bands():
+    assert align.gauss_size(5, (3348, 3392)) == 5
+    assert align.gauss_size(5, (134, 136)) == 5
+    assert align.gauss_size(5, (60, 60)) == 3
+    assert align.gauss_size(5, (31, 31)) == 1
+    assert align.gauss_size(1, (837, 848)) == 1
+    assert all(align.gauss_size(g, (s, s)) % 2 == 1 for g in (1, 3, 5, 7) for s in range(2, 200))
 
 
 def test_unit_scale_and_options():

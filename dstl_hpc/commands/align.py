@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--gauss-filt-size",
         type=_odd,
         default=d.gauss_filt_size,
-        help=f"ECC's Gaussian pre-filter size, odd; 1 = none (default {d.gauss_filt_size})",
+        help="ECC's Gaussian pre-filter size, odd; 1 = none; capped at 1/16 of the band's "
+        f"smaller side (default {d.gauss_filt_size})",
     )
     p.add_argument(
         "--reference",

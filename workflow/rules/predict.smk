@@ -16,6 +16,7 @@ rule predict:
     threads: group_res("predict", "cpus_per_task")
     resources:
         gpu=group_res("predict", "gpu"),
+        gpu_model=gpu_model("predict"),
         cpus_per_task=group_res("predict", "cpus_per_task"),
         mem_mb=group_res("predict", "mem_mb", True),
         runtime=group_res("predict", "runtime", True),

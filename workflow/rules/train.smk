@@ -22,6 +22,7 @@ rule train:
     threads: group_res("train", "cpus_per_task")
     resources:
         gpu=group_res("train", "gpu"),
+        gpu_model=gpu_model("train"),
         cpus_per_task=group_res("train", "cpus_per_task"),
         mem_mb=group_res("train", "mem_mb", True),
         runtime=group_res("train", "runtime", True),
