@@ -145,13 +145,11 @@ def read_grid_sizes(path: str | Path) -> dict[str, tuple[float, float]]:
     return out
 
 
-def read_wkt_csv(path: str | Path) -> dict[str, dict[int, str]]:
-    """ImageId -> {ClassType: MultipolygonWKT} from a train_wkt / submission style CSV.
-
-    The WKT strings are returned unparsed; ``parse_wkt`` turns one into a geometry.
-    """
+def read_wkt_rows(path: str | Path) -> list[tuple[str, int, str]]:
+    """(ImageId, ClassType, MultipolygonWKT) rows of a train_wkt / submission style CSV,
+    in file order, header and ClassType checked; WKT strings unparsed."""
     path = Path(path)
-    out: dict[str, dict[int, str]] = {}
+    rows = []
     for lineno, (image_id, class_type, wkt) in enumerate(
         _read_csv_rows(path, ["ImageId", "ClassType", "MultipolygonWKT"]), start=2
     ):
@@ -163,6 +161,14 @@ def read_wkt_csv(path: str | Path) -> dict[str, dict[int, str]]:
             ) from None
         if ct not in CLASS_TYPES:
             raise DstlError(f"{path}, line {lineno}: ClassType {ct} is not in 1..10")
+        rows.append((image_id, ct, wkt))
+    return rows
+
+
+def read_wkt_csv(path: str | Path) -> dict[str, dict[int, str]]:
+    """ImageId -> {ClassType: MultipolygonWKT} (``parse_wkt`` turns one into a geometry)."""
+    out: dict[str, dict[int, str]] = {}
+    for image_id, ct, wkt in read_wkt_rows(path):
         out.setdefault(image_id, {})[ct] = wkt
     return out
 

@@ -541,17 +541,17 @@ def _stride(h: int, w: int, max_px: int) -> int:
 
 
 def _read_planes(path, dataset: str, planes, stride: int) -> np.ndarray:
-    from dstl_hpc.stacks import _open
+    from dstl_hpc.stacks import open_h5
 
-    with _open(path, dataset) as h5:
+    with open_h5(path, dataset) as h5:
         ds = h5[dataset]
         return np.stack([ds[int(p), ::stride, ::stride] for p in planes])
 
 
 def _shape(path, dataset: str) -> tuple[int, ...]:
-    from dstl_hpc.stacks import _open
+    from dstl_hpc.stacks import open_h5
 
-    with _open(path, dataset) as h5:
+    with open_h5(path, dataset) as h5:
         return tuple(h5[dataset].shape)
 
 
@@ -708,7 +708,7 @@ def show(
     plt = _plt()
     from matplotlib.patches import Patch
 
-    from dstl_hpc.stacks import _open, stack_info
+    from dstl_hpc.stacks import open_h5, stack_info
 
     if not 0.0 <= threshold <= 1.0:
         raise DstlError(f"--threshold {threshold}: expected a probability in [0, 1]")
@@ -737,7 +737,7 @@ def show(
     # ClassType -> (path, plane) of the predictions; masks: planes k-1.
     pred_of: dict[int, tuple[str, int, float]] = {}
     for p in predictions:
-        with _open(p, "prob") as h5:
+        with open_h5(p, "prob") as h5:
             pshape = h5["prob"].shape
             pcls = [int(c) for c in h5.attrs.get("classes", [])]
             scale = float(h5.attrs.get("scale", 255))

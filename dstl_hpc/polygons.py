@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
+from dstl_hpc.dataset import read_wkt_rows
 from dstl_hpc.errors import DstlError
+from dstl_hpc.stacks import open_h5
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +245,7 @@ def to_wkt(geom) -> str:
 
 def read_prediction_plane(path, class_type: int) -> tuple[np.ndarray, str]:
     """(probability float32 (H, W) in [0, 1], image id) of one class of a prediction."""
-    import h5py
-
-    path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as exc:
-        raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with h5:
-        if "prob" not in h5:
-            raise DstlError(f"{path}: no dataset 'prob' (not a prediction file)")
+    with open_h5(path, "prob") as h5:
         classes = [int(c) for c in h5.attrs.get("classes", [])]
         if class_type not in classes:
             raise DstlError(f"{path}: class {class_type} not predicted (classes {classes})")
@@ -327,30 +318,7 @@ def write_rows(path, rows) -> None:
 
 def read_rows(path) -> list[tuple[str, int, str]]:
     """Rows of a polygon CSV (header checked), in file order."""
-    path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
-    out = []
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != HEADER:
-            raise DstlError(f"{path}: header {header} is not {HEADER}")
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != 3:
-                raise DstlError(f"{path}, line {lineno}: expected 3 fields, got {len(row)}")
-            try:
-                ct = int(row[1])
-            except ValueError:
-                raise DstlError(
-                    f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer"
-                ) from None
-            if not 1 <= ct <= 10:
-                raise DstlError(f"{path}, line {lineno}: ClassType {ct} is not in 1..10")
-            out.append((row[0], ct, row[2]))
-    return out
+    return read_wkt_rows(path)
 
 
 def gather(out_path, pieces) -> int:

@@ -55,7 +55,8 @@ def write_stack(path, image: np.ndarray, image_id: str, alignment: dict) -> None
         h5.attrs["alignment"] = json.dumps(alignment)
 
 
-def _open(path, dataset: str):
+def open_h5(path, dataset: str):
+    """Open an HDF5 file for reading; clear errors when missing, unreadable or lacking ``dataset``."""
     import h5py
 
     path = Path(path)
@@ -73,13 +74,13 @@ def _open(path, dataset: str):
 
 def read_stack(path, channels: int | None = None) -> np.ndarray:
     """(C, H, W) uint16: the first ``channels`` channels (all 20 by default)."""
-    with _open(path, "image") as h5:
+    with open_h5(path, "image") as h5:
         ds = h5["image"]
         return ds[: channels or ds.shape[0]]
 
 
 def stack_info(path) -> dict:
-    with _open(path, "image") as h5:
+    with open_h5(path, "image") as h5:
         return {
             "image_id": str(h5.attrs.get("image_id", "")),
             "shape": tuple(h5["image"].shape),
@@ -102,7 +103,7 @@ def write_mask(path, mask: np.ndarray, image_id: str, pre_buffer: dict[int, floa
 
 def read_mask(path, classes: list[int] | None = None) -> np.ndarray:
     """(len(classes), H, W) uint8 planes for the given ClassTypes (all 10 by default)."""
-    with _open(path, "mask") as h5:
+    with open_h5(path, "mask") as h5:
         ds = h5["mask"]
         if classes is None:
             return ds[:]
@@ -123,6 +124,6 @@ def write_prediction(path, prob_u8: np.ndarray, image_id: str, classes: list[int
 
 def read_prediction(path) -> tuple[np.ndarray, list[int], str]:
     """(prob float32 in [0, 1] of shape (n, H, W), ClassTypes, image id)."""
-    with _open(path, "prob") as h5:
+    with open_h5(path, "prob") as h5:
         prob = h5["prob"][:].astype(np.float32) / float(h5.attrs.get("scale", 255))
         return prob, [int(c) for c in h5.attrs["classes"]], str(h5.attrs["image_id"])

@@ -29,26 +29,7 @@ def is_empty_wkt(wkt: str) -> bool:
 
 def read_sample_order(path) -> list[tuple[str, int]]:
     """(ImageId, ClassType) rows of a sample submission, in file order."""
-    path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
-    order = []
-    with path.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != HEADER:
-            raise DstlError(f"{path}: header {header} is not {HEADER}")
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != 3:
-                raise DstlError(f"{path}, line {lineno}: expected 3 fields, got {len(row)}")
-            try:
-                order.append((row[0], int(row[1])))
-            except ValueError:
-                raise DstlError(
-                    f"{path}, line {lineno}: ClassType {row[1]!r} is not an integer"
-                ) from None
+    order = [(image_id, ct) for image_id, ct, _ in read_rows(path)]
     if not order:
         raise DstlError(f"{path}: no rows")
     return order
