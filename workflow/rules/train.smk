@@ -30,7 +30,9 @@ rule train:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc train --out {output.model} --metrics {output.metrics}"
+        # exec: the SLURM warning signal then reaches the training itself, whose
+        # exit code (138 after checkpointing) Snakemake reports, not the shell.
+        "exec python -m dstl_hpc train --out {output.model} --metrics {output.metrics}"
         " --checkpoint {params.checkpoint} --stats {input.stats}"
         " --stacks-dir {params.stacks} --masks-dir {params.masks}"
         " {params.train_ids} {params.valid_ids}"
