@@ -170,11 +170,8 @@ class Plan:
         return base
 
     def pre_buffers(self) -> dict[int, float]:
-        return {
-            k: self.class_settings(k)["pre_buffer"]
-            for k in CLASS_TYPES
-            if self.class_settings(k)["pre_buffer"]
-        }
+        grow = {k: self.class_settings(k)["pre_buffer"] for k in CLASS_TYPES}
+        return {k: v for k, v in grow.items() if v}
 
     def sweep_thresholds(self) -> list[float]:
         return list(self.config.get("sweep_thresholds", [round(0.05 * i, 2) for i in range(1, 20)]))

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from dstl_hpc.dataset import CHANNELS
 from dstl_hpc.errors import DstlError
-from dstl_hpc.stacks import stack_info
+from dstl_hpc.stacks import open_h5
 
 
 def channel_stats(stack_paths) -> dict:
     """Exact mean/std per channel over every pixel of every stack (streamed, float64 sums)."""
-    import h5py
-
     total = None
     total_sq = None
     count = 0
     channels = None
     ids = []
     for path in stack_paths:
-        info = stack_info(path)
-        channels = channels or info["channels"]
-        if info["channels"] != channels:
-            raise DstlError(f"{path}: channels {info['channels']} differ from {channels}")
-        ids.append(info["image_id"])
-        with h5py.File(path, "r") as h5:
+        with open_h5(path, "image") as h5:
+            names = [str(c) for c in h5.attrs.get("channels", CHANNELS)]
+            channels = channels or names
+            if names != channels:
+                raise DstlError(f"{path}: channels {names} differ from {channels}")
+            ids.append(str(h5.attrs.get("image_id", "")))
             ds = h5["image"]
             rows = ds.chunks[1] if ds.chunks else 256
             for r in range(0, ds.shape[1], rows):

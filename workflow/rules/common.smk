@@ -68,16 +68,11 @@ def group_res(kind, key, scale_with_attempt=False):
     return get
 
 
-def slurm_extra(kind):
+def group_opt(kind, key):
+    """An optional string resource of a group's jobs ('' when unset: the plugin adds nothing)."""
+
     def get(wildcards):
-        return PLAN.resources(wildcards.group, kind).get("slurm_extra") or ""
-
-    return get
-
-
-def gpu_model(kind):
-    def get(wildcards):
-        return PLAN.resources(wildcards.group, kind).get("gpu_model") or ""
+        return PLAN.resources(wildcards.group, kind).get(key) or ""
 
     return get
 

@@ -16,11 +16,11 @@ rule predict:
     threads: group_res("predict", "cpus_per_task")
     resources:
         gpu=group_res("predict", "gpu"),
-        gpu_model=gpu_model("predict"),
+        gpu_model=group_opt("predict", "gpu_model"),
         cpus_per_task=group_res("predict", "cpus_per_task"),
         mem_mb=group_res("predict", "mem_mb", True),
         runtime=group_res("predict", "runtime", True),
-        slurm_extra=slurm_extra("predict"),
+        slurm_extra=group_opt("predict", "slurm_extra"),
     conda:
         "../../envs/dstl.yaml"
     shell:

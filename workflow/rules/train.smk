@@ -22,11 +22,11 @@ rule train:
     threads: group_res("train", "cpus_per_task")
     resources:
         gpu=group_res("train", "gpu"),
-        gpu_model=gpu_model("train"),
+        gpu_model=group_opt("train", "gpu_model"),
         cpus_per_task=group_res("train", "cpus_per_task"),
         mem_mb=group_res("train", "mem_mb", True),
         runtime=group_res("train", "runtime", True),
-        slurm_extra=slurm_extra("train"),
+        slurm_extra=group_opt("train", "slurm_extra"),
     conda:
         "../../envs/dstl.yaml"
     shell:
