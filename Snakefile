@@ -7,6 +7,9 @@ import signal
 import yaml
 from snakemake.utils import min_version, update_config, validate
 
+from dstl_hpc.config import prepare_config, refuse
+from dstl_hpc.errors import DstlError
+
 min_version("9.0")
 
 # On SLURM, `--signal=USR1@N` (slurm_extra) warns a training job before its time
@@ -14,17 +17,23 @@ min_version("9.0")
 # checkpoint and exit with its own code (it is then resumed by the retry).
 signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
+
 # The embedded default (synthetic demo) is used unless --configfile is given;
 # a --configfile replaces it whole, so the demo's groups never leak into a real run.
-if not workflow.config_settings.configfiles:
+FROM_CONFIGFILE = bool(workflow.config_settings.configfiles)
+if not FROM_CONFIGFILE:
     with open(os.path.join(workflow.basedir, "config", "config.yaml")) as fh:
         _default = yaml.safe_load(fh)
     update_config(_default, config)  # --config key=value still wins
     config.clear()
     config.update(_default)
-# `--config data_dir=...` is the documented shortcut for data.dir.
-if "data_dir" in config:
-    config.setdefault("data", {})["dir"] = str(config.pop("data_dir"))
+
+# `--config data_dir=...` (the shortcut for data.dir, refused on synthetic data),
+# YAML's integer reading of unquoted class keys and ids, non-finite numbers.
+try:
+    prepare_config(config, FROM_CONFIGFILE)
+except DstlError as exc:
+    refuse(exc)
 
 validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 

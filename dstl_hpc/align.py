@@ -52,7 +52,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dstl_hpc.dataset import CHANNELS
+from dstl_hpc.dataset import CHANNELS, band_shape_problem, non_finite_count
+from dstl_hpc.errors import DstlError
 
 log = logging.getLogger(__name__)
 
@@ -593,14 +594,28 @@ def check_shapes(rgb, p, m, a) -> None:
             raise ValueError(f"{name}: shape {arr.shape}, expected {want}")
 
 
+def check_bands(rgb, p, m, a, image_id: str = "") -> None:
+    """DstlError for NaN / inf pixels, or a band whose shape cannot belong to the RGB image
+    (P about its size, M and A its aspect ratio: ``dataset.band_shape_problem``)."""
+    for name, arr in (("RGB", rgb), ("P", p), ("M", m), ("A", a)):
+        bad = non_finite_count(arr)
+        if bad:
+            raise DstlError(f"image {image_id}: {name} has {bad} NaN/inf pixel(s)")
+        problem = name != "RGB" and band_shape_problem(name, arr.shape, rgb.shape)
+        if problem:
+            raise DstlError(f"image {image_id}: {problem}")
+
+
 def align_image(rgb, p, m, a, image_id: str = "", options: AlignOptions | None = None):
     """Align P, M, A to RGB and upscale them: (stack uint16 (20, H, W), alignment dict).
 
     ``rgb`` (3, H, W), ``p`` (h, w), ``m`` and ``a`` (8, h, w); any numeric dtype (the
-    DSTL TIFFs are uint16). See the module docstring for the conventions.
+    DSTL TIFFs are uint16). See the module docstring for the conventions. ValueError for
+    arrays of the wrong dimensions, DstlError for NaN / inf or mismatched band shapes.
     """
     opts = options or AlignOptions()
     check_shapes(rgb, p, m, a)
+    check_bands(rgb, p, m, a, image_id)
     alignment = estimate_alignment(rgb, p, m, a, image_id, opts)
     stack = assemble_stack(rgb, p, m, a, alignment, opts.resample)
     return stack, alignment

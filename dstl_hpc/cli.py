@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
 from dstl_hpc import __version__
@@ -68,14 +70,45 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # SIGTERM (a cancelled or timed-out job) unwinds like Ctrl-C, so that every
+    # temporary output is removed; `train` installs its own handlers (checkpoint).
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._run(args) or 0)
     except DstlError as exc:
-        print(f"dstl-hpc {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(exc))
+    except OSError as exc:
+        return _fail(args.command, _os_error(exc))
+    except MemoryError:
+        return _fail(args.command, "out of memory (ask for more, e.g. a larger mem_mb)")
     except KeyboardInterrupt:
         print(f"dstl-hpc {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"dstl-hpc {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler: unwinds the step like KeyboardInterrupt."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
+def _fail(command: str, message: str) -> int:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"dstl-hpc {command}: error: {first}", file=sys.stderr)
+    return 2
+
+
+def _os_error(exc: OSError) -> str:
+    """``<file>: <problem>`` for an OSError of the machine (full disk, permissions...)."""
+    problem = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.filename:
+        return f"{exc.filename}: {problem}"
+    return str(exc) if not exc.errno else problem
 
 
 if __name__ == "__main__":

@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dstl_hpc.dataset import CLASS_TYPES, parse_wkt
+from dstl_hpc.dataset import CLASS_TYPES, parse_wkt, read_wkt_lines, wkt_where
 from dstl_hpc.errors import DstlError
-from dstl_hpc.polygons import polygonal, read_rows, repair
+from dstl_hpc.polygons import polygonal, repair
 
 log = logging.getLogger(__name__)
 
 
 def safe_parse(wkt: str, where: str):
-    """A valid MultiPolygon from WKT (repaired when invalid); DstlError when unparsable."""
+    """A valid MultiPolygon from WKT (repaired when invalid); DstlError naming ``where``
+    when unparsable or with NaN / inf coordinates."""
     return repair(parse_wkt(wkt, where))
 
 
@@ -82,11 +83,11 @@ def _load_predictions(paths) -> dict[str, dict[int, tuple[str, str]]]:
     """ImageId -> {ClassType: (wkt, where)}; a later file overrides an earlier one."""
     out: dict[str, dict[int, tuple[str, str]]] = {}
     for path in paths:
-        for image_id, ct, wkt in read_rows(path):
+        for lineno, image_id, ct, wkt in read_wkt_lines(path):
             slot = out.setdefault(image_id, {})
             if ct in slot:
                 log.debug("%s: image %s class %s overrides %s", path, image_id, ct, slot[ct][1])
-            slot[ct] = (wkt, f"{path}, image {image_id}, class {ct}")
+            slot[ct] = (wkt, wkt_where(path, lineno, image_id, ct))
     return out
 
 
@@ -103,10 +104,16 @@ def score(
     ``classes``: ClassTypes to score (default: those present in the predictions);
     ``data_dir``: a DSTL data directory for the pixel metric (image sizes); None skips it.
     """
-    from dstl_hpc.dataset import Layout, grid_to_pixels, image_size, read_grid_sizes, read_wkt_csv
+    from dstl_hpc.dataset import (
+        Layout,
+        grid_to_pixels,
+        image_size,
+        read_grid_sizes,
+        read_wkt_entries,
+    )
     from dstl_hpc.raster import rasterize
 
-    truth = read_wkt_csv(truth_csv)
+    truth = read_wkt_entries(truth_csv)
     preds = _load_predictions(pred_csvs)
     if images is None:
         images = [i for i in truth if i in preds]
@@ -137,12 +144,8 @@ def score(
                 raise DstlError(f"{layout.grid_sizes}: image {image_id} is missing")
             size = image_size(layout, image_id)
         for k in classes:
-            t_wkt = truth[image_id].get(k)
-            t = (
-                safe_parse(t_wkt, f"{truth_csv}, image {image_id}, class {k}")
-                if t_wkt is not None
-                else polygonal(None)
-            )
+            t_entry = truth[image_id].get(k)
+            t = safe_parse(*t_entry) if t_entry is not None else polygonal(None)
             p_entry = preds.get(image_id, {}).get(k)
             p = safe_parse(*p_entry) if p_entry is not None else polygonal(None)
             poly.add(k, *jaccard_areas(t, p))

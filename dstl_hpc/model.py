@@ -15,6 +15,7 @@ loss uses BCE-with-logits, and predictors apply ``torch.sigmoid``.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dstl_hpc.atomic import atomic_path
+from dstl_hpc.atomic import write_bytes
 from dstl_hpc.errors import DstlError
 from dstl_hpc.settings import input_divisor
 
@@ -123,8 +124,15 @@ def save_model_file(path, model: nn.Module, meta: dict) -> None:
         raise ValueError(f"model meta lacks {', '.join(missing)}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     obj = {"state_dict": state, **{k: meta[k] for k in meta}, "format": MODEL_FORMAT}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    save_atomic(path, obj)
+
+
+def save_atomic(path, obj) -> None:
+    """torch.save into memory, then an atomic write: a full disk is a clean DstlError
+    naming ``path`` (torch.save straight to a file fails with an opaque RuntimeError)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 def load_model_file(path, device="cpu") -> tuple[UNet, dict]:

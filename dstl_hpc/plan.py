@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import re
 from pathlib import Path
 
 from dstl_hpc.dataset import (
     CLASS_TYPES,
     SEED_VALIDATION_IDS,
     Layout,
+    read_grid_sizes,
     read_ids,
     synthetic_ids,
 )
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_apart, check_path_text
+from dstl_hpc.settings import merge_settings
+
+log = logging.getLogger(__name__)
 
 VARIANTS = ("validation", "all")
 RESOURCE_KEYS = ("train_resources", "predict_resources")
@@ -26,15 +33,52 @@ PREDICT_KEYS = ("tile", "shift_average", "shift_steps", "edge_margin")
 DEFAULT_RESOURCES = {"gpu": 0, "gpu_model": None, "cpus_per_task": 1, "mem_mb": 2000, "runtime": 60}
 
 
+# Image ids become file names and Snakemake wildcard values.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _some(items: list, n: int = 5) -> str:
+    shown = ", ".join(str(i) for i in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def check_layout(layout: Layout, train_ids: list[str], test_ids: list[str]) -> None:
+    """Errors before GPU hours: every id has its TIFFs and a grid_sizes.csv row."""
+    for ids, path in ((train_ids, layout.train_wkt), (test_ids, layout.sample_submission)):
+        if not ids:
+            raise DstlError(f"{path}: no image ids (an empty file?)")
+        bad = [i for i in ids if not ID_PATTERN.fullmatch(i)]
+        if bad:
+            raise DstlError(
+                f"{path}: image id(s) {_some([repr(i) for i in bad])} hold characters other "
+                "than letters, digits and '_'"
+            )
+    ids = list(dict.fromkeys(train_ids + test_ids))
+    missing = [str(f) for i in ids for f in layout.image_files(i) if not f.is_file()]
+    if missing:
+        raise DstlError(f"{layout.root}: {len(missing)} image file(s) missing: {_some(missing)}")
+    grids = read_grid_sizes(layout.grid_sizes)
+    no_grid = [i for i in ids if i not in grids]
+    if no_grid:
+        raise DstlError(f"{layout.grid_sizes}: no row for {len(no_grid)} id(s): {_some(no_grid)}")
+
+
 class Plan:
     """Ids, groups and per-group / per-class settings resolved from the config."""
 
     def __init__(self, config: dict):
         self.config = config
         self.results = Path(config.get("results", "results"))
+        check_path_text(self.results, "results")
         data = config["data"]
         self.synthetic = data["source"] == "synthetic"
         if self.synthetic:
+            if data.get("dir"):
+                raise DstlError(
+                    f"config data.dir: {data['dir']} is set, but data.source is synthetic, "
+                    "which writes its data under <results>/data and never into a directory "
+                    "of yours; remove data.dir, or set data.source: dstl to read your data"
+                )
             syn = config.get("synthetic", {})
             self.synth = {
                 "images": syn.get("images", 12),
@@ -42,7 +86,7 @@ class Plan:
                 "size": list(syn.get("size", [384, 384])),
                 "seed": syn.get("seed", 0),
             }
-            self.data_dir = Path(data.get("dir") or self.results / "data")
+            self.data_dir = self.results / "data"
             self.train_ids, self.test_ids = synthetic_ids(
                 self.synth["images"], self.synth["train_images"]
             )
@@ -53,6 +97,8 @@ class Plan:
                     "e.g. --config data_dir=/path/to/dstl (or data: {dir: ...} in the config)"
                 )
             self.data_dir = Path(data["dir"])
+            check_path_text(self.data_dir, "data.dir")
+            check_apart(self.data_dir, self.results)
             layout = Layout(self.data_dir)
             self.train_ids = read_ids(layout.train_wkt)
             self.test_ids = read_ids(layout.sample_submission)
@@ -69,19 +115,41 @@ class Plan:
                     )
                 self.class_group[ct] = name
         self.classes = sorted(self.class_group)
+        if not self.synthetic:
+            check_layout(self.layout, self.train_ids, self.test_ids)
 
     # ---------------------------------------------------------------- ids
     def _validation_ids(self, configured):
         if configured is None:
             ids = list(SEED_VALIDATION_IDS) if not self.synthetic else self.train_ids[-2:]
         else:
-            ids = list(configured)
+            ids = [self._training_id(str(i)) for i in configured]
         missing = [i for i in ids if i not in self.train_ids]
         if missing:
             raise DstlError(f"config validation_ids: {missing} are not training ids")
+        if len(set(ids)) != len(ids):
+            raise DstlError(f"config validation_ids: {ids} lists an id twice")
         if len(ids) >= len(self.train_ids):
             raise DstlError("config validation_ids: leave at least one training image")
         return ids
+
+    def _training_id(self, given: str) -> str:
+        """``given``, or the training id YAML read as a number (6140_3_1 -> 614031)."""
+        if given in self.train_ids or not given.isdigit():
+            return given
+        matches = [i for i in self.train_ids if i.replace("_", "") == given]
+        if len(matches) == 1:
+            log.warning(
+                "config validation_ids: %s read as %s (YAML turns an unquoted 6140_3_1 "
+                "into a number; quote ids to silence this)",
+                given,
+                matches[0],
+            )
+            return matches[0]
+        raise DstlError(
+            f"config validation_ids: {given} is not a training id; YAML reads an unquoted "
+            "id such as 6140_3_1 as the number 614031: quote the ids ('6140_3_1')"
+        )
 
     @property
     def all_ids(self) -> list[str]:
@@ -131,6 +199,11 @@ class Plan:
             merged.update({k: v for k, v in overrides.items() if k not in RESOURCE_KEYS})
             if "classes" not in merged:
                 raise DstlError(f"config groups.{name}: 'classes' is required")
+            # Every value checked now, before any job (the training checks them again).
+            merge_settings(
+                {k: v for k, v in merged.items() if k not in RESOURCE_KEYS},
+                where=f"config groups.{name}",
+            )
             groups[name] = merged
         return groups
 
@@ -142,19 +215,19 @@ class Plan:
     def train_settings_json(self, group: str) -> str:
         return json.dumps(self.train_settings(group), sort_keys=True)
 
-    def predict_options(self, group: str) -> str:
-        """`dstl-hpc predict` flags from a group's prediction settings."""
+    def predict_options(self, group: str) -> list[str]:
+        """`dstl-hpc predict` arguments from a group's prediction settings."""
         g = self.groups[group]
         opts = []
         if "tile" in g:
-            opts.append(f"--tile {g['tile']}")
+            opts += ["--tile", str(g["tile"])]
         if g.get("shift_average", True) is False:
             opts.append("--no-shift-average")
         elif "shift_steps" in g:
-            opts.append(f"--shift-steps {g['shift_steps']}")
+            opts += ["--shift-steps", str(g["shift_steps"])]
         if "edge_margin" in g:
-            opts.append(f"--edge-margin {g['edge_margin']}")
-        return " ".join(opts)
+            opts += ["--edge-margin", str(g["edge_margin"])]
+        return opts
 
     def resources(self, group: str, kind: str) -> dict:
         return dict(self.groups[group][f"{kind}_resources"])

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.dataset import read_wkt_rows
+from dstl_hpc.dataset import parse_wkt, read_wkt_lines, wkt_where
 from dstl_hpc.errors import DstlError
 from dstl_hpc.stacks import open_h5
 
@@ -316,17 +316,25 @@ def write_rows(path, rows) -> None:
             writer.writerow([image_id, int(class_type), wkt])
 
 
-def read_rows(path) -> list[tuple[str, int, str]]:
-    """Rows of a polygon CSV (header checked), in file order."""
-    return read_wkt_rows(path)
+def read_rows(path, check: bool = False) -> list[tuple[str, int, str]]:
+    """Rows of a polygon CSV (header checked, repeats as ``dataset.read_wkt_lines``), in
+    file order. ``check``: every WKT is parsed once, a DstlError naming the file, line,
+    image and class when it is unparsable or has NaN / inf coordinates."""
+    rows = []
+    for lineno, image_id, ct, wkt in read_wkt_lines(path):
+        if check:
+            parse_wkt(wkt, wkt_where(path, lineno, image_id, ct))
+        rows.append((image_id, ct, wkt))
+    return rows
 
 
 def gather(out_path, pieces) -> int:
-    """Concatenate polygon CSVs, sorted by (ImageId, ClassType); returns the row count."""
+    """Concatenate polygon CSVs, sorted by (ImageId, ClassType), every WKT checked to parse;
+    returns the row count."""
     rows: dict[tuple[str, int], tuple[str, int, str]] = {}
     where: dict[tuple[str, int], str] = {}
     for piece in pieces:
-        for image_id, ct, wkt in read_rows(piece):
+        for image_id, ct, wkt in read_rows(piece, check=True):
             key = (image_id, ct)
             if key in rows:
                 raise DstlError(f"{piece}: image {image_id} class {ct} already in {where[key]}")

@@ -20,6 +20,8 @@ Prediction (``predictions/{variant}/{group}/{id}.h5``, written by ``predict``):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -43,12 +45,28 @@ def _create(h5, name: str, data: np.ndarray, compression: str = "gzip", level: i
     return h5.create_dataset(name, data=data, chunks=_chunks(data.shape), shuffle=True, **kwargs)
 
 
-def write_stack(path, image: np.ndarray, image_id: str, alignment: dict) -> None:
+@contextlib.contextmanager
+def _new_h5(path):
+    """Build an HDF5 file in memory, then write it atomically to ``path``.
+
+    HDF5 writing straight to disk crashes the process (a segfault in h5py's close)
+    when the disk fills up; from memory, a full disk is an ordinary OSError, which
+    ``atomic_path`` reports naming ``path`` and cleans up after. Outputs are
+    compressed, so the memory held is the size of the file on disk.
+    """
     import h5py
 
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        yield h5
+    with atomic_path(path, suffix=".h5") as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
+def write_stack(path, image: np.ndarray, image_id: str, alignment: dict) -> None:
     if image.dtype != np.uint16 or image.ndim != 3 or image.shape[0] != len(CHANNELS):
         raise ValueError(f"stack must be uint16 (20, H, W), got {image.dtype} {image.shape}")
-    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+    with _new_h5(path) as h5:
         _create(h5, "image", image)
         h5.attrs["channels"] = list(CHANNELS)
         h5.attrs["image_id"] = image_id
@@ -90,11 +108,9 @@ def stack_info(path) -> dict:
 
 
 def write_mask(path, mask: np.ndarray, image_id: str, pre_buffer: dict[int, float]) -> None:
-    import h5py
-
     if mask.dtype != np.uint8 or mask.ndim != 3 or mask.shape[0] != len(CLASS_TYPES):
         raise ValueError(f"mask must be uint8 (10, H, W), got {mask.dtype} {mask.shape}")
-    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+    with _new_h5(path) as h5:
         _create(h5, "mask", mask)
         h5.attrs["image_id"] = image_id
         h5.attrs["classes"] = list(CLASS_TYPES)
@@ -111,11 +127,9 @@ def read_mask(path, classes: list[int] | None = None) -> np.ndarray:
 
 
 def write_prediction(path, prob_u8: np.ndarray, image_id: str, classes: list[int]) -> None:
-    import h5py
-
     if prob_u8.dtype != np.uint8 or prob_u8.ndim != 3 or prob_u8.shape[0] != len(classes):
         raise ValueError(f"prediction must be uint8 ({len(classes)}, H, W), got {prob_u8.shape}")
-    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
+    with _new_h5(path) as h5:
         _create(h5, "prob", prob_u8)
         h5.attrs["image_id"] = image_id
         h5.attrs["classes"] = [int(c) for c in classes]

@@ -3,8 +3,11 @@
 Rule (the reference solution's): per class, the *last* input that holds any
 non-empty polygon of that class wins, for all images; rows follow
 ``sample_submission.csv`` (ImageId, ClassType); images or classes no input
-covers are ``MULTIPOLYGON EMPTY``. Every WKT written is checked to parse and be
-valid (repaired and re-written otherwise). ``OUT`` ending in ``.gz`` is gzipped.
+covers are ``MULTIPOLYGON EMPTY``. Every WKT read for the output (the sample's
+images, the chosen classes) is checked to parse, with finite coordinates (a
+DstlError naming the file, line, image and class otherwise), and to be valid
+(repaired, re-written and reported otherwise). Inputs may be gzipped; ``OUT``
+ending in ``.gz`` is gzipped.
 """
 
 from __future__ import annotations
@@ -12,19 +15,29 @@ from __future__ import annotations
 import csv
 import gzip
 import logging
+import re
 from pathlib import Path
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.dataset import CLASS_TYPES
+from dstl_hpc.dataset import (
+    CLASS_TYPES,
+    as_multipolygon,
+    read_wkt_lines,
+    wkt_geometry,
+    wkt_where,
+)
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import EMPTY_WKT, HEADER, read_rows, to_wkt
 
 log = logging.getLogger(__name__)
 
+_EMPTY = re.compile(r"\s*(MULTIPOLYGON|POLYGON|GEOMETRYCOLLECTION)\s+EMPTY\s*", re.IGNORECASE)
+
 
 def is_empty_wkt(wkt: str) -> bool:
-    """True for ``MULTIPOLYGON EMPTY`` and friends (no coordinates at all)."""
-    return "(" not in wkt
+    """True for ``MULTIPOLYGON EMPTY`` and friends; other text without coordinates is
+    not empty (it is unparsable, and ``valid_wkt`` says so)."""
+    return _EMPTY.fullmatch(wkt) is not None
 
 
 def read_sample_order(path) -> list[tuple[str, int]]:
@@ -36,21 +49,37 @@ def read_sample_order(path) -> list[tuple[str, int]]:
 
 
 def valid_wkt(wkt: str, where: str) -> str:
-    """``wkt`` itself when it is a valid MULTIPOLYGON, else a repaired rewrite."""
-    import shapely
-
-    from dstl_hpc.dataset import parse_wkt
-
+    """``wkt`` itself when it is a valid MULTIPOLYGON, else a repaired rewrite; DstlError
+    naming ``where`` when it is unparsable or has NaN / inf coordinates."""
     if is_empty_wkt(wkt):
         return EMPTY_WKT
-    try:
-        geom = shapely.from_wkt(wkt)
-    except Exception:  # GEOSException: let parse_wkt word the error
-        geom = None
-    if geom is not None and geom.geom_type == "MultiPolygon" and geom.is_valid:
+    geom = wkt_geometry(wkt, where)
+    if geom.geom_type == "MultiPolygon" and geom.is_valid:
         return wkt
     log.warning("%s: invalid or non-MULTIPOLYGON WKT repaired", where)
-    return to_wkt(parse_wkt(wkt, where))
+    return to_wkt(as_multipolygon(geom, where))
+
+
+def _read_input(path, sample_csv, sample_ids: set, classes) -> dict[int, dict[str, str]]:
+    """ClassType -> {ImageId: checked WKT} of one input's rows of the sample's images and
+    the chosen classes (``valid_wkt``: DstlError naming the file, line, image, class)."""
+    by_class: dict[int, dict[str, str]] = {}
+    unknown = set()
+    for lineno, image_id, ct, wkt in read_wkt_lines(path):
+        if image_id not in sample_ids:
+            unknown.add(image_id)
+        elif ct in classes:
+            where = wkt_where(path, lineno, image_id, ct)
+            by_class.setdefault(ct, {})[image_id] = valid_wkt(wkt, where)
+    if unknown:
+        log.warning(
+            "%s: %d image id(s) not in %s ignored (e.g. %s)",
+            path,
+            len(unknown),
+            sample_csv,
+            sorted(unknown)[0],
+        )
+    return by_class
 
 
 def merge(out_path, inputs, sample_csv, classes: list[int] | None = None) -> dict[int, str | None]:
@@ -65,24 +94,8 @@ def merge(out_path, inputs, sample_csv, classes: list[int] | None = None) -> dic
     # Per class, the last input with a non-empty polygon of that class.
     winner: dict[int, tuple[str, dict[str, str]]] = {}
     for path in inputs:
-        rows = read_rows(path)
-        by_class: dict[int, dict[str, str]] = {}
-        unknown = set()
-        for image_id, ct, wkt in rows:
-            if image_id not in sample_ids:
-                unknown.add(image_id)
-                continue
-            by_class.setdefault(ct, {})[image_id] = wkt
-        if unknown:
-            log.warning(
-                "%s: %d image id(s) not in %s ignored (e.g. %s)",
-                path,
-                len(unknown),
-                sample_csv,
-                sorted(unknown)[0],
-            )
-        for ct, wkts in by_class.items():
-            if ct in classes and any(not is_empty_wkt(w) for w in wkts.values()):
+        for ct, wkts in _read_input(path, sample_csv, sample_ids, classes).items():
+            if any(not is_empty_wkt(w) for w in wkts.values()):
                 winner[ct] = (str(path), wkts)
 
     out_path = Path(out_path)
@@ -93,12 +106,8 @@ def merge(out_path, inputs, sample_csv, classes: list[int] | None = None) -> dic
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(HEADER)
             for image_id, ct in order:
-                wkt = EMPTY_WKT
-                if ct in winner:
-                    src, wkts = winner[ct]
-                    if image_id in wkts:
-                        wkt = valid_wkt(wkts[image_id], f"{src}, image {image_id}, class {ct}")
-                writer.writerow([image_id, ct, wkt])
+                wkts = winner[ct][1] if ct in winner else {}
+                writer.writerow([image_id, ct, wkts.get(image_id, EMPTY_WKT)])
     for ct in classes:
         log.info("class %s: %s", ct, winner[ct][0] if ct in winner else "empty (no input)")
     return {ct: (winner[ct][0] if ct in winner else None) for ct in classes}

@@ -54,7 +54,7 @@ def sweep(
     fixed: float | None = None,
 ) -> dict:
     """The threshold-sweep dict of contracts.md for one class."""
-    from dstl_hpc.dataset import grid_to_pixels, read_grid_sizes, read_wkt_csv, scalers
+    from dstl_hpc.dataset import grid_to_pixels, read_grid_sizes, read_wkt_entries, scalers
     from dstl_hpc.metrics import jaccard_areas, safe_parse
     from dstl_hpc.polygons import check_threshold, mask_to_polygons, read_prediction_plane
 
@@ -65,7 +65,7 @@ def sweep(
         check_threshold(fixed, "--fixed")
     if not predictions:
         raise DstlError("sweep: no prediction files given")
-    truth = read_wkt_csv(truth_csv)
+    truth = read_wkt_entries(truth_csv)
     grids = read_grid_sizes(grid_sizes_csv)
 
     inter = np.zeros(len(thresholds))
@@ -86,8 +86,8 @@ def sweep(
         h, w = prob.shape
         fx, fy = scalers(w, h, xmax, ymin)
         px_to_grid = 1.0 / abs(fx * fy)
-        wkt = truth[image_id].get(class_type)
-        t_grid = safe_parse(wkt or "MULTIPOLYGON EMPTY", f"{truth_csv}, image {image_id}")
+        wkt, where = truth[image_id].get(class_type, ("MULTIPOLYGON EMPTY", ""))
+        t_grid = safe_parse(wkt, where)
         t_px = grid_to_pixels(t_grid, w, h, xmax, ymin)
         truth_area += t_px.area * px_to_grid
         for j, thr in enumerate(thresholds):

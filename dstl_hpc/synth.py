@@ -59,6 +59,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
+from dstl_hpc.atomic import remove_stale
 from dstl_hpc.dataset import (
     CLASS_TYPES,
     Layout,
@@ -1211,6 +1212,7 @@ def _atomic_dir(out_dir: Path) -> Iterator[Path]:
             "refusing to replace it"
         )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_dir)  # what a killed earlier run left
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         yield tmp

@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dstl_hpc.atomic import atomic_path, write_text
+from dstl_hpc.atomic import write_text
 from dstl_hpc.dataset import CHANNELS
 from dstl_hpc.errors import DstlError
 from dstl_hpc.losses import combine_terms, dice_bce_loss, loss_terms
-from dstl_hpc.model import build_model, normalize, predict_logits, save_model_file
+from dstl_hpc.model import build_model, normalize, predict_logits, save_atomic, save_model_file
 from dstl_hpc.sampler import PatchDataset, PatchSampler, worker_init
 from dstl_hpc.settings import validate_settings
 
@@ -241,8 +241,7 @@ def _tuples(x):
 
 
 def save_checkpoint(path, obj: dict) -> None:
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    save_atomic(path, obj)
 
 
 def load_checkpoint(path) -> dict | None:

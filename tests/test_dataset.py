@@ -70,7 +70,9 @@ def test_wkt_csv_and_parse(tmp_path):
 def test_unparsable_wkt_names_file_image_and_class(tmp_path):
     p = tmp_path / "train_wkt_v4.csv"
     p.write_text('ImageId,ClassType,MultipolygonWKT\nimg,3,"MULTIPOLYGON (((0 0, 1"\n')
-    with pytest.raises(DstlError, match=r"train_wkt_v4.csv, image img, class 3: unparsable WKT"):
+    with pytest.raises(
+        DstlError, match=r"train_wkt_v4.csv, line 2, image img, class 3: unparsable WKT"
+    ):
         dataset.image_polygons(p, "img")
 
 

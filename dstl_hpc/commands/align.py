@@ -7,6 +7,8 @@ import logging
 import os
 import time
 
+from dstl_hpc.argtypes import positive_int
+
 log = logging.getLogger("dstl_hpc.align")
 
 
@@ -15,13 +17,6 @@ def _threads_default() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _odd(text: str) -> int:
@@ -40,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT.h5", help="stack to write (HDF5, see dstl_hpc.stacks)")
     p.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="OpenCV threads (default: all CPUs available to this process)",
     )
@@ -91,8 +86,16 @@ def run(args) -> int:
 
     from dstl_hpc.align import AlignOptions, align_image
     from dstl_hpc.dataset import Layout, read_band, read_rgb
+    from dstl_hpc.paths import H5, guard_outputs
     from dstl_hpc.stacks import write_stack
 
+    layout = Layout(args.data_dir)
+    guard_outputs(
+        {"OUT.h5": args.out},
+        layout.image_files(args.image_id),
+        suffixes={"OUT.h5": H5},
+        data_dirs=[args.data_dir],
+    )
     threads = args.threads or _threads_default()
     cv2.setNumThreads(threads)
     options = AlignOptions(
@@ -104,7 +107,6 @@ def run(args) -> int:
         coarse=args.coarse,
     )
     start = time.perf_counter()
-    layout = Layout(args.data_dir)
     rgb = read_rgb(layout, args.image_id)
     bands = {b: read_band(layout, args.image_id, b) for b in ("P", "M", "A")}
     read_s = time.perf_counter() - start

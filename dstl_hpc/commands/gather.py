@@ -14,7 +14,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from dstl_hpc.paths import CSV, guard_outputs
     from dstl_hpc.polygons import gather
+
+    guard_outputs({"OUT.csv": args.out}, args.pieces, suffixes={"OUT.csv": CSV})
 
     n = gather(args.out, args.pieces)
     log.info("%s: %d row(s) from %d piece(s)", args.out, n, len(args.pieces))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dstl_hpc.argtypes import finite_float
 from dstl_hpc.errors import DstlError
 
 
@@ -12,9 +13,11 @@ def parse_pre_buffer(items: list[str]) -> dict[int, float]:
     for item in items:
         try:
             k, v = item.split("=")
-            ct, px = int(k), float(v)
-        except ValueError:
-            raise DstlError(f"--pre-buffer {item!r}: expected CLASS=PIXELS, e.g. 2=0.5") from None
+            ct, px = int(k), finite_float(v)
+        except (ValueError, argparse.ArgumentTypeError):
+            raise DstlError(
+                f"--pre-buffer {item!r}: expected CLASS=PIXELS with a finite PIXELS, e.g. 2=0.5"
+            ) from None
         if not 1 <= ct <= 10:
             raise DstlError(f"--pre-buffer {item!r}: class must be 1..10")
         out[ct] = px
@@ -39,9 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from dstl_hpc.dataset import Layout
     from dstl_hpc.masks import image_mask
+    from dstl_hpc.paths import H5, guard_outputs
     from dstl_hpc.stacks import write_mask
 
     pre_buffer = parse_pre_buffer(args.pre_buffer)
-    mask = image_mask(Layout(args.data_dir), args.image_id, pre_buffer)
+    layout = Layout(args.data_dir)
+    inputs = [layout.three_band(args.image_id), layout.train_wkt, layout.grid_sizes]
+    guard_outputs({"OUT.h5": args.out}, inputs, suffixes={"OUT.h5": H5}, data_dirs=[args.data_dir])
+    mask = image_mask(layout, args.image_id, pre_buffer)
     write_mask(args.out, mask, args.image_id, pre_buffer)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dstl_hpc.argtypes import class_type
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output submission CSV (gzipped when it ends in .gz)")
@@ -16,14 +18,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--classes",
         nargs="+",
-        type=int,
+        type=class_type,
         default=None,
         help="ClassTypes to take from the inputs (others written empty; default all)",
     )
 
 
 def run(args) -> int:
+    from dstl_hpc.paths import CSV, guard_outputs
     from dstl_hpc.submission import merge
+
+    guard_outputs({"OUT": args.out}, [*args.inputs, args.sample], suffixes={"OUT": CSV})
 
     winners = merge(args.out, args.inputs, args.sample, classes=args.classes)
     for ct, src in winners.items():

@@ -94,6 +94,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from dstl_hpc import plots
+    from dstl_hpc.paths import guard_outputs
 
     if args.what == "training":
         written = plots.training_curves(args.metrics, args.out_dir)
@@ -102,6 +103,12 @@ def run(args) -> int:
     elif args.what == "table":
         if not (args.csv or args.html or args.png):
             raise DstlError("plots table: give at least one of --csv, --html, --png")
+        outputs = {"--csv": args.csv, "--html": args.html, "--png": args.png}
+        guard_outputs(
+            outputs,
+            [args.scores, *args.sweeps, args.truth, args.grid_sizes],
+            suffixes={"--csv": (".csv",), "--html": (".html", ".htm"), "--png": (".png",)},
+        )
         rows, mean = plots.score_table(
             args.scores,
             args.sweeps,

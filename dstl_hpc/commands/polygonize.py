@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from dstl_hpc.argtypes import class_type, non_negative_float, probability
+
 log = logging.getLogger(__name__)
 
 
@@ -18,17 +20,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "out", help="output CSV: header + one row per image: ImageId,ClassType,MultipolygonWKT"
     )
-    p.add_argument("--class", dest="class_type", type=int, required=True, help="ClassType 1..10")
+    p.add_argument(
+        "--class", dest="class_type", type=class_type, required=True, help="ClassType 1..10"
+    )
     p.add_argument("--grid-sizes", required=True, help="grid_sizes.csv (ImageId, Xmax, Ymin)")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--threshold", type=float, help="probability threshold (mask = prob >= T)")
+    g.add_argument("--threshold", type=probability, help="probability threshold (mask = prob >= T)")
     g.add_argument("--threshold-json", help="sweep JSON with a 'threshold' key (dstl-hpc sweep)")
     p.add_argument(
-        "--epsilon", type=float, default=2.0, help="approxPolyDP tolerance in px (default 2)"
+        "--epsilon",
+        type=non_negative_float,
+        default=2.0,
+        help="approxPolyDP tolerance in px (default 2)",
     )
     p.add_argument(
         "--min-area",
-        type=float,
+        type=non_negative_float,
         default=50.0,
         help="drop outer contours and holes below this area in px^2 (default 50)",
     )
@@ -36,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from dstl_hpc.dataset import read_grid_sizes
-    from dstl_hpc.errors import DstlError
+    from dstl_hpc.paths import CSV, guard_outputs
     from dstl_hpc.polygons import (
         check_threshold,
         grid_for,
@@ -47,8 +54,8 @@ def run(args) -> int:
         write_rows,
     )
 
-    if args.epsilon < 0 or args.min_area < 0:
-        raise DstlError("--epsilon and --min-area must be >= 0")
+    inputs = [*args.predictions, args.grid_sizes, args.threshold_json]
+    guard_outputs({"OUT.csv": args.out}, inputs, suffixes={"OUT.csv": CSV})
     if args.threshold is not None:
         check_threshold(args.threshold)
         threshold = args.threshold

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from dstl_hpc.argtypes import non_negative_int, positive_int
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (models/{variant}/{group}/model.pt)")
@@ -24,31 +26,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--tile",
-        type=int,
+        type=positive_int,
         default=None,
         help="output tile side in px (default: the model's 'tile'; rounded to fit the net)",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--shift-steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="shift averaging with N x N tilings, step patch_inner / N (default: the model's)",
     )
     g.add_argument("--no-shift-average", action="store_true", help="one tiling, no shift averaging")
     p.add_argument(
         "--edge-margin",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="pixels within this distance of the image edge are set to 0 (default: the model's)",
     )
     p.add_argument(
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto"
     )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument(
         "--batch",
-        type=int,
+        type=positive_int,
         default=None,
         help="tiles per forward (default: 1 on CPU, ~4 Mpx on CUDA)",
     )
@@ -58,15 +60,25 @@ def run(args) -> int:
     from pathlib import Path
 
     from dstl_hpc.errors import DstlError
+    from dstl_hpc.paths import H5, guard_outputs
     from dstl_hpc.predict import predict_files
 
     if args.out_dir:
+        if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
+            raise DstlError(f"{args.out_dir}: --out-dir exists and is not a directory")
         pairs = [(s, str(Path(args.out_dir) / Path(s).name)) for s in args.paths]
-        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     elif len(args.paths) == 2:
         pairs = [tuple(args.paths)]
     else:
         raise DstlError("give STACK.h5 OUT.h5, or stacks with --out-dir DIR")
+    outputs = {f"output {out}": out for _, out in pairs}
+    guard_outputs(
+        outputs,
+        [args.model, *(stack for stack, _ in pairs)],
+        suffixes=dict.fromkeys(outputs, H5),
+    )
+    if args.out_dir:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     shift_steps = 1 if args.no_shift_average else args.shift_steps
     predict_files(
         args.model,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dstl_hpc.argtypes import class_type
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("truth", help="truth polygons CSV (train_wkt_v4.csv)")
@@ -18,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--classes",
         nargs="+",
-        type=int,
+        type=class_type,
         default=None,
         help="ClassTypes to score (default: the classes present in the predictions)",
     )
@@ -33,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
     from dstl_hpc.metrics import format_table, score
+    from dstl_hpc.paths import JSON, guard_outputs
+
+    guard_outputs(
+        {"--json": args.json},
+        [args.truth, *args.predictions],
+        suffixes={"--json": JSON},
+        data_dirs=[args.data_dir],
+    )
 
     result = score(
         args.truth,

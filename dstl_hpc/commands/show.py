@@ -38,9 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from dstl_hpc import plots
     from dstl_hpc.errors import DstlError
+    from dstl_hpc.paths import guard_outputs
 
     if args.width < 200:
         raise DstlError(f"--width {args.width}: too small (at least 200)")
+    guard_outputs(
+        {"OUT.png": args.out},
+        [args.stack, args.mask, *(args.prediction or [])],
+        suffixes={"OUT.png": (".png",)},
+    )
     out = plots.show(
         args.stack,
         args.out,

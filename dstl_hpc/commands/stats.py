@@ -12,7 +12,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
+    from dstl_hpc.paths import JSON, guard_outputs
     from dstl_hpc.stats import channel_stats
+
+    guard_outputs({"OUT.json": args.out}, args.stacks, suffixes={"OUT.json": JSON})
 
     write_json(args.out, channel_stats(args.stacks))
     return 0

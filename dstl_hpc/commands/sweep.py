@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 
+from dstl_hpc.argtypes import class_type, non_negative_float, probability
+
 log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output JSON (class, threshold, fixed, thresholds, scores, ...)")
-    p.add_argument("--class", dest="class_type", type=int, required=True, help="ClassType 1..10")
+    p.add_argument(
+        "--class", dest="class_type", type=class_type, required=True, help="ClassType 1..10"
+    )
     p.add_argument("--truth", required=True, help="truth polygons CSV (train_wkt_v4.csv)")
     p.add_argument("--grid-sizes", required=True, help="grid_sizes.csv")
     p.add_argument(
@@ -19,26 +23,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--thresholds",
         nargs="+",
-        type=float,
+        type=probability,
         default=None,
         help="thresholds to try (default 0.05 0.10 ... 0.95)",
     )
-    p.add_argument("--epsilon", type=float, default=2.0, help="approxPolyDP tolerance in px")
-    p.add_argument("--min-area", type=float, default=50.0, help="minimum area in px^2")
     p.add_argument(
-        "--fixed", type=float, default=None, help="use this threshold (the curve is still computed)"
+        "--epsilon", type=non_negative_float, default=2.0, help="approxPolyDP tolerance in px"
+    )
+    p.add_argument("--min-area", type=non_negative_float, default=50.0, help="minimum area in px^2")
+    p.add_argument(
+        "--fixed",
+        type=probability,
+        default=None,
+        help="use this threshold (the curve is still computed)",
     )
 
 
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
-    from dstl_hpc.errors import DstlError
+    from dstl_hpc.paths import JSON, guard_outputs
     from dstl_hpc.sweep import sweep
 
-    if not 1 <= args.class_type <= 10:
-        raise DstlError(f"--class {args.class_type}: not a ClassType in 1..10")
-    if args.epsilon < 0 or args.min_area < 0:
-        raise DstlError("--epsilon and --min-area must be >= 0")
+    inputs = [args.truth, args.grid_sizes, *args.predictions]
+    guard_outputs({"OUT.json": args.out}, inputs, suffixes={"OUT.json": JSON})
     result = sweep(
         args.class_type,
         args.truth,

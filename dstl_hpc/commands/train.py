@@ -156,6 +156,16 @@ def _settings_layer(text: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dstl_hpc.paths import guard_outputs
+
+    ids = [*args.train_ids, *args.valid_ids]
+    inputs = [args.stats]
+    inputs += [d / f"{i}.h5" for d in (args.stacks_dir, args.masks_dir) for i in ids]
+    guard_outputs(
+        {"--out": args.out, "--metrics": args.metrics, "--checkpoint": args.checkpoint},
+        inputs,
+        suffixes={"--out": (".pt",), "--metrics": (".csv",)},
+    )
     layer = _settings_layer(args.settings)
     overrides = {
         k: getattr(args, f"setting_{k}")

@@ -8,7 +8,7 @@ from dstl_hpc.plan import Plan
 try:
     PLAN = Plan(config)
 except DstlError as exc:
-    raise WorkflowError(f"dstl-hpc: {exc}") from None
+    refuse(exc)  # one line, exit 2, before any job
 
 # Every rule runs `python -m dstl_hpc <step>` (the `dstl-hpc` CLI) from this
 # checkout, also inside a conda environment made from envs/dstl.yaml.
@@ -87,7 +87,8 @@ def train_inputs(wildcards):
 
 
 def id_args(flag, ids):
-    return f"{flag} {' '.join(ids)}" if ids else ""
+    """A flag and its ids as one list of shell words (quoted by `:q`); [] without ids."""
+    return [flag, *ids] if ids else []
 
 
 def part_stacks(variant, part):
@@ -108,12 +109,18 @@ def parts(variant):
     return range(PLAN.n_parts(variant))
 
 
+def swept_threshold(k):
+    return f"{R}/validation/thresholds/class_{k}.json"
+
+
 def threshold_input(wildcards):
     if PLAN.class_settings(int(wildcards.k))["threshold"] is not None:
         return []
-    return [f"{R}/validation/thresholds/class_{wildcards.k}.json"]
+    return [swept_threshold(wildcards.k)]
 
 
-def threshold_arg(wildcards, input):
+def threshold_arg(wildcards):
     fixed = PLAN.class_settings(int(wildcards.k))["threshold"]
-    return f"--threshold {fixed}" if fixed is not None else f"--threshold-json {input.threshold}"
+    if fixed is not None:
+        return ["--threshold", str(fixed)]
+    return ["--threshold-json", swept_threshold(wildcards.k)]

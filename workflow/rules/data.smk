@@ -25,8 +25,8 @@ if PLAN.synthetic:
         conda:
             "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc synth {params.out} --images {params.images} --train {params.train}"
-            " --size {params.size[0]} {params.size[1]} --seed {params.seed} > {log} 2>&1"
+            "python -m dstl_hpc synth {params.out:q} --images {params.images:q}"
+            " --train {params.train:q} --size {params.size:q} --seed {params.seed:q} > {log:q} 2>&1"
 
 
 rule align:
@@ -48,7 +48,8 @@ rule align:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc align {params.data} {wildcards.image} {output} --threads {threads} > {log} 2>&1"
+        "python -m dstl_hpc align {params.data:q} {wildcards.image:q} {output:q}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule masks:
@@ -60,7 +61,7 @@ rule masks:
         f"{R}/masks/{{image}}.h5",
     params:
         data=lambda wc, input: data_dir_of(input.image),
-        pre_buffer=" ".join(f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())),
+        pre_buffer=[f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())],
     log:
         f"{LOGS}/masks/{{image}}.log",
     group:
@@ -72,7 +73,8 @@ rule masks:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc masks {params.data} {wildcards.image} {output} --pre-buffer {params.pre_buffer} > {log} 2>&1"
+        "python -m dstl_hpc masks {params.data:q} {wildcards.image:q} {output:q}"
+        " --pre-buffer {params.pre_buffer:q} > {log:q} 2>&1"
 
 
 rule stats:
@@ -89,4 +91,4 @@ rule stats:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc stats {output} {input} > {log} 2>&1"
+        "python -m dstl_hpc stats {output:q} {input:q} > {log:q} 2>&1"

@@ -11,7 +11,7 @@ rule sweep:
         f"{R}/validation/thresholds/class_{{k}}.json",
     params:
         files=lambda wc: [f for p in parts("validation") for f in prediction_files("validation", wc.k, p)],
-        thresholds=" ".join(str(t) for t in PLAN.sweep_thresholds()),
+        thresholds=PLAN.sweep_thresholds(),
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
     log:
@@ -23,10 +23,10 @@ rule sweep:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc sweep {output} --class {wildcards.k} --truth {input.truth}"
-        " --grid-sizes {input.grid} --predictions {params.files}"
-        " --thresholds {params.thresholds} --epsilon {params.epsilon}"
-        " --min-area {params.min_area} > {log} 2>&1"
+        "python -m dstl_hpc sweep {output:q} --class {wildcards.k:q} --truth {input.truth:q}"
+        " --grid-sizes {input.grid:q} --predictions {params.files:q}"
+        " --thresholds {params.thresholds:q} --epsilon {params.epsilon:q}"
+        " --min-area {params.min_area:q} > {log:q} 2>&1"
 
 
 rule polygonize:
@@ -52,9 +52,9 @@ rule polygonize:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc polygonize {params.files} {output} --class {wildcards.k}"
-        " --grid-sizes {input.grid} {params.threshold}"
-        " --epsilon {params.epsilon} --min-area {params.min_area} > {log} 2>&1"
+        "python -m dstl_hpc polygonize {params.files:q} {output:q} --class {wildcards.k:q}"
+        " --grid-sizes {input.grid:q} {params.threshold:q}"
+        " --epsilon {params.epsilon:q} --min-area {params.min_area:q} > {log:q} 2>&1"
 
 
 rule gather:
@@ -73,7 +73,7 @@ rule gather:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc gather {output} {input} > {log} 2>&1"
+        "python -m dstl_hpc gather {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule score:
@@ -85,8 +85,8 @@ rule score:
         f"{R}/validation/scores.json",
     params:
         data=lambda wc, input: os.path.dirname(input.truth),
-        images=" ".join(PLAN.validation_ids),
-        classes=" ".join(str(k) for k in CLASSES),
+        images=PLAN.validation_ids,
+        classes=CLASSES,
     log:
         f"{LOGS}/score.log",
     threads: 1
@@ -96,8 +96,8 @@ rule score:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc score {input.truth} {input.polygons} --images {params.images}"
-        " --classes {params.classes} --data-dir {params.data} --json {output} > {log} 2>&1"
+        "python -m dstl_hpc score {input.truth:q} {input.polygons:q} --images {params.images:q}"
+        " --classes {params.classes:q} --data-dir {params.data:q} --json {output:q} > {log:q} 2>&1"
 
 
 rule merge:
@@ -115,4 +115,5 @@ rule merge:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc merge {output} {input.polygons} --sample {input.sample} > {log} 2>&1"
+        "python -m dstl_hpc merge {output:q} {input.polygons:q} --sample {input.sample:q}"
+        " > {log:q} 2>&1"

@@ -24,5 +24,5 @@ rule predict:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc predict {input.model} {input.stacks} --out-dir {output} {params.options}"
-        " --threads {threads} > {log} 2>&1"
+        "python -m dstl_hpc predict {input.model:q} {input.stacks:q} --out-dir {output:q}"
+        " {params.options:q} --threads {threads} > {log:q} 2>&1"

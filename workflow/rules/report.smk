@@ -65,7 +65,7 @@ rule report_training:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc plots training {input.metrics} --out-dir {params.out} > {log} 2>&1"
+        "python -m dstl_hpc plots training {input.metrics:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if REPORT_VALIDATION and REPORT_SWEPT:
@@ -94,7 +94,7 @@ if REPORT_VALIDATION and REPORT_SWEPT:
         conda:
             "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc plots sweeps {input.sweeps} --out-dir {params.out} > {log} 2>&1"
+            "python -m dstl_hpc plots sweeps {input.sweeps:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if REPORT_VALIDATION:
@@ -125,8 +125,8 @@ if REPORT_VALIDATION:
                 labels={"figure": "bar chart"},
             ),
         params:
-            sweeps=lambda wc, input: " ".join(["--sweeps", *input.sweeps]) if input.sweeps else "",
-            fixed=" ".join(["--fixed-threshold"] + [f"{k}={t}" for k, t in REPORT_FIXED.items()]),
+            sweeps=lambda wc, input: ["--sweeps", *input.sweeps] if input.sweeps else [],
+            fixed=["--fixed-threshold"] + [f"{k}={t}" for k, t in REPORT_FIXED.items()],
         log:
             f"{LOGS}/report/table.log",
         threads: 1
@@ -136,9 +136,9 @@ if REPORT_VALIDATION:
         conda:
             "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc plots table {input.scores} {params.sweeps}"
-            " --truth {input.truth} --grid-sizes {input.grid} {params.fixed}"
-            " --csv {output.csv} --html {output.html} --png {output.png} > {log} 2>&1"
+            "python -m dstl_hpc plots table {input.scores:q} {params.sweeps:q}"
+            " --truth {input.truth:q} --grid-sizes {input.grid:q} {params.fixed:q}"
+            " --csv {output.csv:q} --html {output.html:q} --png {output.png:q} > {log:q} 2>&1"
 
     rule report_overlays:
         input:
@@ -158,9 +158,7 @@ if REPORT_VALIDATION:
                 for g in GROUPS
             ],
         params:
-            groups=" ".join(
-                f"{g}={','.join(str(k) for k in PLAN.groups[g]['classes'])}" for g in GROUPS
-            ),
+            groups=[f"{g}={','.join(str(k) for k in PLAN.groups[g]['classes'])}" for g in GROUPS],
             out=lambda wc, output: os.path.dirname(output.overlays[0]),
         log:
             f"{LOGS}/report/overlays/{{image}}.log",
@@ -173,6 +171,6 @@ if REPORT_VALIDATION:
         conda:
             "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc plots overlay {input.stack} --truth {input.truth}"
-            " --grid-sizes {input.grid} --polygons {input.polygons} --group {params.groups}"
-            " --image {wildcards.image} --out-dir {params.out} > {log} 2>&1"
+            "python -m dstl_hpc plots overlay {input.stack:q} --truth {input.truth:q}"
+            " --grid-sizes {input.grid:q} --polygons {input.polygons:q} --group {params.groups:q}"
+            " --image {wildcards.image:q} --out-dir {params.out:q} > {log:q} 2>&1"

@@ -32,9 +32,9 @@ rule train:
     shell:
         # exec: the SLURM warning signal then reaches the training itself, whose
         # exit code (138 after checkpointing) Snakemake reports, not the shell.
-        "exec python -m dstl_hpc train --out {output.model} --metrics {output.metrics}"
-        " --checkpoint {params.checkpoint} --stats {input.stats}"
-        " --stacks-dir {params.stacks} --masks-dir {params.masks}"
-        " {params.train_ids} {params.valid_ids}"
-        " --group {wildcards.group} --variant {wildcards.variant}"
-        " --settings '{params.settings}' --threads {threads} > {log} 2>&1"
+        "exec python -m dstl_hpc train --out {output.model:q} --metrics {output.metrics:q}"
+        " --checkpoint {params.checkpoint:q} --stats {input.stats:q}"
+        " --stacks-dir {params.stacks:q} --masks-dir {params.masks:q}"
+        " {params.train_ids:q} {params.valid_ids:q}"
+        " --group {wildcards.group:q} --variant {wildcards.variant:q}"
+        " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
