@@ -177,12 +177,20 @@ def format_table(result: dict) -> str:
     def f(v):
         return "   -  " if v is None else f"{v:6.4f}"
 
-    lines = [f"{'class':>5} {'name':<15} {'polygon':>7} {'pixel':>7}"]
+    tuned = result.get("per_class_tuned")
+    head = "held-out" if tuned is not None else "polygon"
+    lines = [f"{'class':>5} {'name':<15} {head:>8} {'pixel':>7}" + ("    tuned" if tuned else "")]
     for k in CLASS_TYPES:
         lines.append(
-            f"{k:>5} {CLASS_NAMES[k]:<15} {f(result['per_class'][str(k)]):>7} "
+            f"{k:>5} {CLASS_NAMES[k]:<15} {f(result['per_class'].get(str(k))):>8} "
             f"{f(result['pixel_per_class'].get(str(k))):>7}"
+            + (f" {f(tuned.get(str(k))):>8}" if tuned is not None else "")
         )
-    lines.append(f"{'mean':>5} {'':<15} {f(result['mean']):>7} {f(result['pixel_mean']):>7}")
+    lines.append(
+        f"{'mean':>5} {'':<15} {f(result['mean']):>8} {f(result['pixel_mean']):>7}"
+        + (f" {f(result.get('mean_tuned')):>8}" if tuned is not None else "")
+    )
+    if tuned is not None:
+        lines.append("held-out: thresholds chosen on the other images; tuned: on all (optimistic)")
     lines.append(f"images ({len(result['images'])}): {' '.join(result['images'])}")
     return "\n".join(lines)

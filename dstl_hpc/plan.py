@@ -152,6 +152,11 @@ class Plan:
         )
 
     @property
+    def truth_for_training_ids(self) -> bool:
+        """Test ids that are training ids get their truth polygons in the submission."""
+        return bool(self.config.get("truth_for_training_ids", True))
+
+    @property
     def all_ids(self) -> list[str]:
         return self.train_ids + [i for i in self.test_ids if i not in self.train_ids]
 

@@ -54,6 +54,7 @@ TABLE_COLUMNS = [
     "threshold",
     "threshold_source",
     "polygon_jaccard",
+    "polygon_jaccard_tuned",
     "pixel_jaccard",
     "baseline_polygon_jaccard",
     "truth_cover_pct",
@@ -349,6 +350,8 @@ def score_table(
     if truth_csv is not None:
         areas, total = _truth_areas(truth_csv, images, grid_sizes)
     pixel = scores.get("pixel_per_class") or {}
+    # held-out scores (per_class) and the tuned, in-sample ones, when the sweeps were given
+    tuned = scores.get("per_class_tuned") or {}
     rows = []
     for k in CLASS_TYPES:
         if k in fixed:
@@ -374,6 +377,7 @@ def score_table(
                 "threshold": None if math.isnan(thr) else thr,
                 "threshold_source": src,
                 "polygon_jaccard": scores["per_class"].get(str(k)),
+                "polygon_jaccard_tuned": tuned.get(str(k)),
                 "pixel_jaccard": pixel.get(str(k)),
                 "baseline_polygon_jaccard": baseline,
                 "truth_cover_pct": cover,
@@ -387,6 +391,7 @@ def score_table(
         "threshold": None,
         "threshold_source": "",
         "polygon_jaccard": scores.get("mean"),
+        "polygon_jaccard_tuned": scores.get("mean_tuned"),
         "pixel_jaccard": scores.get("pixel_mean"),
         "baseline_polygon_jaccard": 0.0 if base_defined else None,
         "truth_cover_pct": None,
@@ -431,11 +436,13 @@ def write_table_html(path, rows, mean) -> None:
         return f'<td class="{cls}">{html.escape(text)}</td>'
 
     has_cover = any(r["truth_cover_pct"] is not None for r in rows)
+    has_tuned = mean.get("polygon_jaccard_tuned") is not None
     head = [
         "ClassType",
         "name",
         "threshold",
-        "polygon Jaccard",
+        "polygon Jaccard<br>(held out)" if has_tuned else "polygon Jaccard",
+        *(["polygon Jaccard<br>(tuned on the same images)"] if has_tuned else []),
         "pixel Jaccard",
         "all-zero baseline<br>(polygon Jaccard)",
     ] + (["truth cover %"] if has_cover else [])
@@ -450,6 +457,7 @@ def write_table_html(path, rows, mean) -> None:
             td(r["name"].replace("_", " "), cls="txt"),
             f'<td class="num">{html.escape(thr_text)}</td>',
             td(r["polygon_jaccard"]),
+            *([td(r["polygon_jaccard_tuned"])] if has_tuned else []),
             td(r["pixel_jaccard"]),
             base_cell,
         ]
@@ -459,6 +467,7 @@ def write_table_html(path, rows, mean) -> None:
     mean_cells = [
         '<td class="txt" colspan="3"><b>mean over classes</b></td>',
         td(mean["polygon_jaccard"]),
+        *([td(mean["polygon_jaccard_tuned"])] if has_tuned else []),
         td(mean["pixel_jaccard"]),
         td(mean["baseline_polygon_jaccard"]),
     ] + (["<td></td>"] if has_cover else [])

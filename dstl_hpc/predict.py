@@ -15,7 +15,8 @@ tiles the network runs on far fewer, larger inputs.
 Memory stays bounded: on the CPU the raw uint16 image is kept and each tile is
 gathered and normalised on its own; on CUDA the normalised image lives on the GPU
 (bf16 under autocast) and tiles are sliced there. The accumulator is
-(n_classes, H, W) float32.
+(n_classes, H, W) float32. bf16 autocast is used on CUDA only, unless
+``bf16_cpu`` asks for it on the CPU too (a switch for benchmarks).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ class PredictOptions:
     patch_inner: int = 64
     edge_margin: int = 0
     batch: int = 1
-    bf16: bool = True  # CUDA only
+    bf16: bool = True  # CUDA only, unless bf16_cpu
     channels_last: bool = True  # CUDA only
+    bf16_cpu: bool = False  # with bf16: autocast on the CPU too (benchmarks; off in the workflow)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -102,6 +104,7 @@ def predict_probabilities(
     opt = options or PredictOptions()
     device = torch.device(device)
     cuda = device.type == "cuda"
+    autocast = opt.bf16 and (cuda or opt.bf16_cpu)
     n_in = len(mean)
     if image.ndim != 3 or image.shape[0] < n_in:
         raise ValueError(f"image of shape {image.shape} has fewer than {n_in} channels")
@@ -154,7 +157,7 @@ def predict_probabilities(
         chunk = jobs[k : k + batch]
         x = torch.stack([gather(y0, x0) for y0, x0 in chunk]).to(device)
         x = x.contiguous(memory_format=fmt)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and opt.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(x)
         prob = torch.sigmoid(logits.float())
         for (y0, x0), p in zip(chunk, prob, strict=True):

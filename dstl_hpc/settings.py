@@ -32,6 +32,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "lr_decay_factor": (5.0, "divisor of the learning rate at each lr_decay_epochs entry"),
     "epochs": (70, "training epochs"),
     "epoch_fraction": (0.5, "patches per epoch cover this fraction of the training area"),
+    "patches_per_epoch": (
+        None,
+        "patches per epoch whatever the number of images (the seed's code: about 70.9k); "
+        "null: epoch_fraction of the training area",
+    ),
     "log_loss": (1.0, "weight of the binary cross-entropy term of the loss"),
     "dice_loss": (10.0, "weight of the dice term of the loss"),
     "rotate_deg": (180.0, "patches are rotated by a uniform angle in +-rotate_deg degrees"),
@@ -180,6 +185,8 @@ def validate_settings(settings: Mapping[str, Any], where: str = "settings") -> d
     _num(s, "lr_decay_factor", where, 0.0, lo_open=True)
     _int(s, "epochs", where, 1)
     _num(s, "epoch_fraction", where, 0.0, lo_open=True)
+    if s["patches_per_epoch"] is not None:
+        _int(s, "patches_per_epoch", where, 1)
     _num(s, "log_loss", where, 0.0)
     _num(s, "dice_loss", where, 0.0)
     if s["log_loss"] + s["dice_loss"] <= 0:

@@ -22,6 +22,7 @@ from dstl_hpc.atomic import atomic_path
 from dstl_hpc.dataset import (
     CLASS_TYPES,
     as_multipolygon,
+    read_wkt_entries,
     read_wkt_lines,
     wkt_geometry,
     wkt_where,
@@ -82,8 +83,25 @@ def _read_input(path, sample_csv, sample_ids: set, classes) -> dict[int, dict[st
     return by_class
 
 
-def merge(out_path, inputs, sample_csv, classes: list[int] | None = None) -> dict[int, str | None]:
-    """Write the merged submission; returns ClassType -> the input that won (or None)."""
+def truth_rows(truth_csv, sample_ids: set) -> dict[str, dict[int, str]]:
+    """ImageId -> {ClassType: checked WKT} of the sample's images that have truth polygons
+    (the training ids among the test ids: 4 of the 429 in DSTL)."""
+    out: dict[str, dict[int, str]] = {}
+    for image_id, by_class in read_wkt_entries(truth_csv).items():
+        if image_id in sample_ids:
+            out[image_id] = {ct: valid_wkt(wkt, where) for ct, (wkt, where) in by_class.items()}
+    return out
+
+
+def merge(
+    out_path, inputs, sample_csv, classes: list[int] | None = None, truth_csv=None
+) -> tuple[dict[int, str | None], list[str]]:
+    """Write the merged submission; returns (ClassType -> the input that won or None,
+    the ids written with their truth polygons).
+
+    With ``truth_csv`` (train_wkt_v4.csv), the sample's images that are training images
+    get their truth polygons for every class instead of a prediction.
+    """
     order = read_sample_order(sample_csv)
     sample_ids = {i for i, _ in order}
     classes = list(CLASS_TYPES) if not classes else classes
@@ -98,6 +116,11 @@ def merge(out_path, inputs, sample_csv, classes: list[int] | None = None) -> dic
             if any(not is_empty_wkt(w) for w in wkts.values()):
                 winner[ct] = (str(path), wkts)
 
+    truth = truth_rows(truth_csv, sample_ids) if truth_csv else {}
+    if truth:
+        log.info(
+            "%d training id(s) written with their truth polygons: %s", len(truth), sorted(truth)
+        )
     out_path = Path(out_path)
     gz = out_path.name.endswith(".gz")
     with atomic_path(out_path, suffix=".tmp") as tmp:
@@ -106,8 +129,12 @@ def merge(out_path, inputs, sample_csv, classes: list[int] | None = None) -> dic
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(HEADER)
             for image_id, ct in order:
-                wkts = winner[ct][1] if ct in winner else {}
-                writer.writerow([image_id, ct, wkts.get(image_id, EMPTY_WKT)])
+                if image_id in truth:
+                    wkt = truth[image_id].get(ct, EMPTY_WKT)
+                else:
+                    wkt = (winner[ct][1] if ct in winner else {}).get(image_id, EMPTY_WKT)
+                writer.writerow([image_id, ct, wkt])
     for ct in classes:
         log.info("class %s: %s", ct, winner[ct][0] if ct in winner else "empty (no input)")
-    return {ct: (winner[ct][0] if ct in winner else None) for ct in classes}
+    winners = {ct: (winner[ct][0] if ct in winner else None) for ct in classes}
+    return winners, sorted(truth)

@@ -108,8 +108,12 @@ def load_stats(path) -> dict:
 
 
 def epoch_batches(settings: dict, area: int) -> int:
-    """Batches per epoch: epoch_fraction * area / patch_inner^2 patches, >= one batch."""
-    patches = settings["epoch_fraction"] * area / settings["patch_inner"] ** 2
+    """Batches per epoch, >= one: ``patches_per_epoch`` patches when set (the seed's
+    code: a fixed count whatever the number of images), else ``epoch_fraction`` of the
+    training area in patch_inner^2 patches."""
+    patches = settings["patches_per_epoch"]
+    if patches is None:
+        patches = settings["epoch_fraction"] * area / settings["patch_inner"] ** 2
     return max(1, round(patches / settings["batch_size"]))
 
 

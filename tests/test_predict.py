@@ -138,6 +138,19 @@ def test_shift_average_is_mean_of_shifted_passes(model):
     assert np.abs(passes[0] - passes[4]).max() > 1e-6
 
 
+def test_bf16_on_cpu_only_when_asked(model):
+    image = random_image(130, 150, seed=6)
+    fp32 = predict_probabilities(model, image, MEAN, STD, PredictOptions(tile=96, bf16=False))
+    # the default (bf16=True) is CUDA only: fp32 on the CPU, bit for bit
+    default = predict_probabilities(model, image, MEAN, STD, PredictOptions(tile=96))
+    np.testing.assert_array_equal(default, fp32)
+    opt = PredictOptions(tile=96, bf16=True, bf16_cpu=True)
+    bf16 = predict_probabilities(model, image, MEAN, STD, opt)
+    assert bf16.shape == fp32.shape and bf16.dtype == np.float32
+    diff = np.abs(bf16 - fp32)
+    assert 0 < diff.max() < 0.02 and diff.mean() < 0.002
+
+
 def test_edge_margin(model):
     image = random_image(96, 112, seed=4)
     base = predict_probabilities(model, image, MEAN, STD, PredictOptions(tile=64, shift_steps=1))

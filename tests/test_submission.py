@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import logging
 
 import pytest
@@ -57,7 +58,7 @@ def test_merge_order_and_last_wins(tmp_path, sample, caplog):
     )
     out = tmp_path / "sub.csv"
     with caplog.at_level(logging.WARNING):
-        winners = merge(out, [first, second], sample_csv)
+        winners, truth_ids = merge(out, [first, second], sample_csv)
     assert "X9" in caplog.text
     rows = read(out)
     assert [(i, k) for i, k, _ in rows] == order
@@ -66,7 +67,24 @@ def test_merge_order_and_last_wins(tmp_path, sample, caplog):
     assert got[("T1", 2)] == A and got[("T2", 2)] == B and got[("T3", 2)] == EMPTY
     assert got[("T1", 3)] == C and got[("T2", 3)] == EMPTY
     assert winners[1].endswith("second.csv") and winners[2].endswith("first.csv")
-    assert winners[4] is None
+    assert winners[4] is None and truth_ids == []
+
+
+def test_training_ids_in_the_sample_get_their_truth_polygons(tmp_path, sample):
+    sample_csv, order = sample
+    pred = write_csv(tmp_path / "pred.csv", [(i, k, A) for i, k in order])
+    truth = write_csv(tmp_path / "truth.csv", [("T2", 1, B), ("T2", 2, EMPTY), ("X7", 1, C)])
+    out = tmp_path / "sub.csv"
+    winners, truth_ids = merge(out, [pred], sample_csv, truth_csv=truth)
+    got = {(i, k): w for i, k, w in read(out)}
+    assert truth_ids == ["T2"]
+    # T2 is a training id: its truth for every class (class 3 has none: empty).
+    assert got[("T2", 1)] == B and got[("T2", 2)] == EMPTY and got[("T2", 3)] == EMPTY
+    assert got[("T1", 1)] == A and got[("T3", 3)] == A
+    sources = tmp_path / "sources.json"
+    argv = ["merge", str(tmp_path / "s2.csv"), str(pred), "--sample", str(sample_csv)]
+    assert main([*argv, "--truth", str(truth), "--sources", str(sources)]) == 0
+    assert json.loads(sources.read_text())["truth_ids"] == ["T2"]
 
 
 def test_merge_gzip_classes_and_repair(tmp_path, sample):

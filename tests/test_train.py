@@ -26,7 +26,8 @@ torch.set_num_threads(1)
 
 CONTRACT_KEYS = (
     "classes n_channels filters_base top_scale dropout patch_inner patch_border batch_size lr "
-    "lr_decay_epochs lr_decay_factor epochs epoch_fraction log_loss dice_loss rotate_deg flips "
+    "lr_decay_epochs lr_decay_factor epochs epoch_fraction patches_per_epoch log_loss dice_loss "
+    "rotate_deg flips "
     "jitter oversample in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile "
     "tile shift_average shift_steps edge_margin"
 ).split()
@@ -114,6 +115,10 @@ def test_killed_and_resumed_runs_end_with_identical_weights(tmp_path, caplog):
     _dataset(tmp_path)
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)
     assert epoch_batches(merge_settings(TINY), 3 * 64 * 64) == 2
+    # A fixed patch count, whatever the area (the seed's code: 554 batches of 128).
+    seed = merge_settings(TINY, {"patches_per_epoch": 70912, "batch_size": 128})
+    assert epoch_batches(seed, 3 * 64 * 64) == 554
+    assert epoch_batches(seed, 25 * 3348 * 3392) == 554
     assert _run(tmp_path, "full", TINY) == 0
     ref, _ = load_model_file(tmp_path / "full" / "model.pt")
     ref_rows = _rows(tmp_path / "full" / "metrics.csv")

@@ -76,7 +76,22 @@ def test_demo_pipeline_end_to_end(tiny_run):
     res = workdir / "results"
     scores = json.loads((res / "validation/scores.json").read_text())
     assert set(scores["per_class"]) == {str(k) for k in range(1, 11)}
-    assert scores["mean"] is None or 0.0 <= scores["mean"] <= 1.0
+    assert set(scores["per_class_tuned"]) == {str(k) for k in range(1, 11)}
+    # Held out: each of the two validation images at the threshold of the other one.
+    held = scores["held_out"]["thresholds"]
+    assert set(held) == {str(k) for k in range(1, 11)}
+    assert all(set(t) == set(scores["images"]) for t in held.values())
+    # Tuning on the scored images can only match or beat the held-out choice.
+    for k, tuned in scores["per_class_tuned"].items():
+        if tuned is not None and scores["per_class"][k] is not None:
+            assert scores["per_class"][k] <= tuned + 0.02, k
+    test = json.loads((res / "test/scores.json").read_text())
+    assert (
+        test["images"]
+        == [r[0] for r in csv.reader(open(res / "data/sample_submission.csv"))][1::10]
+    )
+    sources = json.loads((res / "submission_sources.json").read_text())
+    assert sources["truth_ids"] == []  # synthetic test ids are never training ids
     with gzip.open(res / "submission.csv.gz", "rt") as fh:
         rows = list(csv.reader(fh))
     with open(res / "data/sample_submission.csv") as fh:

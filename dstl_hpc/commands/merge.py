@@ -22,15 +22,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="ClassTypes to take from the inputs (others written empty; default all)",
     )
+    p.add_argument(
+        "--truth",
+        default=None,
+        help="train_wkt_v4.csv: the sample's images that are training images get their "
+        "truth polygons instead of a prediction",
+    )
+    p.add_argument(
+        "--sources",
+        default=None,
+        help="write a JSON here: the input each class came from, the ids given their truth",
+    )
 
 
 def run(args) -> int:
-    from dstl_hpc.paths import CSV, guard_outputs
+    from dstl_hpc.atomic import write_json
+    from dstl_hpc.paths import CSV, JSON, guard_outputs
     from dstl_hpc.submission import merge
 
-    guard_outputs({"OUT": args.out}, [*args.inputs, args.sample], suffixes={"OUT": CSV})
-
-    winners = merge(args.out, args.inputs, args.sample, classes=args.classes)
+    guard_outputs(
+        {"OUT": args.out, "--sources": args.sources},
+        [*args.inputs, args.sample, args.truth],
+        suffixes={"OUT": CSV, "--sources": JSON},
+    )
+    winners, truth_ids = merge(
+        args.out, args.inputs, args.sample, classes=args.classes, truth_csv=args.truth
+    )
     for ct, src in winners.items():
         print(f"class {ct:>2}: {src or 'MULTIPOLYGON EMPTY (no input)'}")
+    if truth_ids:
+        print(f"truth polygons for training ids: {' '.join(truth_ids)}")
+    if args.sources:
+        write_json(args.sources, {"classes": winners, "truth_ids": truth_ids})
     return 0

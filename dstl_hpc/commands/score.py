@@ -26,6 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", default=None, help="write the scores as JSON here")
     p.add_argument(
+        "--sweeps",
+        nargs="+",
+        default=[],
+        help="threshold sweep JSONs (dstl-hpc sweep) of the scored images: per_class and "
+        "mean become held-out (leave-one-image-out) scores, the tuned ones are kept as "
+        "per_class_tuned and mean_tuned",
+    )
+    p.add_argument(
         "--data-dir",
         default=None,
         help="DSTL data directory (three_band/, grid_sizes.csv) for the pixel Jaccard",
@@ -36,10 +44,12 @@ def run(args) -> int:
     from dstl_hpc.atomic import write_json
     from dstl_hpc.metrics import format_table, score
     from dstl_hpc.paths import JSON, guard_outputs
+    from dstl_hpc.plots import read_sweep
+    from dstl_hpc.sweep import with_held_out
 
     guard_outputs(
         {"--json": args.json},
-        [args.truth, *args.predictions],
+        [args.truth, *args.predictions, *args.sweeps],
         suffixes={"--json": JSON},
         data_dirs=[args.data_dir],
     )
@@ -51,6 +61,8 @@ def run(args) -> int:
         classes=args.classes,
         data_dir=args.data_dir,
     )
+    if args.sweeps:
+        result = with_held_out(result, [read_sweep(p) for p in args.sweeps])
     if args.json:
         write_json(args.json, result)
     print(format_table(result))

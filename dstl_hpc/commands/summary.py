@@ -83,15 +83,31 @@ def summarize(results) -> tuple[list[str], list[str]]:
                 f"validation ({len(images)} image{'s' if len(images) != 1 else ''}"
                 f"{': ' + ' '.join(images) if images else ''}):"
             )
-            lines.append(
-                f"  mean polygon Jaccard {_f(scores.get('mean'))}"
-                f"   mean pixel Jaccard {_f(scores.get('pixel_mean'))}"
-            )
-            lines.append(f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}  threshold")
+            tuned = scores.get("per_class_tuned")
+            if tuned is not None:
+                lines.append(
+                    f"  held-out mean polygon Jaccard {_f(scores.get('mean'))} (thresholds "
+                    "chosen on the other validation images)"
+                )
+                lines.append(
+                    f"  tuned mean polygon Jaccard {_f(scores.get('mean_tuned'))} (thresholds "
+                    "chosen on the scored images: optimistic)"
+                )
+                lines.append(f"  mean pixel Jaccard {_f(scores.get('pixel_mean'))}")
+            else:
+                lines.append(
+                    f"  mean polygon Jaccard {_f(scores.get('mean'))}"
+                    f"   mean pixel Jaccard {_f(scores.get('pixel_mean'))}"
+                )
+            tuned = tuned or {}
+            head = f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}"
+            lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold")
             for k in CLASS_TYPES:
                 lines.append(
                     f"  {k:>5} {CLASS_NAMES[k]:<15} {_f(per.get(str(k))):>8}"
-                    f" {_f(pix.get(str(k))):>8}  {thresholds.get(k, '-')}"
+                    f" {_f(pix.get(str(k))):>8}"
+                    + (f" {_f(tuned.get(str(k))):>8}" if tuned else "")
+                    + f"  {thresholds.get(k, '-')}"
                 )
             lines.append("  ('-': no truth and no prediction, or not scored; threshold '-': fixed")
             lines.append("   in the configuration or not swept)")
@@ -101,6 +117,31 @@ def summarize(results) -> tuple[list[str], list[str]]:
         problems.append(
             f"{scores_path}: missing (no validation scores: variant 'validation' not run?)"
         )
+
+    test_path = res / "test" / "scores.json"
+    if test_path.exists():
+        try:
+            test = json.loads(test_path.read_text())
+            per = test.get("per_class") or {}
+            lines.append(
+                f"test ({len(test.get('images') or [])} images, synthetic truth; the 'all' "
+                f"variant's submission): mean polygon Jaccard {_f(test.get('mean'))}"
+            )
+            lines.append("  " + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in CLASS_TYPES))
+        except (OSError, ValueError, AttributeError) as exc:
+            problems.append(f"{test_path}: unreadable ({type(exc).__name__}: {exc})")
+
+    sources = res / "submission_sources.json"
+    if sources.exists():
+        try:
+            truth_ids = json.loads(sources.read_text()).get("truth_ids") or []
+            if truth_ids:
+                lines.append(
+                    f"training ids in the submission, given their truth polygons: "
+                    f"{' '.join(truth_ids)}"
+                )
+        except (OSError, ValueError, AttributeError) as exc:
+            problems.append(f"{sources}: unreadable ({type(exc).__name__}: {exc})")
 
     sub = res / "submission.csv.gz"
     if sub.exists():

@@ -29,12 +29,20 @@ wildcard_constraints:
     part=r"\d+",
 
 
+# Synthetic data has test truth: the `all` variant's submission gets a true held-out score.
+SCORE_TEST = PLAN.synthetic and "all" in PLAN.variants
+# Classes whose threshold is swept on validation (they have class_{k}.json).
+SWEPT = [k for k in CLASSES if PLAN.class_settings(k)["threshold"] is None]
+
+
 def final_targets():
     targets = []
     if "validation" in PLAN.variants:
         targets.append(f"{R}/validation/scores.json")
     if "all" in PLAN.variants:
         targets.append(f"{R}/submission.csv.gz")
+    if SCORE_TEST:
+        targets.append(f"{R}/test/scores.json")
     return targets
 
 

@@ -81,12 +81,15 @@ rule score:
         truth=PLAN.layout.train_wkt,
         polygons=expand(f"{R}/polygons/validation/class_{{k}}.csv", k=CLASSES),
         images=[PLAN.layout.three_band(i) for i in PLAN.validation_ids],
+        sweeps=[swept_threshold(k) for k in SWEPT],
     output:
         f"{R}/validation/scores.json",
     params:
         data=lambda wc, input: os.path.dirname(input.truth),
         images=PLAN.validation_ids,
         classes=CLASSES,
+        # held-out per-class scores (leave one image out) from the sweeps
+        sweeps=lambda wc, input: ["--sweeps", *input.sweeps] if input.sweeps else [],
     log:
         f"{LOGS}/score.log",
     threads: 1
@@ -97,15 +100,21 @@ rule score:
         "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc score {input.truth:q} {input.polygons:q} --images {params.images:q}"
-        " --classes {params.classes:q} --data-dir {params.data:q} --json {output:q} > {log:q} 2>&1"
+        " --classes {params.classes:q} --data-dir {params.data:q} {params.sweeps:q}"
+        " --json {output:q} > {log:q} 2>&1"
 
 
 rule merge:
     input:
         polygons=expand(f"{R}/polygons/all/class_{{k}}.csv", k=CLASSES),
         sample=PLAN.layout.sample_submission,
+        # test ids that are training ids get their truth polygons (an option)
+        truth=[PLAN.layout.train_wkt] if PLAN.truth_for_training_ids else [],
     output:
-        f"{R}/submission.csv.gz",
+        submission=f"{R}/submission.csv.gz",
+        sources=f"{R}/submission_sources.json",
+    params:
+        truth=lambda wc, input: ["--truth", *input.truth] if input.truth else [],
     log:
         f"{LOGS}/merge.log",
     threads: 1
@@ -115,5 +124,32 @@ rule merge:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc merge {output:q} {input.polygons:q} --sample {input.sample:q}"
-        " > {log:q} 2>&1"
+        "python -m dstl_hpc merge {output.submission:q} {input.polygons:q}"
+        " --sample {input.sample:q} {params.truth:q} --sources {output.sources:q} > {log:q} 2>&1"
+
+
+if SCORE_TEST:
+
+    rule score_test:
+        input:
+            truth=f"{DATA}/synth_test_wkt.csv",
+            submission=f"{R}/submission.csv.gz",
+            images=[PLAN.layout.three_band(i) for i in PLAN.test_ids],
+        output:
+            f"{R}/test/scores.json",
+        params:
+            data=lambda wc, input: os.path.dirname(input.truth),
+            images=PLAN.test_ids,
+            classes=CLASSES,
+        log:
+            f"{LOGS}/score_test.log",
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        conda:
+            "../../envs/dstl.yaml"
+        shell:
+            "python -m dstl_hpc score {input.truth:q} {input.submission:q}"
+            " --images {params.images:q} --classes {params.classes:q}"
+            " --data-dir {params.data:q} --json {output:q} > {log:q} 2>&1"

@@ -11,10 +11,8 @@ REPORT_VALIDATION = "validation" in PLAN.variants
 report: "../report/workflow.rst"
 
 
-# Classes whose threshold is swept on validation (they have class_{k}.json).
-REPORT_SWEPT = [k for k in CLASSES if PLAN.class_settings(k)["threshold"] is None]
 REPORT_FIXED = {
-    k: PLAN.class_settings(k)["threshold"] for k in CLASSES if k not in REPORT_SWEPT
+    k: PLAN.class_settings(k)["threshold"] for k in CLASSES if k not in SWEPT
 }
 REPORT_GROUP_LABELS = {
     g: ", ".join(f"{k} {CLASS_NAMES[k]}" for k in PLAN.groups[g]["classes"]) for g in GROUPS
@@ -23,10 +21,12 @@ REPORT_GROUP_LABELS = {
 REPORT_TARGETS = [f"{REPORT}/training/training_{g}.png" for g in GROUPS]
 if REPORT_VALIDATION:
     REPORT_TARGETS += [f"{REPORT}/validation_scores.{ext}" for ext in ("html", "csv", "png")]
-    REPORT_TARGETS += [f"{REPORT}/thresholds/threshold_class_{k}.png" for k in REPORT_SWEPT]
+    REPORT_TARGETS += [f"{REPORT}/thresholds/threshold_class_{k}.png" for k in SWEPT]
     REPORT_TARGETS += [
         f"{REPORT}/overlays/{image}_{g}.png" for image in PLAN.validation_ids for g in GROUPS
     ]
+if SCORE_TEST:
+    REPORT_TARGETS += [f"{REPORT}/test_scores.{ext}" for ext in ("html", "csv")]
 # For `rule all`: report_targets() (a lambda: `snakemake --lint` objects to `def`
 # functions in a file with rules).
 report_targets = lambda: list(REPORT_TARGETS)
@@ -68,11 +68,11 @@ rule report_training:
         "python -m dstl_hpc plots training {input.metrics:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
-if REPORT_VALIDATION and REPORT_SWEPT:
+if REPORT_VALIDATION and SWEPT:
 
     rule report_sweeps:
         input:
-            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=REPORT_SWEPT),
+            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=SWEPT),
         output:
             curves=[
                 report(
@@ -81,7 +81,7 @@ if REPORT_VALIDATION and REPORT_SWEPT:
                     category="Threshold sweeps",
                     labels={"class": str(k), "name": CLASS_NAMES[k]},
                 )
-                for k in REPORT_SWEPT
+                for k in SWEPT
             ],
         params:
             out=lambda wc, output: os.path.dirname(output.curves[0]),
@@ -102,7 +102,7 @@ if REPORT_VALIDATION:
     rule report_table:
         input:
             scores=f"{R}/validation/scores.json",
-            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=REPORT_SWEPT),
+            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=SWEPT),
             truth=PLAN.layout.train_wkt,
             grid=PLAN.layout.grid_sizes,
         output:
@@ -174,3 +174,39 @@ if REPORT_VALIDATION:
             "python -m dstl_hpc plots overlay {input.stack:q} --truth {input.truth:q}"
             " --grid-sizes {input.grid:q} --polygons {input.polygons:q} --group {params.groups:q}"
             " --image {wildcards.image:q} --out-dir {params.out:q} > {log:q} 2>&1"
+
+
+if SCORE_TEST:
+
+    localrules:
+        report_test_table,
+
+    rule report_test_table:
+        input:
+            scores=f"{R}/test/scores.json",
+            truth=f"{DATA}/synth_test_wkt.csv",
+            grid=PLAN.layout.grid_sizes,
+        output:
+            html=report(
+                f"{REPORT}/test_scores.html",
+                caption="../report/test_scores.rst",
+                category="Test scores",
+                labels={"figure": "per-class table"},
+            ),
+            csv=report(
+                f"{REPORT}/test_scores.csv",
+                caption="../report/test_scores.rst",
+                category="Test scores",
+                labels={"figure": "per-class table (CSV)"},
+            ),
+        log:
+            f"{LOGS}/report/test_table.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/dstl.yaml"
+        shell:
+            "python -m dstl_hpc plots table {input.scores:q} --truth {input.truth:q}"
+            " --grid-sizes {input.grid:q} --csv {output.csv:q} --html {output.html:q} > {log:q} 2>&1"
