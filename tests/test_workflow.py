@@ -81,10 +81,6 @@ def test_demo_pipeline_end_to_end(tiny_run):
     held = scores["held_out"]["thresholds"]
     assert set(held) == {str(k) for k in range(1, 11)}
     assert all(set(t) == set(scores["images"]) for t in held.values())
-    # Tuning on the scored images can only match or beat the held-out choice.
-    for k, tuned in scores["per_class_tuned"].items():
-        if tuned is not None and scores["per_class"][k] is not None:
-            assert scores["per_class"][k] <= tuned + 0.02, k
     test = json.loads((res / "test/scores.json").read_text())
     assert (
         test["images"]
