@@ -107,3 +107,52 @@ def test_choose_ties_closest_to_half():
     )
     # no truth: a threshold without predicted area (null) beats one with (0)
     assert choose([0.2, 0.4, 0.8], [0.0, 0.0, None])[0] == 0.8
+
+
+def crafted_sweep(fixed=False):
+    """Image A is best at 0.3 (Jaccard 0.8 vs 0.1), image B at 0.5 (0.6 vs 0.1)."""
+    return {
+        "class": 4,
+        "threshold": 0.5,  # on both images together: 7/20 = 0.35 beats 5/15
+        "fixed": fixed,
+        "thresholds": [0.3, 0.5],
+        "scores": [5 / 15, 7 / 20],
+        "images": ["A", "B"],
+        "inter_by_image": [[4.0, 1.0], [1.0, 6.0]],
+        "union_by_image": [[5.0, 10.0], [10.0, 10.0]],
+    }
+
+
+def test_held_out_scores_each_image_at_the_threshold_of_the_others():
+    from dstl_hpc.sweep import held_out
+
+    h = held_out(crafted_sweep())
+    # A gets B's best threshold (0.5): 1/10; B gets A's (0.3): 1/10 -> (1 + 1) / (10 + 10).
+    assert h["thresholds"] == {"A": 0.5, "B": 0.3}
+    assert h["score"] == pytest.approx(2 / 20)
+    # A fixed threshold is not tuned: its own held-out threshold.
+    f = held_out(crafted_sweep(fixed=True))
+    assert f["thresholds"] == {"A": 0.5, "B": 0.5} and f["score"] == pytest.approx(7 / 20)
+
+
+def test_scores_json_gets_held_out_and_tuned_means():
+    from dstl_hpc.sweep import with_held_out
+
+    scores = {"per_class": {"4": 0.35, "5": 0.9}, "mean": 0.625, "images": ["A", "B"]}
+    out = with_held_out(scores, [crafted_sweep()])
+    assert out["per_class"] == {"4": pytest.approx(0.1), "5": 0.9}  # 5: fixed, kept
+    assert out["mean"] == pytest.approx(0.5) and out["mean_tuned"] == 0.625
+    assert out["per_class_tuned"] == {"4": 0.35, "5": 0.9}
+    one = crafted_sweep()
+    one.update(images=["A"], inter_by_image=[[4.0, 1.0]], union_by_image=[[5.0, 10.0]])
+    lonely = with_held_out(scores, [one])
+    assert lonely["mean"] is None and "two or more images" in lonely["held_out"]["note"]
+
+
+def test_sweep_records_per_image_areas_that_add_up(tmp_path):
+    pred, truth, grid = make_case(tmp_path)
+    r = sweep(2, truth, grid, [pred], epsilon=0, min_area=0)
+    inter, union = np.array(r["inter_by_image"]), np.array(r["union_by_image"])
+    assert inter.shape == (1, len(r["thresholds"]))
+    got = [i / u if u > 0 else None for i, u in zip(inter.sum(0), union.sum(0), strict=True)]
+    assert got == pytest.approx(r["scores"])
