@@ -251,5 +251,14 @@ class Plan:
         grow = {k: self.class_settings(k)["pre_buffer"] for k in CLASS_TYPES}
         return {k: v for k, v in grow.items() if v}
 
+    def sweep_grid_args(self) -> list[str]:
+        """`dstl-hpc sweep` flags for the further epsilons / min areas to try."""
+        args = []
+        for key, flag in (("sweep_epsilons", "--epsilons"), ("sweep_min_areas", "--min-areas")):
+            values = self.config.get(key) or []
+            if values:
+                args += [flag, *(str(float(v)) for v in values)]
+        return args
+
     def sweep_thresholds(self) -> list[float]:
         return list(self.config.get("sweep_thresholds", [round(0.05 * i, 2) for i in range(1, 20)]))

@@ -284,19 +284,28 @@ def prob_to_grid_polygons(
     return pixels_to_grid(mp, width, height, xmax, ymin)
 
 
-def read_threshold_json(path) -> float:
+def read_threshold_json(path) -> dict:
+    """``{"threshold", "epsilon", "min_area"}`` chosen by a sweep; epsilon and min_area
+    are None in a JSON that holds only a threshold."""
     path = Path(path)
     if not path.exists():
         raise DstlError(f"{path}: file not found")
     try:
         obj = json.loads(path.read_text())
         t = float(obj["threshold"])
-    except (ValueError, KeyError, TypeError) as exc:
+        out = {"threshold": t}
+        for key in ("epsilon", "min_area"):
+            value = obj.get(key)
+            out[key] = None if value is None else float(value)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DstlError(
             f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})"
         ) from None
     check_threshold(t, str(path))
-    return t
+    for key in ("epsilon", "min_area"):
+        if out[key] is not None and not (math.isfinite(out[key]) and out[key] >= 0):
+            raise DstlError(f"{path}: {key} {out[key]} is not a finite number >= 0")
+    return out
 
 
 def check_threshold(t: float, where: str = "--threshold") -> None:

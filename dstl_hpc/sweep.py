@@ -1,10 +1,13 @@
-"""Choose a class's probability threshold on validation predictions.
+"""Choose a class's probability threshold (and optionally epsilon, min_area) on
+validation predictions.
 
-For every threshold of a grid, the validation predictions of the class are
-polygonised exactly as ``dstl-hpc polygonize`` does (``approxPolyDP`` epsilon,
-``min_area``) and scored against the truth polygons with the competition's
-Jaccard (intersection and union areas summed over the images, grid units).
-The threshold with the best score wins; ties go to the threshold closest to 0.5.
+For every candidate of a small grid (thresholds x epsilons x min_areas; by default
+one epsilon and one min_area, the class's own), the validation predictions of the
+class are polygonised exactly as ``dstl-hpc polygonize`` does (``approxPolyDP``
+epsilon, ``min_area``) and scored against the truth polygons with the competition's
+Jaccard (intersection and union areas summed over the images, grid units). The best
+candidate wins; ties go to the class's own epsilon and min_area, then to the
+threshold closest to 0.5.
 
 The per-image intersections and unions are kept in the result, so that a held-out
 score needs no second pass: ``held_out`` scores each image at the threshold chosen
@@ -18,6 +21,7 @@ tiny grid coordinates.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -36,26 +40,48 @@ def choose(thresholds, scores, fixed: float | None = None) -> tuple[float, str |
     """
     if fixed is not None:
         return float(fixed), "threshold fixed by configuration"
+    candidates = [(t, 0.0, 0.0) for t in thresholds]
+    best, note = choose_candidate(candidates, scores, (0.0, 0.0))
+    return best[0], note
+
+
+def choose_candidate(candidates, scores, own) -> tuple[tuple, str | None]:
+    """((threshold, epsilon, min_area), note): the best score; ties go to the class's
+    ``own`` (epsilon, min_area), then to the threshold closest to 0.5. A null score (no
+    truth and no predicted area) counts as perfect agreement."""
+    own = tuple(float(v) for v in own)
+
+    def tie_break(c):
+        return (tuple(c[1:]) != own, abs(c[0] - 0.5), c[0], c[1], c[2])
+
     if all(s is None for s in scores):
-        return 0.5, "no truth area and no predicted area at any threshold: chose 0.5"
+        return (0.5, *own), "no truth area and no predicted area at any threshold: chose 0.5"
     vals = [1.0 if s is None else s for s in scores]
-    best = max(vals)
-    cands = [t for t, v in zip(thresholds, vals, strict=True) if v >= best - 1e-12]
-    t = min(cands, key=lambda x: (abs(x - 0.5), x))
+    top = max(vals)
+    best = min(
+        (c for c, v in zip(candidates, vals, strict=True) if v >= top - 1e-12), key=tie_break
+    )
     note = None
     if any(s is None for s in scores):
         note = "no truth area: thresholds without predicted area count as perfect"
-    return float(t), note
+    return tuple(best), note
 
 
 def _ratios(inter, union) -> list[float | None]:
     return [float(i / u) if u > 0 else None for i, u in zip(inter, union, strict=True)]
 
 
+def _candidates(result: dict) -> list[tuple[float, float, float]]:
+    if "candidates" in result:
+        return [tuple(float(v) for v in c) for c in result["candidates"]]
+    eps, area = float(result.get("epsilon", 0.0)), float(result.get("min_area", 0.0))
+    return [(float(t), eps, area) for t in result["thresholds"]]
+
+
 def held_out(result: dict) -> dict:
     """Leave-one-image-out score of a sweep result: each image is scored at the
-    threshold ``choose`` picks on the other images; intersections and unions are then
-    summed over images as the competition does.
+    candidate (threshold, epsilon, min_area) chosen on the other images; intersections
+    and unions are then summed over images as the competition does.
 
     Returns ``{"score": float | None, "thresholds": {image: threshold}, "method": ...}``.
     A fixed threshold is not tuned, so it is its own held-out threshold. With one
@@ -67,14 +93,16 @@ def held_out(result: dict) -> dict:
             "dstl-hpc sweep wrote it): run the sweep again"
         )
     images = list(result["images"])
-    thresholds = list(result["thresholds"])
+    candidates = _candidates(result)
+    own = (float(result.get("own_epsilon", result.get("epsilon", 0.0))),
+           float(result.get("own_min_area", result.get("min_area", 0.0))))  # fmt: skip
     inter = np.asarray(result["inter_by_image"], dtype=float).reshape(len(images), -1)
     union = np.asarray(result["union_by_image"], dtype=float).reshape(len(images), -1)
     if result.get("fixed"):
-        j = thresholds.index(result["threshold"]) if result["threshold"] in thresholds else None
-        if j is None:  # the fixed threshold is not on the grid: score it from scratch
+        at = (float(result["threshold"]), *own)
+        if at not in candidates:  # the fixed threshold is not on the grid
             return {"score": None, "thresholds": {}, "method": "fixed threshold off the grid"}
-        chosen = dict.fromkeys(images, result["threshold"])
+        chosen = dict.fromkeys(images, at)
         method = "fixed threshold (not tuned)"
     elif len(images) < 2:
         return {"score": None, "thresholds": {}, "method": "needs two or more images"}
@@ -83,12 +111,26 @@ def held_out(result: dict) -> dict:
         for i, image in enumerate(images):
             others = [r for r in range(len(images)) if r != i]
             scores = _ratios(inter[others].sum(axis=0), union[others].sum(axis=0))
-            chosen[image] = choose(thresholds, scores)[0]
+            pick = choose_candidate(candidates, scores, own)[0]
+            # with no area on the other images at all, 0.5 may be off the grid
+            chosen[image] = (
+                pick
+                if pick in candidates
+                else min(candidates, key=lambda c: (c[1:] != own, abs(c[0] - pick[0])))
+            )
         method = "leave-one-image-out"
-    cols = [thresholds.index(chosen[image]) for image in images]
+    cols = [candidates.index(chosen[image]) for image in images]
     i_sum = float(sum(inter[r, j] for r, j in enumerate(cols)))
     u_sum = float(sum(union[r, j] for r, j in enumerate(cols)))
-    return {"score": i_sum / u_sum if u_sum > 0 else None, "thresholds": chosen, "method": method}
+    return {
+        "score": i_sum / u_sum if u_sum > 0 else None,
+        "thresholds": {image: c[0] for image, c in chosen.items()},
+        "settings": {
+            image: {"threshold": c[0], "epsilon": c[1], "min_area": c[2]}
+            for image, c in chosen.items()
+        },  # fmt: skip
+        "method": method,
+    }
 
 
 def with_held_out(scores: dict, sweeps: list[dict]) -> dict:
@@ -136,8 +178,14 @@ def sweep(
     epsilon: float = 2.0,
     min_area: float = 50.0,
     fixed: float | None = None,
+    epsilons=None,
+    min_areas=None,
 ) -> dict:
-    """The threshold-sweep dict of contracts.md for one class."""
+    """The threshold-sweep dict of contracts.md for one class.
+
+    ``epsilons`` / ``min_areas``: further values to try beside the class's own
+    ``epsilon`` / ``min_area`` (a small grid: each value multiplies the work).
+    """
     from dstl_hpc.dataset import grid_to_pixels, read_grid_sizes, read_wkt_entries, scalers
     from dstl_hpc.metrics import jaccard_areas, safe_parse
     from dstl_hpc.polygons import check_threshold, mask_to_polygons, read_prediction_plane
@@ -149,11 +197,17 @@ def sweep(
         check_threshold(fixed, "--fixed")
     if not predictions:
         raise DstlError("sweep: no prediction files given")
+    own = (float(epsilon), float(min_area))
+    # A fixed threshold keeps the class's own epsilon and min_area: nothing is tuned.
+    eps_grid = sorted({own[0], *(() if fixed is not None else map(float, epsilons or ()))})
+    area_grid = sorted({own[1], *(() if fixed is not None else map(float, min_areas or ()))})
+    settings = list(itertools.product(eps_grid, area_grid))
+    candidates = [(t, e, a) for e, a in settings for t in thresholds]
     truth = read_wkt_entries(truth_csv)
     grids = read_grid_sizes(grid_sizes_csv)
 
     inter_by_image, union_by_image = [], []
-    pred_area = np.zeros(len(thresholds))
+    pred_area = np.zeros(len(candidates))
     truth_area = 0.0
     images = []
     for path in predictions:
@@ -170,33 +224,42 @@ def sweep(
         fx, fy = scalers(w, h, xmax, ymin)
         px_to_grid = 1.0 / abs(fx * fy)
         wkt, where = truth[image_id].get(class_type, ("MULTIPOLYGON EMPTY", ""))
-        t_grid = safe_parse(wkt, where)
-        t_px = grid_to_pixels(t_grid, w, h, xmax, ymin)
+        t_px = grid_to_pixels(safe_parse(wkt, where), w, h, xmax, ymin)
         truth_area += t_px.area * px_to_grid
-        inter_by_image.append(np.zeros(len(thresholds)))
-        union_by_image.append(np.zeros(len(thresholds)))
-        for j, thr in enumerate(thresholds):
-            p_px = mask_to_polygons(prob >= np.float32(thr), epsilon=epsilon, min_area=min_area)
+        inter_by_image.append(np.zeros(len(candidates)))
+        union_by_image.append(np.zeros(len(candidates)))
+        for j, (thr, eps, area) in enumerate(candidates):
+            p_px = mask_to_polygons(prob >= np.float32(thr), epsilon=eps, min_area=area)
             i_px, u_px = jaccard_areas(t_px, p_px)
             inter_by_image[-1][j] = i_px * px_to_grid
             union_by_image[-1][j] = u_px * px_to_grid
             pred_area[j] += p_px.area * px_to_grid
         log.info("sweep class %s: %s done", class_type, image_id)
 
-    scores = _ratios(np.sum(inter_by_image, axis=0), np.sum(union_by_image, axis=0))
-    chosen, note = choose(thresholds, scores, fixed)
+    all_scores = _ratios(np.sum(inter_by_image, axis=0), np.sum(union_by_image, axis=0))
+    if fixed is not None:
+        best, note = (float(fixed), *own), "threshold fixed by configuration"
+    else:
+        best, note = choose_candidate(candidates, all_scores, own)
+    # The curve over thresholds at the chosen epsilon and min_area (the report plots it).
+    curve = [j for j, c in enumerate(candidates) if c[1:] == best[1:]]
     out = {
         "class": int(class_type),
-        "threshold": chosen,
+        "threshold": best[0],
         "fixed": fixed is not None,
         "thresholds": thresholds,
-        "scores": scores,
-        "epsilon": float(epsilon),
-        "min_area": float(min_area),
+        "scores": [all_scores[j] for j in curve],
+        "epsilon": best[1],
+        "min_area": best[2],
+        "own_epsilon": own[0],
+        "own_min_area": own[1],
         "images": images,
         "truth_area": truth_area,
-        "pred_area": [float(a) for a in pred_area],
-        # grid-unit areas per image (rows, in ``images`` order) and threshold (columns)
+        "pred_area": [float(pred_area[j]) for j in curve],
+        # every (threshold, epsilon, min_area) tried, its score over all images, and
+        # its grid-unit areas per image (rows, in ``images`` order)
+        "candidates": [list(c) for c in candidates],
+        "candidate_scores": all_scores,
         "inter_by_image": [[float(v) for v in row] for row in inter_by_image],
         "union_by_image": [[float(v) for v in row] for row in union_by_image],
     }

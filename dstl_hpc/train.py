@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 EXIT_CODES = {signal.SIGTERM: 143, signal.SIGUSR1: 138}
 # Settings that may differ between an interrupted run and its resumption.
+# Fewer gradient steps than this in a whole training are warned about: on real
+# imagery ~20 steps scored 0.28 where 10x more scored 0.43 (the demo makes ~60).
+FEW_STEPS = 500
+
 RESUME_FREE = (
     "epochs",
     "num_workers",
@@ -406,6 +410,16 @@ def train(
     sampler = PatchSampler(train_stacks, train_masks, classes, mean, std, s, s["in_memory"])
     n_batches = epoch_batches(s, sampler.area)
     bs = s["batch_size"]
+    steps = n_batches * s["epochs"]
+    if steps < FEW_STEPS:
+        log.warning(
+            "only %d gradient steps (%d epochs x %d batches of %d): too few to learn real "
+            "imagery; raise patches_per_epoch (the seed: 70912 patches per epoch)",
+            steps,
+            s["epochs"],
+            n_batches,
+            bs,
+        )
     dataset = PatchDataset(sampler, n_batches * bs, s["seed"])
     vset = _ValidSet(valid_stacks, valid_masks, nc, classes, keep=sampler.in_memory)
 

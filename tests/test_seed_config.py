@@ -57,3 +57,4 @@ def test_the_rest_of_the_seeds_schedule():
     assert (s["log_loss"], s["dice_loss"]) == (1.0, 10.0)
     assert group("vehicles")["top_scale"] == 4 and group("vehicles")["edge_margin"] == 16
     assert CFG["truth_for_training_ids"] is True
+    assert CFG["sweep_epsilons"] == [1.0, 2.0]

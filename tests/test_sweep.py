@@ -156,3 +156,27 @@ def test_sweep_records_per_image_areas_that_add_up(tmp_path):
     assert inter.shape == (1, len(r["thresholds"]))
     got = [i / u if u > 0 else None for i, u in zip(inter.sum(0), union.sum(0), strict=True)]
     assert got == pytest.approx(r["scores"])
+
+
+def test_sweep_grid_picks_the_min_area_that_drops_a_false_blob(tmp_path):
+    """A 4 x 4 px false positive beside the truth square: min_area 50 removes it."""
+    pred, truth, grid = make_case(tmp_path)
+    from dstl_hpc.stacks import read_prediction
+
+    prob, classes, image_id = read_prediction(pred)
+    u8 = np.round(prob * 255).astype(np.uint8)
+    u8[0, 58:62, 2:6] = 250  # class 2's plane: a small blob far from the truth
+    write_prediction(pred, u8, image_id, classes)
+    own = sweep(2, truth, grid, [pred], thresholds=[0.4], epsilon=0, min_area=0)
+    r = sweep(2, truth, grid, [pred], thresholds=[0.4], epsilon=0, min_area=0, min_areas=[50])
+    assert own["min_area"] == 0 and own["scores"][0] == pytest.approx(1024 / 1040, abs=1e-4)
+    assert r["min_area"] == 50 and r["scores"][0] == pytest.approx(1.0, abs=1e-5)
+    assert len(r["candidates"]) == 2 and r["own_min_area"] == 0
+    # polygonize takes the chosen min_area from the sweep JSON
+    sweep_json = tmp_path / "class_2.json"
+    sweep_json.write_text(json.dumps(r))
+    out = tmp_path / "poly.csv"
+    argv = ["polygonize", str(pred), str(out), "--class", "2", "--grid-sizes", str(grid)]
+    assert main([*argv, "--threshold-json", str(sweep_json), "--min-area", "0"]) == 0
+    wkt = out.read_text().splitlines()[1]
+    assert wkt.count("((") == 1  # the square only, no blob

@@ -173,6 +173,8 @@ def test_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="dstl_hpc.train"):
         assert _run(tmp_path, "x", {**short, "seed": 1}) == 0
     assert "ignoring it and training from scratch" in caplog.text
+    # 2 epochs x 2 batches: far too few steps to learn real imagery, and the log says so.
+    assert "only 4 gradient steps (2 epochs x 2 batches of 8)" in caplog.text
     assert _run(tmp_path, "y", {**short, "seed": 1}) == 0
     a, _ = load_model_file(tmp_path / "x" / "model.pt")
     b, _ = load_model_file(tmp_path / "y" / "model.pt")

@@ -26,7 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid-sizes", required=True, help="grid_sizes.csv (ImageId, Xmax, Ymin)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--threshold", type=probability, help="probability threshold (mask = prob >= T)")
-    g.add_argument("--threshold-json", help="sweep JSON with a 'threshold' key (dstl-hpc sweep)")
+    g.add_argument(
+        "--threshold-json",
+        help="sweep JSON (dstl-hpc sweep): its threshold, and its epsilon and min_area when "
+        "it holds them (they replace --epsilon and --min-area)",
+    )
     p.add_argument(
         "--epsilon",
         type=non_negative_float,
@@ -60,7 +64,12 @@ def run(args) -> int:
         check_threshold(args.threshold)
         threshold = args.threshold
     else:
-        threshold = read_threshold_json(args.threshold_json)
+        chosen = read_threshold_json(args.threshold_json)
+        threshold = chosen["threshold"]
+        if chosen["epsilon"] is not None:
+            args.epsilon = chosen["epsilon"]
+        if chosen["min_area"] is not None:
+            args.min_area = chosen["min_area"]
     grids = read_grid_sizes(args.grid_sizes)
     rows = []
     for path in args.predictions:

@@ -32,6 +32,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--min-area", type=non_negative_float, default=50.0, help="minimum area in px^2")
     p.add_argument(
+        "--epsilons",
+        nargs="+",
+        type=non_negative_float,
+        default=[],
+        help="further epsilons to try beside --epsilon (a small grid; the best candidate wins)",
+    )
+    p.add_argument(
+        "--min-areas",
+        nargs="+",
+        type=non_negative_float,
+        default=[],
+        help="further min areas to try beside --min-area",
+    )
+    p.add_argument(
         "--fixed",
         type=probability,
         default=None,
@@ -55,6 +69,8 @@ def run(args) -> int:
         epsilon=args.epsilon,
         min_area=args.min_area,
         fixed=args.fixed,
+        epsilons=args.epsilons,
+        min_areas=args.min_areas,
     )
     write_json(args.out, result)
     for t, s in zip(result["thresholds"], result["scores"], strict=True):
@@ -62,6 +78,7 @@ def run(args) -> int:
         print(f"{t:5.2f}  {'   -  ' if s is None else f'{s:.4f}'}{mark}")
     print(
         f"class {args.class_type}: threshold {result['threshold']:.3f}"
+        f" epsilon {result['epsilon']:g} min_area {result['min_area']:g}"
         + (" (fixed)" if result["fixed"] else "")
         + (f" - {result['note']}" if result.get("note") else "")
     )

@@ -12,6 +12,7 @@ rule sweep:
     params:
         files=lambda wc: [f for p in parts("validation") for f in prediction_files("validation", wc.k, p)],
         thresholds=PLAN.sweep_thresholds(),
+        grid=PLAN.sweep_grid_args(),
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
     log:
@@ -26,7 +27,7 @@ rule sweep:
         "python -m dstl_hpc sweep {output:q} --class {wildcards.k:q} --truth {input.truth:q}"
         " --grid-sizes {input.grid:q} --predictions {params.files:q}"
         " --thresholds {params.thresholds:q} --epsilon {params.epsilon:q}"
-        " --min-area {params.min_area:q} > {log:q} 2>&1"
+        " --min-area {params.min_area:q} {params.grid:q} > {log:q} 2>&1"
 
 
 rule polygonize:
