@@ -522,17 +522,19 @@ def fake_report_inputs(fake, work, cfg):
     from dstl_hpc.stacks import read_stack
 
     syn = cfg["synthetic"]
-    train_ids, _ = synthetic_ids(syn["images"], syn["train_images"])
+    train_ids, test_ids = synthetic_ids(syn["images"], syn["train_images"])
     valid_ids = cfg.get("validation_ids") or train_ids[-2:]
     res = work / "results"
     data = res / "data"
     data.mkdir(parents=True)
     grid_line = (fake / "grid_sizes.csv").read_text().splitlines()[1].split(",", 1)[1]
     (data / "grid_sizes.csv").write_text(
-        ",Xmax,Ymin\n" + "".join(f"{i},{grid_line}\n" for i in train_ids)
+        ",Xmax,Ymin\n" + "".join(f"{i},{grid_line}\n" for i in train_ids + test_ids)
     )
     truth = list(csv.reader((fake / "train_wkt_v4.csv").open()))[1:]
     write_rows(data / "train_wkt_v4.csv", [(i, int(k), w) for i in train_ids for _, k, w in truth])
+    # the synthetic test truth and the test scores (the `all` variant's, scored)
+    write_rows(data / "synth_test_wkt.csv", [(i, int(k), w) for i in test_ids for _, k, w in truth])
     image = read_stack(fake / "stack.h5")
     for i in valid_ids:
         write_stack(res / f"stacks/{i}.h5", image, i, {})
@@ -548,6 +550,8 @@ def fake_report_inputs(fake, work, cfg):
     scores = json.loads((fake / "scores.json").read_text())
     scores["images"] = valid_ids
     (res / "validation/scores.json").write_text(json.dumps(scores))
+    (res / "test").mkdir()
+    (res / "test/scores.json").write_text(json.dumps({**scores, "images": test_ids}))
     metrics = (fake / "models/validation/built/metrics.csv").read_text()
     for variant in ("validation", "all"):
         for group, settings in cfg["groups"].items():
@@ -593,7 +597,10 @@ def check_report_zip(path, groups, valid_ids, swept):
         page = next(n for n in names if n.endswith("validation_scores.html"))
         assert z.read(page).decode().count("<tr>") == 11
         html = z.read("report/report.html").decode()
-        for category in ("Validation scores", "Training curves", "Threshold sweeps", "Overlays"):
+        test_table = next(n for n in names if n.endswith("test_scores.csv"))
+        assert len(list(csv.DictReader(z.read(test_table).decode().splitlines()))) == 11
+        categories = ("Validation scores", "Test scores", "Training curves", "Threshold sweeps")
+        for category in (*categories, "Overlays"):
             assert category in html, category
 
 
