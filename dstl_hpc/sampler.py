@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.memory import memory_budget
 
 log = logging.getLogger(__name__)
 
@@ -48,42 +49,21 @@ IN_MEMORY_FRACTION = 0.25
 # ------------------------------------------------------------------- memory
 
 
-def _cgroup_free() -> int | None:
-    """memory.max - memory.current of this process's cgroup v2 (None when unlimited)."""
-    try:
-        rel = ""
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            if line.startswith("0::"):
-                rel = line[3:].strip().lstrip("/")
-        base = Path("/sys/fs/cgroup") / rel
-        limit = (base / "memory.max").read_text().strip()
-        if limit == "max":
-            return None
-        return max(0, int(limit) - int((base / "memory.current").read_text().strip()))
-    except (OSError, ValueError):
-        return None
-
-
-def available_memory() -> int:
-    """Bytes this process may still use: free physical memory, capped by its cgroup limit."""
-    try:
-        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        free = 0
-    cg = _cgroup_free()
-    return min(free, cg) if cg is not None and free else (cg or free)
-
-
 def decide_in_memory(setting, nbytes: int) -> bool:
+    """``setting`` when true or false; for auto, whether the stacks and masks fit in
+    IN_MEMORY_FRACTION of the memory this process may still use (``memory_budget``:
+    the tightest of MemAvailable, the cgroup hierarchy and SLURM's allocation)."""
     if setting in (True, False):
         return bool(setting)
-    avail = available_memory()
-    keep = nbytes <= IN_MEMORY_FRACTION * avail
+    budget, why = memory_budget()
+    keep = nbytes <= IN_MEMORY_FRACTION * budget
     log.info(
-        "in_memory auto: %.2f GiB of stacks and masks, %.2f GiB available -> %s",
+        "in_memory auto: %.2f GiB of stacks and masks, budget %s -> %s (in memory up to %d%% "
+        "of the budget)",
         nbytes / 2**30,
-        avail / 2**30,
+        why,
         "in memory" if keep else "read from HDF5",
+        round(100 * IN_MEMORY_FRACTION),
     )
     return keep
 

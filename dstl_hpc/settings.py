@@ -43,7 +43,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "flips": (True, "random horizontal and vertical flips of patches"),
     "jitter": (0.0, "std of a per-channel multiplicative factor around 1 (0 = off)"),
     "oversample": (0.0, "probability that a patch is redrawn until it holds a positive pixel"),
-    "in_memory": ("auto", "keep stacks and masks in RAM: auto (if < 25% of free RAM), true, false"),
+    "in_memory": (
+        "auto",
+        "keep stacks and masks in RAM: auto (if < 25% of the memory budget: the tightest of "
+        "MemAvailable, the cgroup hierarchy and SLURM's allocation), true, false",
+    ),
     "bf16": (True, "bfloat16 autocast on CUDA"),
     "channels_last": (True, "channels-last memory format on CUDA"),
     "cudnn_benchmark": (True, "cudnn.benchmark on CUDA"),
