@@ -30,7 +30,15 @@ VARIANTS = ("validation", "all")
 RESOURCE_KEYS = ("train_resources", "predict_resources")
 # Settings used only at prediction time: changing them re-predicts, never retrains.
 PREDICT_KEYS = ("tile", "shift_average", "shift_steps", "edge_margin")
-DEFAULT_RESOURCES = {"gpu": 0, "gpu_model": None, "cpus_per_task": 1, "mem_mb": 2000, "runtime": 60}
+DEFAULT_RESOURCES = {
+    "gpu": 0,
+    "gpu_model": None,
+    "gres": None,
+    "device": None,
+    "cpus_per_task": 1,
+    "mem_mb": 2000,
+    "runtime": 60,
+}
 
 
 # Image ids become file names and Snakemake wildcard values.
@@ -209,6 +217,13 @@ class Plan:
                 {k: v for k, v in merged.items() if k not in RESOURCE_KEYS},
                 where=f"config groups.{name}",
             )
+            for key in RESOURCE_KEYS:
+                r = merged[key]
+                if r["gpu"] and "gpu" in (r.get("gres") or ""):
+                    raise DstlError(
+                        f"config groups.{name}.{key}: gpu {r['gpu']} and gres {r['gres']!r} "
+                        "both ask for GPUs; use one of them"
+                    )
             groups[name] = merged
         return groups
 
@@ -236,6 +251,16 @@ class Plan:
 
     def resources(self, group: str, kind: str) -> dict:
         return dict(self.groups[group][f"{kind}_resources"])
+
+    def asks_gpu(self, group: str, kind: str) -> bool:
+        r = self.resources(group, kind)
+        return bool(r["gpu"]) or "gpu" in (r.get("gres") or "")
+
+    def device(self, group: str, kind: str) -> str:
+        """`--device` of a group's train / predict jobs: the config's ``device``, else
+        cuda when the job asks for a GPU (no CUDA there: the step stops at once), else auto."""
+        r = self.resources(group, kind)
+        return r.get("device") or ("cuda" if self.asks_gpu(group, kind) else "auto")
 
     def step_resources(self, step: str) -> dict:
         return {**DEFAULT_RESOURCES, **self.config.get("resources", {}).get(step, {})}

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dstl_hpc.device import resolve_device
 from dstl_hpc.errors import DstlError
 
 log = logging.getLogger(__name__)
@@ -73,16 +74,6 @@ class PredictOptions:
     bf16: bool = True  # CUDA only, unless bf16_cpu
     channels_last: bool = True  # CUDA only
     bf16_cpu: bool = False  # with bf16: autocast on the CPU too (benchmarks; off in the workflow)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DstlError("--device cuda: no CUDA device is available")
-    if device not in ("cpu", "cuda"):
-        raise DstlError(f"--device {device!r}: expected auto, cpu or cuda")
-    return torch.device(device)
 
 
 @torch.inference_mode()

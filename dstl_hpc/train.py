@@ -40,6 +40,7 @@ import torch
 
 from dstl_hpc.atomic import write_text
 from dstl_hpc.dataset import CHANNELS
+from dstl_hpc.device import resolve_device
 from dstl_hpc.errors import DstlError
 from dstl_hpc.losses import combine_terms, dice_bce_loss, loss_terms
 from dstl_hpc.model import build_model, normalize, predict_logits, save_atomic, save_model_file
@@ -80,16 +81,6 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DstlError("--device cuda: CUDA is not available on this machine")
-    if device not in ("cpu", "cuda"):
-        raise DstlError(f"--device {device}: expected auto, cpu or cuda")
-    return torch.device(device)
 
 
 def load_stats(path) -> dict:

@@ -229,6 +229,9 @@ def demo_config() -> dict:
     cfg["groups"] = {GROUP: {"classes": [1, 2]}}  # few jobs: each costs ~8 s here
     cfg["defaults"]["train_resources"]["gpu"] = 1
     cfg["defaults"]["predict_resources"]["gpu"] = 1
+    # The local cluster's GPU is fake: run on the CPU (a real GPU job gets --device cuda).
+    cfg["defaults"]["train_resources"]["device"] = "auto"
+    cfg["defaults"]["predict_resources"]["device"] = "auto"
     return cfg
 
 
@@ -356,6 +359,8 @@ def test_time_limit_checkpoints_and_the_retry_resumes(timelimit_run):
     # runtime (minutes) grows with the attempt; every attempt gets the warning
     assert [s.option("-t") for s in trains] == [str(a) for a in range(1, len(trains) + 1)]
     assert all(SIGNAL in s.argv and "--gpus=1" in s.argv for s in trains)
+    # memory does not grow with the attempt: a time limit needs time, not memory
+    assert len({s.option("--mem") for s in trains}) == 1, [s.option("--mem") for s in trains]
     log = (res / f"logs/train/all/{GROUP}.log").read_text()  # the last attempt's log
     m = re.search(r"resuming from checkpoint \S+: (\d+) epoch\(s\) done", log)
     assert m, log[-3000:]

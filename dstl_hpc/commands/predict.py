@@ -77,6 +77,9 @@ def run(args) -> int:
         [args.model, *(stack for stack, _ in pairs)],
         suffixes=dict.fromkeys(outputs, H5),
     )
+    from dstl_hpc.device import resolve_device
+
+    resolve_device(args.device)  # no CUDA for --device cuda: exit 2 before any work
     if args.out_dir:
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     shift_steps = 1 if args.no_shift_average else args.shift_steps

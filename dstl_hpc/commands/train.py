@@ -166,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
         inputs,
         suffixes={"--out": (".pt",), "--metrics": (".csv",)},
     )
+    from dstl_hpc.device import resolve_device
+
+    resolve_device(args.device)  # no CUDA for --device cuda: exit 2 now, not at the time limit
     layer = _settings_layer(args.settings)
     overrides = {
         k: getattr(args, f"setting_{k}")

@@ -65,7 +65,8 @@ def res(kind, key, scale_with_attempt=False):
 
 
 def group_res(kind, key, scale_with_attempt=False):
-    """A resource of a group's train/predict jobs; runtime and memory grow per retry."""
+    """A resource of a group's train/predict jobs; with scale_with_attempt it grows per
+    retry (runtime only: a job retried after its time limit needs time, not memory)."""
 
     def get(wildcards, attempt):
         value = PLAN.resources(wildcards.group, kind)[key]

@@ -11,6 +11,7 @@ rule predict:
         directory(f"{R}/predictions/{{variant}}/{{group}}/part{{part}}"),
     params:
         options=lambda wc: PLAN.predict_options(wc.group),
+        device=lambda wc: PLAN.device(wc.group, "predict"),
     log:
         f"{LOGS}/predict/{{variant}}/{{group}}/part{{part}}.log",
     threads: group_res("predict", "cpus_per_task")
@@ -18,11 +19,12 @@ rule predict:
         gpu=group_res("predict", "gpu"),
         gpu_model=group_opt("predict", "gpu_model"),
         cpus_per_task=group_res("predict", "cpus_per_task"),
-        mem_mb=group_res("predict", "mem_mb", True),
+        gres=group_opt("predict", "gres"),
+        mem_mb=group_res("predict", "mem_mb"),  # not x attempt: a time limit needs time
         runtime=group_res("predict", "runtime", True),
         slurm_extra=group_opt("predict", "slurm_extra"),
     conda:
-        "../../envs/dstl.yaml"
+        "../../envs/dstl-cuda.yaml"
     shell:
         "python -m dstl_hpc predict {input.model:q} {input.stacks:q} --out-dir {output:q}"
-        " {params.options:q} --threads {threads} > {log:q} 2>&1"
+        " {params.options:q} --device {params.device:q} --threads {threads} > {log:q} 2>&1"

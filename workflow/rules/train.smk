@@ -17,6 +17,7 @@ rule train:
         checkpoint=lambda wc: f"{R}/checkpoints/{wc.variant}/{wc.group}.ckpt",
         stacks=lambda wc, input: os.path.dirname(input.stacks[0]),
         masks=lambda wc, input: os.path.dirname(input.masks[0]),
+        device=lambda wc: PLAN.device(wc.group, "train"),
     log:
         f"{LOGS}/train/{{variant}}/{{group}}.log",
     threads: group_res("train", "cpus_per_task")
@@ -24,11 +25,12 @@ rule train:
         gpu=group_res("train", "gpu"),
         gpu_model=group_opt("train", "gpu_model"),
         cpus_per_task=group_res("train", "cpus_per_task"),
-        mem_mb=group_res("train", "mem_mb", True),
+        gres=group_opt("train", "gres"),
+        mem_mb=group_res("train", "mem_mb"),  # not x attempt: a time limit needs time
         runtime=group_res("train", "runtime", True),
         slurm_extra=group_opt("train", "slurm_extra"),
     conda:
-        "../../envs/dstl.yaml"
+        "../../envs/dstl-cuda.yaml"
     shell:
         # exec: the SLURM warning signal then reaches the training itself, whose
         # exit code (138 after checkpointing) Snakemake reports, not the shell.
@@ -37,4 +39,5 @@ rule train:
         " --stacks-dir {params.stacks:q} --masks-dir {params.masks:q}"
         " {params.train_ids:q} {params.valid_ids:q}"
         " --group {wildcards.group:q} --variant {wildcards.variant:q}"
-        " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+        " --settings {params.settings:q} --device {params.device:q} --threads {threads}"
+        " > {log:q} 2>&1"

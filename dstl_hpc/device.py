@@ -1,0 +1,41 @@
+"""The device a step runs on, and a fast, clear failure when CUDA is asked for but
+cannot be had: a job that asked the cluster for a GPU must not train on the CPU
+until its time limit (and then again on every retry)."""
+
+from __future__ import annotations
+
+import os
+
+from dstl_hpc.errors import DstlError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_problem(torch) -> str | None:
+    """Why CUDA cannot be used with this PyTorch on this machine (None: it can)."""
+    if torch.version.cuda is None:
+        return (
+            f"PyTorch {torch.__version__} is a CPU-only build; install the CUDA build that "
+            "matches the node's NVIDIA driver (README, 'PyTorch for your GPUs')"
+        )
+    if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return (
+            f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU "
+            f"(CUDA_VISIBLE_DEVICES={visible!r}): is the job on a GPU node, did it ask for "
+            "one (gpu or gres in the config), and is the NVIDIA driver loaded?"
+        )
+    return None
+
+
+def resolve_device(device: str = "auto"):
+    """A torch.device for ``auto`` (CUDA when usable, else the CPU), ``cpu`` or ``cuda``;
+    DstlError (exit 2) at once when ``cuda`` cannot be had, saying why."""
+    import torch
+
+    if device not in DEVICES:
+        raise DstlError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
+    problem = cuda_problem(torch) if device in ("auto", "cuda") else "not asked"
+    if device == "cuda" and problem:
+        raise DstlError(f"--device cuda: {problem}")
+    return torch.device("cuda" if device == "cuda" or problem is None else "cpu")
