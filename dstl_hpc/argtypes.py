@@ -26,6 +26,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def probability(text: str) -> float:
     value = finite_float(text)
     if not 0.0 <= value <= 1.0:

@@ -163,29 +163,45 @@ def write_metrics(path, rows: list[dict], classes) -> None:
 
 
 class _Progress:
-    """A one-line progress bar on a TTY stderr; nothing otherwise."""
+    """An epoch's progress: a tqdm bar on a terminal; elsewhere (a SLURM log) a log line
+    every ``every`` seconds with the batches done, loss, patches/s and the epoch's ETA,
+    so that a person can follow a long epoch long before it ends."""
 
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.enabled = total, label, enabled
-        self.last = 0.0
+    def __init__(self, total: int, first: int, label: str, tty: bool, every: float):
+        self.total, self.first, self.label, self.every = total, first, label, every
+        self.start = self.last = time.monotonic()
+        self.bar = None
+        if tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, initial=first, desc=label, unit="batch", leave=False, file=sys.stderr
+            )
 
     def update(self, done: int, loss: float, rate: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"loss {loss:.4f} {rate:.0f} patches/s", refresh=False)
+            self.bar.update(done - self.bar.n)
+            return
         now = time.monotonic()
-        if not self.enabled or (now - self.last < 0.2 and done < self.total):
+        if now - self.last < self.every or done >= self.total:
             return
         self.last = now
-        width = 30
-        fill = int(width * done / max(1, self.total))
-        sys.stderr.write(
-            f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {done}/{self.total} "
-            f"loss {loss:.4f} {rate:.1f} patches/s"
+        per_batch = (now - self.start) / max(1, done - self.first)
+        eta = per_batch * (self.total - done)
+        log.info(
+            "%s: batch %d/%d loss %.4f %.1f patches/s, epoch ETA %s",
+            self.label,
+            done,
+            self.total,
+            loss,
+            rate,
+            time.strftime("%H:%M:%S", time.gmtime(eta)),
         )
-        sys.stderr.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 @contextmanager
@@ -355,6 +371,7 @@ def train(
     device: str = "auto",
     threads: int | None = None,
     hooks: dict | None = None,
+    log_every: float = 60.0,
 ) -> int:
     """Train (or resume) and write ``out`` and ``metrics``; returns the exit code.
 
@@ -500,7 +517,7 @@ def train(
                 worker_init_fn=worker_init if workers else None,
                 generator=torch.Generator(),  # leaves the global torch RNG alone
             )
-            bar = _Progress(n_batches, f"epoch {epoch + 1}/{s['epochs']}", tty)
+            bar = _Progress(n_batches, first, f"epoch {epoch + 1}/{s['epochs']}", tty, log_every)
             model.train()
             done = first
             for x, y in loader:

@@ -2,6 +2,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -317,3 +318,33 @@ def test_settings_and_cli_do_not_import_torch():
         "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__) + "/..")
+
+
+def test_progress_lines_in_a_log_every_n_seconds(tmp_path, caplog):
+    _dataset(tmp_path)
+    settings = merge_settings({**TINY, "epochs": 1})
+    with caplog.at_level(logging.INFO, logger="dstl_hpc.train"):
+        rc = train(
+            out=tmp_path / "p" / "model.pt", metrics=tmp_path / "p" / "metrics.csv",
+            checkpoint=tmp_path / "p" / "ckpt.pt", stats=tmp_path / "stats.json",
+            stacks_dir=tmp_path / "stacks", masks_dir=tmp_path / "masks",
+            train_ids=["d0", "d1", "d2"], group="g", variant="all", settings=settings,
+            device="cpu", threads=1, log_every=1e-6,
+        )  # fmt: skip
+    assert rc == 0
+    # not a terminal (pytest captures stderr): log lines, not a bar; 2 batches per epoch
+    lines = [r.getMessage() for r in caplog.records if "epoch ETA" in r.getMessage()]
+    assert len(lines) == 1 and re.match(
+        r"epoch 1/1: batch 1/2 loss \d+\.\d{4} \d+\.\d patches/s, epoch ETA \d\d:\d\d:\d\d$",
+        lines[0],
+    ), lines
+
+
+def test_progress_bar_on_a_terminal(capsys):
+    from dstl_hpc.train import _Progress
+
+    bar = _Progress(4, 0, "epoch 1/3", tty=True, every=60.0)
+    bar.update(2, 0.5, 10.0)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "epoch 1/3" in err and "2/4" in err and "loss 0.5000" in err

@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from dstl_hpc.argtypes import positive_float
 from dstl_hpc.errors import DstlError
 from dstl_hpc.settings import SETTINGS, merge_settings
 
@@ -123,6 +124,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch CPU threads (default: SLURM_CPUS_PER_TASK, else the CPUs this process "
         "may run on)",
     )
+    io.add_argument(
+        "--log-every",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="without a terminal (a SLURM log): a progress line (loss, patches/s, epoch ETA) "
+        "every SECONDS; on a terminal a progress bar (default: 60)",
+    )
     grp = parser.add_argument_group("settings (override --settings)")
     for key, (default, help_text) in SETTINGS.items():
         shown = "required" if default is None else f"default: {json.dumps(default)}"
@@ -193,4 +202,5 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         device=args.device,
         threads=args.threads,
+        log_every=args.log_every,
     )
