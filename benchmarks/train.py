@@ -9,7 +9,8 @@
    hardly depends on the batch), and with CUDA at batch 128, fp32 / bf16 autocast,
    each with and without channels_last.
 2. The real sampler (``PatchSampler``) on an in-memory 1024 x 1024 stack: patches/s
-   of one process (rotation +-180 degrees, flips), and with CUDA the whole training
+   of one process (rotation +-180 degrees, flips; ``benchmarks/feed.py``'s
+   ``bench_feed``, batches as training gets them), and with CUDA the whole training
    step fed by a DataLoader through the sampler.
 
 Writes benchmarks/results/train.json and prints a table. About a minute on 2 CPU cores.
@@ -105,22 +106,15 @@ def make_stack(root: Path, size=1024, seed=0):
     return root / "stacks" / "a.h5", root / "masks" / "a.h5"
 
 
-def bench_sampler(stack, mask, n=400) -> dict:
-    from dstl_hpc.sampler import PatchSampler
+def bench_sampler(stack, mask, batches=3) -> dict:
+    """The feed of one process, measured as ``benchmarks/feed.py`` does (same function)."""
+    from benchmarks.feed import bench_feed, settings
 
-    sp = PatchSampler([stack], [mask], [1, 2], [500.0] * 20, [100.0] * 20, SETTINGS, True)
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        sp.sample(rng)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        sp.sample(rng)
-    dt = time.perf_counter() - t0
+    r = bench_feed([stack], [mask], settings(180.0, True), True, 128, batches)
     return {
-        "what": "sampler only, 1 process, in memory, rotate 180 + flips",
-        "patches": n,
-        "seconds": round(dt, 3),
-        "patches_per_s": round(n / dt, 1),
+        "what": "sampler only, 1 process, in memory, rotate 180 + flips, batches of 128 "
+        "through DataLoader(num_workers=0) as in benchmarks/feed.py",
+        **r,
     }
 
 

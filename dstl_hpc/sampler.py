@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 
 OVERSAMPLE_TRIES = 100
 IN_MEMORY_FRACTION = 0.25
+# HDF5 chunk cache of each opened stack / mask (h5py's default is 1 MiB): holds every
+# chunk of a rotated 96 px window (about 140 x 140 px, 12 channels) even in the old
+# (20, 128, 128) layout, so a window's chunks are decompressed once per read.
+H5_CHUNK_CACHE = 4 * 2**20
+H5_CHUNK_SLOTS = 4099
 
 
 # ------------------------------------------------------------------- memory
@@ -95,7 +100,17 @@ def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
 
 
 class PatchSampler:
-    """Draws (input, target) patches; picklable (HDF5 handles are reopened per process)."""
+    """Draws (input, target) patches; picklable (HDF5 handles are reopened per process).
+
+    Fast path: a patch's window (image channels and mask planes together) is read
+    once into a float32 (h, w, C + n) array, rotated by ONE ``cv2.warpAffine`` call
+    over all planes, and turned back to planes by one ``cv2.transpose``; flips are
+    views, normalisation is two in-place passes on the output. In memory the stacks
+    are kept pixel-interleaved (H, W, C + n) uint16 (masks as 0/1), so the window is
+    one contiguous-row copy; ``images`` / ``masks`` are (C, H, W) / (n, H, W) views of
+    that storage. The values are those of the per-plane computation (the same
+    ``warpAffine`` on the same float32 window, the same float32 arithmetic).
+    """
 
     def __init__(
         self,
@@ -139,17 +154,35 @@ class PatchSampler:
             self.shapes.append((int(s_shape[1]), int(s_shape[2])))
         area = sum(h * w for h, w in self.shapes)
         self.area = area
-        nbytes = area * (2 * self.n_channels + len(self.classes))
+        nbytes = area * 2 * (self.n_channels + len(self.classes))  # uint16 (H, W, C + n)
         keep = decide_in_memory("auto" if in_memory is None else in_memory, nbytes)
+        self._hwc: list[np.ndarray] | None = None
         self.images: list[np.ndarray] | None = None
         self.masks: list[np.ndarray] | None = None
-        if keep:
-            from dstl_hpc.stacks import read_mask, read_stack
-
-            self.images = [read_stack(p, self.n_channels) for p in self.stack_paths]
-            self.masks = [read_mask(p, self.classes) for p in self.mask_paths]
         self._handles: dict = {}
         self._pid = None
+        if keep:
+            self._hwc = [self._load(k) for k in range(len(self.shapes))]
+            nc = self.n_channels
+            self.images = [a[:, :, :nc].transpose(2, 0, 1) for a in self._hwc]
+            self.masks = [a[:, :, nc:].transpose(2, 0, 1) for a in self._hwc]
+            self._handles = {}  # the loader's handles are not needed any more
+
+    def _load(self, k: int) -> np.ndarray:
+        """Stack ``k`` and its class planes as one uint16 (H, W, C + n) array."""
+        h, w = self.shapes[k]
+        nc = self.n_channels
+        out = np.empty((h, w, nc + len(self.classes)), np.uint16)
+        img = self._dataset(self.stack_paths[k], "image")
+        msk = self._dataset(self.mask_paths[k], "mask")
+        step = 256
+        for y in range(0, h, step):  # bands of rows: no second full-size copy
+            out[y : y + step, :, :nc] = img[:nc, y : y + step].transpose(1, 2, 0)
+            for j, c in enumerate(self.classes):
+                out[y : y + step, :, nc + j] = msk[c - 1, y : y + step]
+        self._handles.pop(self.stack_paths[k]).file.close()
+        self._handles.pop(self.mask_paths[k]).file.close()
+        return out
 
     # -- HDF5 handles: opened lazily, once per process (DataLoader workers fork)
     def __getstate__(self):
@@ -163,41 +196,56 @@ class PatchSampler:
         if self._pid != os.getpid():
             self._handles, self._pid = {}, os.getpid()
         if path not in self._handles:
-            self._handles[path] = h5py.File(path, "r")[name]
+            # A chunk cache that holds a whole patch window of any layout written so far.
+            h5 = h5py.File(path, "r", rdcc_nbytes=H5_CHUNK_CACHE, rdcc_nslots=H5_CHUNK_SLOTS)
+            self._handles[path] = h5[name]
         return self._handles[path]
 
     @property
     def in_memory(self) -> bool:
-        return self.images is not None
+        return self._hwc is not None
 
-    def _window(self, i: int, y0: int, y1: int, x0: int, x1: int):
-        """Image (C, y1-y0, x1-x0) float32 and mask (n, ...) float32, mirrored outside."""
+    def _window(self, i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """float32 (y1-y0, x1-x0, C + n): image channels then class planes, mirrored outside."""
+        h, w = self.shapes[i]
+        buf = np.empty((y1 - y0, x1 - x0, self.n_channels + len(self.classes)), np.float32)
+        inside = y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w
+        if self.in_memory:
+            src = self._hwc[i]
+            if inside:
+                np.copyto(buf, src[y0:y1, x0:x1])
+            else:
+                ry = _reflect_index(np.arange(y0, y1), h)
+                rx = _reflect_index(np.arange(x0, x1), w)
+                np.copyto(buf, src[np.ix_(ry, rx)])
+            return buf
+        chw = self._read(i, y0, y1, x0, x1)
+        planes, hh, ww = chw.shape
+        hwc = cv2.transpose(chw.reshape(planes, hh * ww))  # (h * w, planes), same dtype
+        np.copyto(buf, hwc.reshape(hh, ww, planes))
+        return buf
+
+    def _read(self, i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """uint16 (C + n, y1-y0, x1-x0) from HDF5: one read per dataset (a mask plane
+        per class), of the window clipped to the image, mirrored outside."""
         h, w = self.shapes[i]
         cy0, cy1 = max(0, y0), min(h, y1)
         cx0, cx1 = max(0, x0), min(w, x1)
-        if self.in_memory:
-            img = self.images[i][:, cy0:cy1, cx0:cx1]
-            msk = self.masks[i][:, cy0:cy1, cx0:cx1]
-        else:
-            img = self._dataset(self.stack_paths[i], "image")[: self.n_channels, cy0:cy1, cx0:cx1]
-            planes = self._dataset(self.mask_paths[i], "mask")[:, cy0:cy1, cx0:cx1]
-            msk = planes[[c - 1 for c in self.classes]]
         if (cy0, cy1, cx0, cx1) != (y0, y1, x0, x1):
-            ry = _reflect_index(np.arange(y0, y1), h) - cy0
-            rx = _reflect_index(np.arange(x0, x1), w) - cx0
-            if ry.min() < 0 or rx.min() < 0 or ry.max() >= cy1 - cy0 or rx.max() >= cx1 - cx0:
-                # The mirrored indices reach beyond the clipped read: read them all.
-                return self._window_full(i, y0, y1, x0, x1)
-            img = img[:, ry][:, :, rx]
-            msk = msk[:, ry][:, :, rx]
-        return img.astype(np.float32), msk.astype(np.float32)
-
-    def _window_full(self, i, y0, y1, x0, x1):
-        h, w = self.shapes[i]
-        img, msk = self._window(i, 0, h, 0, w)
-        ry = _reflect_index(np.arange(y0, y1), h)
-        rx = _reflect_index(np.arange(x0, x1), w)
-        return img[:, ry][:, :, rx], msk[:, ry][:, :, rx]
+            ry = _reflect_index(np.arange(y0, y1), h)
+            rx = _reflect_index(np.arange(x0, x1), w)
+            # mirrored indices may reach beyond the clipped window: read their span
+            cy0, cy1 = min(cy0, int(ry.min())), max(cy1, int(ry.max()) + 1)
+            cx0, cx1 = min(cx0, int(rx.min())), max(cx1, int(rx.max()) + 1)
+        nc = self.n_channels
+        out = np.empty((nc + len(self.classes), cy1 - cy0, cx1 - cx0), np.uint16)
+        out[:nc] = self._dataset(self.stack_paths[i], "image")[:nc, cy0:cy1, cx0:cx1]
+        masks = self._dataset(self.mask_paths[i], "mask")
+        for j, c in enumerate(self.classes):
+            out[nc + j] = masks[c - 1, cy0:cy1, cx0:cx1]
+        if (cy0, cy1, cx0, cx1) != (y0, y1, x0, x1):
+            out = out[:, ry - cy0][:, :, rx - cx0]
+        return np.ascontiguousarray(out)
 
     def _draw(self, rng: np.random.Generator):
         """One patch before normalisation: raw image (C, S, S), mask (n, inner, inner)."""
@@ -209,10 +257,13 @@ class PatchSampler:
         py, px = ty - b, tx - b  # top-left of the input square
         angle = float(rng.uniform(-self.rotate_deg, self.rotate_deg)) if self.rotate_deg else 0.0
         if angle == 0.0:
-            img, msk = self._window(i, py, py + side, px, px + side)
-            msk = msk[:, b : b + inner, b : b + inner]
+            both = self._window(i, py, py + side, px, px + side)
         else:
-            img, msk = self._rotated(i, py, px, angle)
+            both = self._rotated(i, py, px, angle)
+        # (S, S, C + n) -> (C + n, S, S): one transpose of a (S * S, C + n) matrix
+        planes = cv2.transpose(both.reshape(side * side, -1)).reshape(-1, side, side)
+        nc = self.n_channels
+        img, msk = planes[:nc], planes[nc:, b : b + inner, b : b + inner]
         if self.flips:
             if rng.random() < 0.5:
                 img, msk = img[:, :, ::-1], msk[:, :, ::-1]
@@ -223,15 +274,16 @@ class PatchSampler:
             img = img * np.maximum(factor, 0).astype(np.float32).reshape(-1, 1, 1)
         return img, msk
 
-    def _rotated(self, i: int, py: int, px: int, angle: float):
-        side, b, inner = self.side, self.border, self.inner
+    def _rotated(self, i: int, py: int, px: int, angle: float) -> np.ndarray:
+        """float32 (S, S, C + n): the rotated window, image and mask planes together."""
+        side = self.side
         cx, cy = px + side / 2.0, py + side / 2.0  # centre, continuous coordinates
         rad = math.radians(angle)
         cos, sin = math.cos(rad), math.sin(rad)
         r = side / 2.0 * (abs(cos) + abs(sin))
         wx0, wy0 = math.floor(cx - r) - 1, math.floor(cy - r) - 1
         wx1, wy1 = math.ceil(cx + r) + 2, math.ceil(cy + r) + 2
-        img, msk = self._window(i, wy0, wy1, wx0, wx1)
+        win = self._window(i, wy0, wy1, wx0, wx1)
 
         # destination index (u, v) -> window index: centre + R d - 0.5 - window origin,
         # with d = (v + 0.5 - side / 2, u + 0.5 - side / 2). Image and mask are warped
@@ -240,15 +292,14 @@ class PatchSampler:
         tx = cos * d0 - sin * d0 + cx - 0.5 - wx0
         ty = sin * d0 + cos * d0 + cy - 0.5 - wy0
         m = np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
-        both = _warp(
-            np.concatenate([img, msk]),
+        out = cv2.warpAffine(
+            win,
             m,
-            side,
-            cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            cv2.BORDER_REFLECT_101,
+            (side, side),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT_101,
         )
-        n = img.shape[0]
-        return both[:n], both[n:, b : b + inner, b : b + inner]
+        return out.reshape(side, side, win.shape[2])
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(input float32 (C, S, S) normalised, target float32 (n, inner, inner))."""
@@ -258,14 +309,10 @@ class PatchSampler:
         while want_positive and tries < OVERSAMPLE_TRIES and not (msk >= 0.5).any():
             img, msk = self._draw(rng)
             tries += 1
-        x = (img - self.mean) / self.std
-        return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(msk, np.float32)
-
-
-def _warp(chw: np.ndarray, m: np.ndarray, size: int, flags: int, mode: int) -> np.ndarray:
-    hwc = np.ascontiguousarray(chw.transpose(1, 2, 0))
-    out = cv2.warpAffine(hwc, m, (size, size), flags=flags, borderMode=mode)
-    return out.reshape(size, size, chw.shape[0]).transpose(2, 0, 1)
+        x = np.empty(img.shape, np.float32)
+        np.subtract(img, self.mean, out=x)
+        np.divide(x, self.std, out=x)
+        return x, np.ascontiguousarray(msk, np.float32)
 
 
 # ------------------------------------------------------------------- dataset

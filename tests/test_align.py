@@ -344,7 +344,7 @@ def test_cli_writes_the_stack(tmp_path, images):
     with h5py.File(out, "r") as h5:
         ds = h5["image"]
         assert ds.dtype == np.uint16 and ds.shape == (20, SIZE, SIZE)
-        assert ds.chunks == (20, 128, 128)
+        assert ds.chunks == (4, 64, 64)
         assert ds.compression is not None
         assert list(h5.attrs["channels"]) == list(CHANNELS)
         assert h5.attrs["image_id"] == "6120_2_2"
