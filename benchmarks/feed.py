@@ -4,7 +4,9 @@
 
 One process, one thread (``torch.set_num_threads(1)``, ``cv2.setNumThreads(1)``)
 produces batches exactly as ``dstl_hpc.train`` consumes them: a ``DataLoader``
-(``num_workers=0``, default collate) over ``PatchDataset`` / ``PatchSampler`` with
+(``num_workers=0``, ``batch_size=None``) over ``PatchBatches`` of a ``PatchDataset`` /
+``PatchSampler`` (batches written into reused buffers; torch's default collate is
+measured beside it, as ``default_collate_per_s``) with
 the seed's settings (12 channels, 96 px input, 64 px target, 2 classes, batch 128),
 giving normalised float32 tensors (B, 12, 96, 96) and masks (B, 2, 64, 64).
 
@@ -138,27 +140,38 @@ def layout(path: Path) -> dict:
 def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int) -> dict:
     """patches/s of one process producing training batches (DataLoader, 0 workers).
 
-    ``patches_per_s``: whole batches as training gets them (sampling + default collate);
-    ``sample_only_per_s``: the same patches without the collate (``dataset[i]``). Both
-    from the median time per batch, robust to other load on a shared machine.
+    ``patches_per_s``: whole batches as training gets them (``PatchBatches`` through a
+    DataLoader with batch_size None: sampling into reused batch buffers);
+    ``default_collate_per_s``: the same batches through torch's default collate (what
+    training used before); ``sample_only_per_s``: the patches alone (``dataset[i]``).
+    All from the median time per batch, robust to other load on a shared machine.
     """
     import torch
 
-    from dstl_hpc.sampler import PatchDataset, PatchSampler
+    from dstl_hpc.sampler import PatchBatches, PatchDataset, PatchSampler
 
     sp = PatchSampler(stacks, masks, CLASSES, MEAN, STD, s, in_memory)
     ds = PatchDataset(sp, batch * (batches + 1), seed=0)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=0, drop_last=True)
-    it = iter(loader)
-    x, y = next(it)  # warm-up: opens files, first allocations
-    assert x.shape == (batch, 12, 96, 96) and x.dtype == torch.float32
-    assert y.shape == (batch, len(CLASSES), 64, 64) and y.dtype == torch.float32
-    times = []
-    t0 = time.perf_counter()
-    for _ in it:
-        t1 = time.perf_counter()
-        times.append(t1 - t0)
-        t0 = t1
+
+    def per_batch(loader):
+        it = iter(loader)
+        x, y = next(it)  # warm-up: opens files, first allocations
+        assert x.shape == (batch, 12, 96, 96) and x.dtype == torch.float32
+        assert y.shape == (batch, len(CLASSES), 64, 64) and y.dtype == torch.float32
+        times = []
+        t0 = time.perf_counter()
+        for _ in it:
+            t1 = time.perf_counter()
+            times.append(t1 - t0)
+            t0 = t1
+        return times
+
+    times = per_batch(
+        torch.utils.data.DataLoader(PatchBatches(ds, batch), batch_size=None, num_workers=0)
+    )
+    collated = per_batch(
+        torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=0, drop_last=True)
+    )
     alone = []
     for k in range(1, batches + 1):
         t0 = time.perf_counter()
@@ -169,6 +182,7 @@ def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int
         "patches": batch * len(times),
         "seconds": round(sum(times), 3),
         "patches_per_s": round(batch / float(np.median(times)), 1),
+        "default_collate_per_s": round(batch / float(np.median(collated)), 1),
         "sample_only_per_s": round(batch / float(np.median(alone)), 1),
     }
 
@@ -211,7 +225,8 @@ def main() -> int:
                 print(
                     f"{source:20} rotate {rot:5.0f} flips {flips!s:5} "
                     f"{r['patches_per_s']:8.1f} patches/s "
-                    f"({r['sample_only_per_s']:.1f} without the collate)",
+                    f"(default collate {r['default_collate_per_s']:.1f}, "
+                    f"patches alone {r['sample_only_per_s']:.1f})",
                     flush=True,
                 )
 
@@ -227,7 +242,7 @@ def main() -> int:
         "hdf5_legacy_layout_per_core": pick("hdf5_legacy_layout"),
         "hdf5_uncompressed_per_core": pick("hdf5_uncompressed"),
         "unit": "patches/s of one process, one thread (rotate_deg 180 + flips), whole "
-        "batches incl. torch's default collate (median time per batch)",
+        "batches as training gets them: PatchBatches, reused buffers (median time per batch)",
         "cases": cases,
         "data": {
             "images": args.images,
@@ -251,7 +266,7 @@ def main() -> int:
             "classes": CLASSES,
             "batch": args.batch,
             "timed_batches": args.batches,
-            "loader": "torch DataLoader, num_workers=0, default collate, PatchDataset",
+            "loader": "torch DataLoader, num_workers=0, batch_size=None, PatchBatches",
         },
         "machine": {
             "platform": platform.platform(),

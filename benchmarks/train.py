@@ -123,17 +123,16 @@ def bench_loader_steps(stack, mask, device, batch, iters, workers, bf16, channel
     import torch
 
     from dstl_hpc.losses import dice_bce_loss
-    from dstl_hpc.sampler import PatchDataset, PatchSampler, worker_init
+    from dstl_hpc.sampler import PatchBatches, PatchDataset, PatchSampler, worker_init
 
     sp = PatchSampler([stack], [mask], [1, 2], [500.0] * 20, [100.0] * 20, SETTINGS, True)
     ds = PatchDataset(sp, batch * (iters + 3), seed=0)
     loader = torch.utils.data.DataLoader(
-        ds,
-        batch_size=batch,
+        PatchBatches(ds, batch),  # as dstl_hpc.train feeds the model
+        batch_size=None,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         worker_init_fn=worker_init if workers else None,
-        drop_last=True,
     )
     net = _net(device, channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # SIGTERM (a cancelled or timed-out job) unwinds like Ctrl-C, so that every
     # temporary output is removed; `train` installs its own handlers (checkpoint).
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args._run(args) or 0)
     except DstlError as exc:
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except _Terminated:
         print(f"dstl-hpc {args.command}: terminated (SIGTERM)", file=sys.stderr)
         return 143
+    finally:  # a caller of main() (tests, a notebook) gets its own handler back
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Terminated(BaseException):

@@ -44,7 +44,7 @@ from dstl_hpc.device import resolve_device
 from dstl_hpc.errors import DstlError
 from dstl_hpc.losses import combine_terms, dice_bce_loss, loss_terms
 from dstl_hpc.model import build_model, normalize, predict_logits, save_atomic, save_model_file
-from dstl_hpc.sampler import PatchDataset, PatchSampler, worker_init
+from dstl_hpc.sampler import PatchBatches, PatchDataset, PatchSampler, worker_init
 from dstl_hpc.settings import validate_settings
 
 log = logging.getLogger(__name__)
@@ -429,6 +429,7 @@ def train(
             bs,
         )
     dataset = PatchDataset(sampler, n_batches * bs, s["seed"])
+    batches = PatchBatches(dataset, bs)
     vset = _ValidSet(valid_stacks, valid_masks, nc, classes, keep=sampler.in_memory)
 
     model = build_model(s, nc, len(classes)).to(dev)
@@ -508,12 +509,11 @@ def train(
             t0 = time.monotonic()
             lr = optimizer.param_groups[0]["lr"]
             loader = torch.utils.data.DataLoader(
-                dataset,
-                batch_size=bs,
-                sampler=range(first * bs, n_batches * bs),
+                batches,
+                batch_size=None,  # PatchBatches hands out whole batches
+                sampler=range(first, n_batches),
                 num_workers=workers,
                 pin_memory=cuda,
-                drop_last=True,
                 worker_init_fn=worker_init if workers else None,
                 generator=torch.Generator(),  # leaves the global torch RNG alone
             )

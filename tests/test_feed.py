@@ -156,3 +156,30 @@ def test_any_chunk_layout_reads_the_same_patches(tmp_path):
         a = ref.sample(np.random.default_rng(seed))
         b = legacy.sample(np.random.default_rng(seed))
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_batches_equal_the_collated_patches(tmp_path):
+    """PatchBatches hands out the same batches as torch's default collate did, and
+    the training therefore sees the same data as before the buffers were reused."""
+    import torch
+
+    from dstl_hpc.sampler import PatchBatches
+
+    _data(tmp_path)
+    ds = PatchDataset(_sampler(tmp_path, True, rotate_deg=180.0, flips=True), 32, seed=3)
+    collated = list(torch.utils.data.DataLoader(ds, batch_size=8, drop_last=True))
+    loader = torch.utils.data.DataLoader(PatchBatches(ds, 8), batch_size=None)
+    for (x, y), (cx, cy) in zip(loader, collated, strict=True):
+        assert torch.equal(x, cx) and torch.equal(y, cy)
+    # workers prefetch: their batches must not share (and overwrite) one buffer
+    workers = torch.utils.data.DataLoader(
+        PatchBatches(ds, 8), batch_size=None, num_workers=2, prefetch_factor=2
+    )
+    held = [(x, y) for x, y in workers]  # all kept alive at once
+    for (x, y), (cx, cy) in zip(held, collated, strict=True):
+        assert torch.equal(x, cx) and torch.equal(y, cy)
+    batches = PatchBatches(ds, 8)
+    assert len(batches) == 4
+    first = batches[0][0].clone()
+    assert batches[1][0].data_ptr() == batches[0][0].data_ptr()  # one buffer, reused
+    assert torch.equal(batches[0][0], first)

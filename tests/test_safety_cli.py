@@ -287,3 +287,9 @@ def test_sigterm_removes_the_temporary_output(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "terminated (SIGTERM)" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_main_gives_the_callers_sigterm_handler_back(files, capsys):
+    before = signal.getsignal(signal.SIGTERM)
+    main(["stats", str(files["root"] / "s.json"), str(files["stack"])])
+    assert signal.getsignal(signal.SIGTERM) is before
