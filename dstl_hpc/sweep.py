@@ -33,18 +33,6 @@ log = logging.getLogger(__name__)
 DEFAULT_THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]  # 0.05 .. 0.95
 
 
-def choose(thresholds, scores, fixed: float | None = None) -> tuple[float, str | None]:
-    """(threshold, note): the best score, ties closest to 0.5; ``fixed`` overrides.
-
-    A null score (no truth and no predicted area) counts as perfect agreement.
-    """
-    if fixed is not None:
-        return float(fixed), "threshold fixed by configuration"
-    candidates = [(t, 0.0, 0.0) for t in thresholds]
-    best, note = choose_candidate(candidates, scores, (0.0, 0.0))
-    return best[0], note
-
-
 def choose_candidate(candidates, scores, own) -> tuple[tuple, str | None]:
     """((threshold, epsilon, min_area), note): the best score; ties go to the class's
     ``own`` (epsilon, min_area), then to the threshold closest to 0.5. A null score (no

@@ -13,7 +13,7 @@ from dstl_hpc.dataset import pixels_to_grid
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import to_wkt
 from dstl_hpc.stacks import write_prediction
-from dstl_hpc.sweep import choose, sweep
+from dstl_hpc.sweep import choose_candidate, sweep
 
 H, W = 64, 72
 XMAX, YMIN = 0.0091, -0.0090
@@ -96,6 +96,12 @@ def test_sweep_errors(tmp_path):
     other.write_text(",Xmax,Ymin\nI9,0.009,-0.009\n")
     with pytest.raises(DstlError, match="I1 is missing"):
         sweep(2, truth, other, [pred])
+
+
+def choose(thresholds, scores):
+    """The candidate choice over thresholds alone (one epsilon, one min_area)."""
+    best, note = choose_candidate([(t, 0.0, 0.0) for t in thresholds], scores, (0.0, 0.0))
+    return best[0], note
 
 
 def test_choose_ties_closest_to_half():
