@@ -219,7 +219,7 @@ def test_drawn_offsets_are_exact_on_the_warp_grid():
     rng = np.random.default_rng(0)
     for band in ("P", "M", "A"):
         for big, small in ((3392, synth.band_shape(3348, 3392, band)[1]), (193, 48)):
-            d = synth._draw_offset(rng, band, big, small)
+            d = synth.draw_offset(rng, band, big, small)
             assert abs(d) <= synth.OFFSET_LIMITS[band]
             shift = d * big / small * 32
             assert shift == pytest.approx(round(shift), abs=1e-6)
@@ -316,7 +316,7 @@ def test_replaces_an_existing_directory_only_on_success(tmp_path, monkeypatch):
         raise RuntimeError("boom")
 
     with monkeypatch.context() as mp:
-        mp.setattr(synth, "make_image", boom)
+        mp.setattr(synth.write, "make_image", boom)
         with pytest.raises(RuntimeError):
             synth.generate(out, 2, 1, (64, 64), 0)
     assert (out / "old.txt").read_text() == "old"
