@@ -166,7 +166,12 @@ class Plan:
 
     @property
     def all_ids(self) -> list[str]:
-        return self.train_ids + [i for i in self.test_ids if i not in self.train_ids]
+        """Training ids, then the test ids that are not training ids (computed once:
+        the DAG asks for it thousands of times)."""
+        if not hasattr(self, "_all_ids"):
+            train = set(self.train_ids)
+            self._all_ids = self.train_ids + [i for i in self.test_ids if i not in train]
+        return self._all_ids
 
     def fit_ids(self, variant: str) -> list[str]:
         if variant == "validation":
@@ -177,7 +182,7 @@ class Plan:
         return list(self.validation_ids) if variant == "validation" else []
 
     def predict_ids(self, variant: str) -> list[str]:
-        return list(self.validation_ids) if variant == "validation" else list(self.test_ids)
+        return self.validation_ids if variant == "validation" else self.test_ids
 
     # ------------------------------------------------------------- chunks
     @property
@@ -195,6 +200,61 @@ class Plan:
         if not 0 <= part < self.n_parts(variant):
             raise DstlError(f"{variant}: no part {part} (there are {self.n_parts(variant)})")
         return ids[part * size : (part + 1) * size]
+
+    @property
+    def polygon_parts_per_job(self) -> int:
+        """Predict parts per polygonize job: ``polygon_images_per_job`` in whole predict
+        parts (rounded down, at least one). Polygons are cheap, so their jobs may be coarser."""
+        images = int(self.config.get("polygon_images_per_job", self.images_per_job))
+        return max(1, images // self.images_per_job)
+
+    def n_polygon_parts(self, variant: str) -> int:
+        size = self.polygon_parts_per_job
+        return (self.n_parts(variant) + size - 1) // size
+
+    def polygon_predict_parts(self, variant: str, part: int) -> list[int]:
+        """The predict parts whose probabilities one polygonize job turns into polygons."""
+        if not 0 <= part < self.n_polygon_parts(variant):
+            n = self.n_polygon_parts(variant)
+            raise DstlError(f"{variant}: no polygon part {part} (there are {n})")
+        size = self.polygon_parts_per_job
+        return list(range(part * size, min((part + 1) * size, self.n_parts(variant))))
+
+    # ------------------------------------------------------- align parts
+    @property
+    def align_images_per_job(self) -> int:
+        return int(self.config.get("align_images_per_job", 1))
+
+    def n_align_parts(self) -> int:
+        size = self.align_images_per_job
+        return (len(self.all_ids) + size - 1) // size
+
+    def align_part_ids(self, part: int) -> list[str]:
+        """The images of one align job: consecutive ids of ``all_ids`` (training first)."""
+        if not 0 <= part < self.n_align_parts():
+            raise DstlError(f"align: no part {part} (there are {self.n_align_parts()})")
+        size = self.align_images_per_job
+        return self.all_ids[part * size : (part + 1) * size]
+
+    def align_part_of(self, image: str) -> int:
+        if not hasattr(self, "_align_part"):
+            size = self.align_images_per_job
+            self._align_part = {i: n // size for n, i in enumerate(self.all_ids)}
+        try:
+            return self._align_part[image]
+        except KeyError:
+            raise DstlError(f"{image}: not an image id of this dataset") from None
+
+    def stack_dir(self, part: int) -> str:
+        """The align job output holding the stacks of one part."""
+        return str(self.results / "stacks" / f"part{part}")
+
+    def stack_file(self, image: str) -> str:
+        return f"{self.stack_dir(self.align_part_of(image))}/{image}.h5"
+
+    def stack_dirs(self, ids) -> list[str]:
+        """The align outputs that hold the stacks of ``ids``, in part order."""
+        return [self.stack_dir(p) for p in sorted({self.align_part_of(i) for i in ids})]
 
     # ------------------------------------------------------------- groups
     @staticmethod

@@ -347,11 +347,18 @@ def validate(model, vset: _ValidSet, mean, std, settings, device, bf16, channels
 # -------------------------------------------------------------------- train
 
 
-def _paths(directory, ids, what: str) -> list[Path]:
-    paths = [Path(directory) / f"{i}.h5" for i in ids]
-    for p in paths:
-        if not p.exists():
-            raise DstlError(f"{p}: {what} file not found")
+def _paths(directories, ids, what: str) -> list[Path]:
+    """``{id}.h5`` of each id, from the first of ``directories`` (one or a list) holding it."""
+    dirs = (
+        [Path(directories)] if isinstance(directories, str | Path) else list(map(Path, directories))
+    )
+    paths = []
+    for i in ids:
+        found = [d / f"{i}.h5" for d in dirs if (d / f"{i}.h5").exists()]
+        if not found:
+            where = ", ".join(str(d) for d in dirs)
+            raise DstlError(f"{dirs[0] / f'{i}.h5'}: {what} file not found (looked in {where})")
+        paths.append(found[0])
     return paths
 
 

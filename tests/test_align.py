@@ -359,6 +359,43 @@ def test_cli_writes_the_stack(tmp_path, images):
     assert sorted(p.name for p in out.parent.iterdir()) == ["6120_2_2.h5"]
 
 
+def test_cli_out_dir_aligns_each_image_as_alone(tmp_path, images):
+    rgb, p, m, a = images["small"]
+    for i, image_id in enumerate(("6120_2_2", "6120_2_3")):
+        write_image(tmp_path / "data", image_id, rgb, np.roll(p, i, axis=1), m, a)
+    data = str(tmp_path / "data")
+    part = tmp_path / "stacks" / "part0"
+    assert main(["align", data, "6120_2_2", "6120_2_3", "--out-dir", str(part)]) == 0
+    assert sorted(f.name for f in part.iterdir()) == ["6120_2_2.h5", "6120_2_3.h5"]
+    for image_id in ("6120_2_2", "6120_2_3"):
+        alone = tmp_path / f"alone_{image_id}.h5"
+        assert main(["align", data, image_id, str(alone)]) == 0
+        with h5py.File(alone, "r") as one, h5py.File(part / f"{image_id}.h5", "r") as many:
+            assert many.attrs["image_id"] == image_id
+            assert np.array_equal(one["image"][:], many["image"][:])
+            assert one.attrs["alignment"] == many.attrs["alignment"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["6120_2_2"], "give IMAGE_ID OUT.h5"),
+        (["6120_2_2", "6120_2_2", "--out-dir", "{tmp}/part"], "given twice"),
+        (["6120_2_2", "--out-dir", "{tmp}/data/three_band"], "data"),
+    ],
+)
+def test_cli_out_dir_refusals(tmp_path, images, capsys, args, message):
+    rgb, p, m, a = images["small"]
+    write_image(tmp_path / "data", "6120_2_2", rgb, p, m, a)
+    before = sorted(str(f) for f in tmp_path.rglob("*"))
+    capsys.readouterr()
+    args = [x.format(tmp=tmp_path) for x in args]
+    assert main(["align", str(tmp_path / "data"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert sorted(str(f) for f in tmp_path.rglob("*")) == before
+
+
 def _truncate(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])

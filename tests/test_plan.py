@@ -120,3 +120,39 @@ def test_parts_cover_every_predict_id_once():
     assert plan.n_parts("all") == 2 and plan.part_ids("all", 1) == plan.test_ids[3:]
     with pytest.raises(DstlError, match="no part 2"):
         plan.part_ids("all", 2)
+
+
+def test_align_parts_cover_every_image_once_training_first():
+    cfg = demo_config()
+    cfg["align_images_per_job"] = 5
+    plan = Plan(cfg)
+    parts = [plan.align_part_ids(p) for p in range(plan.n_align_parts())]
+    assert [i for ids in parts for i in ids] == plan.all_ids
+    assert all(len(ids) == 5 for ids in parts[:-1]) and 1 <= len(parts[-1]) <= 5
+    assert plan.all_ids[: len(plan.train_ids)] == plan.train_ids
+    for p, ids in enumerate(parts):
+        for i in ids:
+            assert plan.align_part_of(i) == p
+            assert plan.stack_file(i) == f"{plan.results}/stacks/part{p}/{i}.h5"
+    ids = [parts[0][0], parts[-1][-1], parts[0][1]]
+    assert plan.stack_dirs(ids) == [plan.stack_dir(0), plan.stack_dir(len(parts) - 1)]
+    with pytest.raises(DstlError, match="not an image id"):
+        plan.align_part_of("nope")
+    with pytest.raises(DstlError, match="no part"):
+        plan.align_part_ids(len(parts))
+
+
+def test_polygon_parts_group_whole_predict_parts():
+    cfg = demo_config()
+    cfg["images_per_job"] = 1
+    cfg["polygon_images_per_job"] = 3
+    plan = Plan(cfg)
+    n = plan.n_parts("all")
+    groups = [plan.polygon_predict_parts("all", q) for q in range(plan.n_polygon_parts("all"))]
+    assert [p for g in groups for p in g] == list(range(n))
+    assert all(len(g) == 3 for g in groups[:-1])
+    assert plan.n_polygon_parts("validation") == 1
+    cfg["images_per_job"] = 3
+    for images, parts in ((2, 1), (3, 1), (7, 2), (9, 3)):  # whole parts, rounded down
+        cfg["polygon_images_per_job"] = images
+        assert Plan(cfg).polygon_parts_per_job == parts

@@ -325,7 +325,8 @@ def seconds_per_epoch(workdir: Path, cfg: dict) -> float:
         sys.executable, "-m", "dstl_hpc", "train",
         "--out", str(cal / "model.pt"), "--metrics", str(cal / "metrics.csv"),
         "--checkpoint", str(cal / "ckpt"), "--stats", str(res / "stats.json"),
-        "--stacks-dir", str(res / "stacks"), "--masks-dir", str(res / "masks"),
+        "--stacks-dir", *map(str, sorted((res / "stacks").glob("part*"))),
+        "--masks-dir", str(res / "masks"),
         "--train-ids", *plan.fit_ids("all"), "--group", GROUP, "--variant", "all",
         "--settings", json.dumps(settings), "--threads", "1", "--device", "cpu",
     ]  # fmt: skip

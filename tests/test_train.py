@@ -251,6 +251,35 @@ def test_cli_trains_without_validation(tmp_path):
     assert model.n_classes == 2
 
 
+def test_stacks_come_from_several_dirs_first_match_wins(tmp_path):
+    from dstl_hpc.train import _paths
+
+    a, b = tmp_path / "part0", tmp_path / "part1"
+    for d, ids in ((a, ("x", "y")), (b, ("y", "z"))):
+        d.mkdir()
+        for i in ids:
+            (d / f"{i}.h5").write_bytes(b"")
+    assert _paths([a, b], ["z", "x", "y"], "stack") == [b / "z.h5", a / "x.h5", a / "y.h5"]
+    assert _paths(a, ["x"], "stack") == [a / "x.h5"]
+    with pytest.raises(
+        DstlError, match=r"w\.h5: stack file not found \(looked in .*part0, .*part1"
+    ):
+        _paths([a, b], ["w"], "stack")
+
+
+def test_cli_reads_stacks_from_align_parts(tmp_path):
+    _dataset(tmp_path, n=2)
+    (tmp_path / "part1").mkdir()
+    (tmp_path / "stacks" / "d1.h5").rename(tmp_path / "part1" / "d1.h5")
+    args = _cli_args(tmp_path)
+    at = args.index("--stacks-dir") + 2
+    args[at:at] = [str(tmp_path / "part1")]
+    settings = {k: v for k, v in TINY.items() if k not in ("epochs",)}
+    args += ["--settings", json.dumps(settings), "--epochs", "1", "--threads", "1"]
+    assert main(args) == 0
+    assert (tmp_path / "m.pt").exists()
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     _dataset(tmp_path, n=2)
     base = _cli_args(tmp_path)

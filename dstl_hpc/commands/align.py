@@ -1,4 +1,6 @@
-"""dstl-hpc align DATA_DIR IMAGE_ID OUT.h5 [--threads N] [alignment options]"""
+"""dstl-hpc align DATA_DIR IMAGE_ID OUT.h5 [--threads N] [alignment options]
+dstl-hpc align DATA_DIR IMAGE_ID [IMAGE_ID ...] --out-dir DIR [options]
+"""
 
 from __future__ import annotations
 
@@ -31,8 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = AlignOptions()
     p.add_argument("data_dir", metavar="DATA_DIR", help="DSTL-layout data directory")
-    p.add_argument("image_id", metavar="IMAGE_ID", help="image to align, e.g. 6120_2_2")
-    p.add_argument("out", metavar="OUT.h5", help="stack to write (HDF5, see dstl_hpc.stacks)")
+    p.add_argument(
+        "items",
+        nargs="+",
+        metavar="IMAGE_ID [OUT.h5]",
+        help="an image to align, e.g. 6120_2_2, and the stack to write (HDF5, see "
+        "dstl_hpc.stacks); with --out-dir, one or more image ids",
+    )
+    p.add_argument("--out-dir", help="align every image given, writing DIR/{id}.h5")
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -81,19 +89,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _pairs(args) -> list[tuple[str, str]]:
+    """(image id, output stack) for each image the command aligns."""
+    from pathlib import Path
+
+    from dstl_hpc.errors import DstlError
+
+    if args.out_dir:
+        if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
+            raise DstlError(f"{args.out_dir}: --out-dir exists and is not a directory")
+        if len(set(args.items)) != len(args.items):
+            raise DstlError("align: an image id is given twice")
+        return [(i, str(Path(args.out_dir) / f"{i}.h5")) for i in args.items]
+    if len(args.items) != 2:
+        raise DstlError("align: give IMAGE_ID OUT.h5, or image ids with --out-dir DIR")
+    return [tuple(args.items)]
+
+
 def run(args) -> int:
     import cv2
 
-    from dstl_hpc.align import AlignOptions, align_image
-    from dstl_hpc.dataset import Layout, read_band, read_rgb
+    from dstl_hpc.align import AlignOptions
+    from dstl_hpc.dataset import Layout
     from dstl_hpc.paths import H5, guard_outputs
-    from dstl_hpc.stacks import write_stack
 
     layout = Layout(args.data_dir)
+    pairs = _pairs(args)
+    outputs = {f"output {out}": out for _, out in pairs}
     guard_outputs(
-        {"OUT.h5": args.out},
-        layout.image_files(args.image_id),
-        suffixes={"OUT.h5": H5},
+        outputs,
+        [f for image, _ in pairs for f in layout.image_files(image)],
+        suffixes=dict.fromkeys(outputs, H5),
         data_dirs=[args.data_dir],
     )
     threads = args.threads or _threads_default()
@@ -106,13 +132,28 @@ def run(args) -> int:
         resample=args.resample,
         coarse=args.coarse,
     )
+    if args.out_dir:
+        from pathlib import Path
+
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    for image, out in pairs:
+        align_one(layout, image, out, options, threads)
+    return 0
+
+
+def align_one(layout, image_id: str, out: str, options, threads: int) -> None:
+    """Read one image's TIFFs, align P, M and A to RGB, write its stack; log the timings."""
+    from dstl_hpc.align import align_image
+    from dstl_hpc.dataset import read_band, read_rgb
+    from dstl_hpc.stacks import write_stack
+
     start = time.perf_counter()
-    rgb = read_rgb(layout, args.image_id)
-    bands = {b: read_band(layout, args.image_id, b) for b in ("P", "M", "A")}
+    rgb = read_rgb(layout, image_id)
+    bands = {b: read_band(layout, image_id, b) for b in ("P", "M", "A")}
     read_s = time.perf_counter() - start
-    stack, alignment = align_image(rgb, bands["P"], bands["M"], bands["A"], args.image_id, options)
+    stack, alignment = align_image(rgb, bands["P"], bands["M"], bands["A"], image_id, options)
     align_s = time.perf_counter() - start - read_s
-    write_stack(args.out, stack, args.image_id, alignment)
+    write_stack(out, stack, image_id, alignment)
     write_s = time.perf_counter() - start - read_s - align_s
     shifts = ", ".join(
         f"{b} dx {a['dx']:+.3f} dy {a['dy']:+.3f} cc {a['cc']:.3f}"
@@ -122,14 +163,13 @@ def run(args) -> int:
     )
     log.info(
         "%s: %s; %d x %d stack written to %s (read %.1f s, align %.1f s, write %.1f s, %d threads)",
-        args.image_id,
+        image_id,
         shifts,
         stack.shape[1],
         stack.shape[2],
-        args.out,
+        out,
         read_s,
         align_s,
         write_s,
         threads,
     )
-    return 0

@@ -88,7 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     io.add_argument("--stats", required=True, type=Path, help="channel stats JSON (required)")
     io.add_argument(
-        "--stacks-dir", required=True, type=Path, help="dir of {id}.h5 stacks (required)"
+        "--stacks-dir",
+        required=True,
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="dir(s) of {id}.h5 stacks; each id is read from the first that holds it (required)",
     )
     io.add_argument("--masks-dir", required=True, type=Path, help="dir of {id}.h5 masks (required)")
     io.add_argument(
@@ -169,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
     ids = [*args.train_ids, *args.valid_ids]
     inputs = [args.stats]
-    inputs += [d / f"{i}.h5" for d in (args.stacks_dir, args.masks_dir) for i in ids]
+    inputs += [d / f"{i}.h5" for d in (*args.stacks_dir, args.masks_dir) for i in ids]
     guard_outputs(
         {"--out": args.out, "--metrics": args.metrics, "--checkpoint": args.checkpoint},
         inputs,

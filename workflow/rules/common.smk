@@ -90,7 +90,7 @@ def train_inputs(wildcards):
     ids = PLAN.fit_ids(wildcards.variant) + PLAN.valid_ids(wildcards.variant)
     return {
         "stats": f"{R}/stats.json",
-        "stacks": expand(f"{R}/stacks/{{image}}.h5", image=ids),
+        "stacks": PLAN.stack_dirs(ids),
         "masks": expand(f"{R}/masks/{{image}}.h5", image=ids),
     }
 
@@ -101,7 +101,12 @@ def id_args(flag, ids):
 
 
 def part_stacks(variant, part):
-    return [f"{R}/stacks/{i}.h5" for i in PLAN.part_ids(variant, int(part))]
+    """The stack files of one predict part (params: the inputs are their align dirs)."""
+    return [PLAN.stack_file(i) for i in PLAN.part_ids(variant, int(part))]
+
+
+def part_stack_dirs(variant, part):
+    return PLAN.stack_dirs(PLAN.part_ids(variant, int(part)))
 
 
 def prediction_dir(variant, k, part):
@@ -116,6 +121,20 @@ def prediction_files(variant, k, part):
 
 def parts(variant):
     return range(PLAN.n_parts(variant))
+
+
+def polygon_parts(variant):
+    return range(PLAN.n_polygon_parts(variant))
+
+
+def polygon_job_dirs(variant, k, part):
+    """The prediction dirs (predict parts) one polygonize job reads."""
+    return [prediction_dir(variant, k, p) for p in PLAN.polygon_predict_parts(variant, int(part))]
+
+
+def polygon_job_files(variant, k, part):
+    ps = PLAN.polygon_predict_parts(variant, int(part))
+    return [f for p in ps for f in prediction_files(variant, k, p)]
 
 
 def swept_threshold(k):

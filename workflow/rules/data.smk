@@ -31,13 +31,14 @@ if PLAN.synthetic:
 
 rule align:
     input:
-        lambda wc: image_inputs(wc.image),
+        lambda wc: [f for i in PLAN.align_part_ids(int(wc.part)) for f in image_inputs(i)],
     output:
-        f"{R}/stacks/{{image}}.h5",
+        directory(f"{R}/stacks/part{{part}}"),
     params:
         data=lambda wc, input: data_dir_of(input[0]),
+        ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
     log:
-        f"{LOGS}/align/{{image}}.log",
+        f"{LOGS}/align/part{{part}}.log",
     group:
         "preprocess"
     threads: res("align", "cpus_per_task")
@@ -48,7 +49,7 @@ rule align:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc align {params.data:q} {wildcards.image:q} {output:q}"
+        "python -m dstl_hpc align {params.data:q} {params.ids:q} --out-dir {output:q}"
         " --threads {threads} > {log:q} 2>&1"
 
 
@@ -79,9 +80,11 @@ rule masks:
 
 rule stats:
     input:
-        expand(f"{R}/stacks/{{image}}.h5", image=PLAN.train_ids),
+        PLAN.stack_dirs(PLAN.train_ids),
     output:
         f"{R}/stats.json",
+    params:
+        stacks=[PLAN.stack_file(i) for i in PLAN.train_ids],
     log:
         f"{LOGS}/stats.log",
     threads: 1
@@ -91,4 +94,4 @@ rule stats:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc stats {output:q} {input:q} > {log:q} 2>&1"
+        "python -m dstl_hpc stats {output:q} {params.stacks:q} > {log:q} 2>&1"

@@ -32,13 +32,13 @@ rule sweep:
 
 rule polygonize:
     input:
-        prediction=lambda wc: prediction_dir(wc.variant, wc.k, wc.part),
+        predictions=lambda wc: polygon_job_dirs(wc.variant, wc.k, wc.part),
         grid=PLAN.layout.grid_sizes,
         threshold=threshold_input,
     output:
         f"{R}/polygons/{{variant}}/class_{{k}}/part{{part}}.csv",
     params:
-        files=lambda wc: prediction_files(wc.variant, wc.k, wc.part),
+        files=lambda wc: polygon_job_files(wc.variant, wc.k, wc.part),
         threshold=threshold_arg,
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
@@ -61,7 +61,8 @@ rule polygonize:
 rule gather:
     input:
         lambda wc: [
-            f"{R}/polygons/{wc.variant}/class_{wc.k}/part{p}.csv" for p in parts(wc.variant)
+            f"{R}/polygons/{wc.variant}/class_{wc.k}/part{p}.csv"
+            for p in polygon_parts(wc.variant)
         ],
     output:
         f"{R}/polygons/{{variant}}/class_{{k}}.csv",

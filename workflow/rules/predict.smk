@@ -6,10 +6,11 @@
 rule predict:
     input:
         model=f"{R}/models/{{variant}}/{{group}}/model.pt",
-        stacks=lambda wc: part_stacks(wc.variant, wc.part),
+        stacks=lambda wc: part_stack_dirs(wc.variant, wc.part),
     output:
         directory(f"{R}/predictions/{{variant}}/{{group}}/part{{part}}"),
     params:
+        stacks=lambda wc: part_stacks(wc.variant, wc.part),
         options=lambda wc: PLAN.predict_options(wc.group),
         device=lambda wc: PLAN.device(wc.group, "predict"),
     log:
@@ -26,5 +27,5 @@ rule predict:
     conda:
         "../../envs/dstl-cuda.yaml"
     shell:
-        "python -m dstl_hpc predict {input.model:q} {input.stacks:q} --out-dir {output:q}"
+        "python -m dstl_hpc predict {input.model:q} {params.stacks:q} --out-dir {output:q}"
         " {params.options:q} --device {params.device:q} --threads {threads} > {log:q} 2>&1"

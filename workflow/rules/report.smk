@@ -142,7 +142,7 @@ if REPORT_VALIDATION:
 
     rule report_overlays:
         input:
-            stack=f"{R}/stacks/{{image}}.h5",
+            stacks=lambda wc: PLAN.stack_dirs([wc.image]),
             truth=PLAN.layout.train_wkt,
             grid=PLAN.layout.grid_sizes,
             polygons=expand(f"{R}/polygons/validation/class_{{k}}.csv", k=CLASSES),
@@ -158,6 +158,7 @@ if REPORT_VALIDATION:
                 for g in GROUPS
             ],
         params:
+            stack=lambda wc: PLAN.stack_file(wc.image),
             groups=[f"{g}={','.join(str(k) for k in PLAN.groups[g]['classes'])}" for g in GROUPS],
             out=lambda wc, output: os.path.dirname(output.overlays[0]),
         log:
@@ -171,7 +172,7 @@ if REPORT_VALIDATION:
         conda:
             "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc plots overlay {input.stack:q} --truth {input.truth:q}"
+            "python -m dstl_hpc plots overlay {params.stack:q} --truth {input.truth:q}"
             " --grid-sizes {input.grid:q} --polygons {input.polygons:q} --group {params.groups:q}"
             " --image {wildcards.image:q} --out-dir {params.out:q} > {log:q} 2>&1"
 

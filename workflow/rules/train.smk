@@ -15,7 +15,7 @@ rule train:
         valid_ids=lambda wc: id_args("--valid-ids", PLAN.valid_ids(wc.variant)),
         # Resumable checkpoint: NOT an output, so a retry (time limit, dead node) resumes.
         checkpoint=lambda wc: f"{R}/checkpoints/{wc.variant}/{wc.group}.ckpt",
-        stacks=lambda wc, input: os.path.dirname(input.stacks[0]),
+        stacks=lambda wc, input: list(input.stacks),
         masks=lambda wc, input: os.path.dirname(input.masks[0]),
         device=lambda wc: PLAN.device(wc.group, "train"),
     log:
