@@ -162,6 +162,40 @@ def test_rasterised_labels_have_plausible_areas_and_match_the_truth(data):
     assert all_trees > 0.02
 
 
+def test_polygons_lie_within_the_grid_and_are_what_was_drawn(data):
+    """As in the real data, 0 <= x <= Xmax and Ymin <= y <= 0 (x once reached
+    Xmax * (W + 1) / W), for training and test truth alike; the written truth still
+    rasterises to the class areas the imagery was painted with."""
+    root, truth = data
+    layout = Layout(root)
+    grid = dataset.read_grid_sizes(layout.grid_sizes)
+    reach_x = reach_y = 0
+    for path, ids in (
+        (layout.train_wkt, truth["train_ids"]),
+        (root / synth.TEST_WKT_FILE, truth["test_ids"]),
+    ):
+        rows = dataset.read_wkt_csv(path)
+        assert list(rows) == ids
+        for image_id in ids:
+            xmax, ymin = grid[image_id]
+            h, w = truth["shapes"][image_id]["RGB"]
+            for k, wkt in rows[image_id].items():
+                geom = dataset.parse_wkt(wkt, image_id)
+                drawn = truth["class_fractions"][image_id][str(k)]
+                if geom.is_empty:
+                    assert drawn == 0.0
+                    continue
+                x0, y0, x1, y1 = geom.bounds
+                assert 0 <= x0 and x1 <= xmax and ymin <= y0 and y1 <= 0, (image_id, k)
+                reach_x += x1 == xmax
+                reach_y += y0 == ymin
+                mask = rasterize(dataset.grid_to_pixels(geom, w, h, xmax, ymin), (h, w))
+                assert mask.mean() == pytest.approx(drawn, abs=2e-6), (image_id, k)
+                # The last column and row (centres past W' = W * W / (W + 1)) stay unlabelled.
+                assert not mask[:, -1].any() and not mask[-1].any()
+    assert reach_x and reach_y  # fields, rivers and roads run on to the grid's edges
+
+
 def test_classes_have_their_own_spectra(data):
     root, truth = data
     layout = Layout(root)

@@ -10,7 +10,7 @@ import numpy as np
 from dstl_hpc.dataset import CLASS_TYPES
 from dstl_hpc.synth import built, land
 from dstl_hpc.synth.bands import BAND_FACTORS, band_shape, draw_offsets, render_bands
-from dstl_hpc.synth.labels import grid_wkt, scene_labels
+from dstl_hpc.synth.labels import grid_frame, grid_wkt, scene_labels
 from dstl_hpc.synth.render import render_scene
 from dstl_hpc.synth.scene import Scene, Site
 
@@ -112,7 +112,8 @@ def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], pres
     ymin = -round(0.00904 + rng.uniform(-0.00010, 0.00006), 6)
     shapes = {b: band_shape(height, width, b) for b in BAND_FACTORS}
     offsets = draw_offsets(rng, height, width, shapes)
-    scene, labels = _scene_with(rng, image_id, height, width, present)
+    frame = grid_frame(width, height, xmax, ymin)
+    scene, labels = _scene_with(rng, image_id, height, width, present, frame)
     # Labels go through the grid WKT and back, so that imagery matches the CSV exactly.
     wkt, round_trip = grid_wkt(labels, image_id, width, height, xmax, ymin)
     material, bright, fractions = render_scene(rng, scene, round_trip)
@@ -130,11 +131,12 @@ def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], pres
     )
 
 
-def _scene_with(rng, image_id: str, height: int, width: int, present: set[int]):
-    """(scene, labels): drawn again (up to 6 times) until every class in ``present`` shows."""
+def _scene_with(rng, image_id: str, height: int, width: int, present: set[int], frame):
+    """(scene, labels within ``frame``): drawn again (up to 6 times) until every class in
+    ``present`` shows."""
     for _attempt in range(6):
         scene = build_scene(rng, height, width, present)
-        labels = scene_labels(scene)
+        labels = scene_labels(scene, frame)
         missing = sorted(c for c in present if labels[c].is_empty)
         if not missing:
             break

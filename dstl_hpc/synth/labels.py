@@ -5,7 +5,9 @@ exclusive in a fixed priority order (vehicles are the exception: they lie on top
 of the road, whose label keeps going under them), written to WKT in grid
 coordinates, read back, and the pixels of each class are painted from that
 round-tripped geometry (:mod:`~dstl_hpc.synth.render`), so that the masks a later
-step rasterises from ``train_wkt_v4.csv`` are the pixels that were drawn.
+step rasterises from ``train_wkt_v4.csv`` are the pixels that were drawn. The
+polygons are clipped to the image's grid first (:func:`grid_frame`): the WKT lies
+within 0 <= x <= Xmax, Ymin <= y <= 0, as the real data's does.
 """
 
 from __future__ import annotations
@@ -24,13 +26,24 @@ PRIORITY = (1, 2, 3, 4, 7, 8, 5, 6)
 OVERLAYS = (9, 10)
 
 
-def scene_labels(scene: Scene) -> dict[int, MultiPolygon]:
-    """ClassType -> MultiPolygon (pixel coordinates): exclusive in PRIORITY order.
+def grid_frame(width: int, height: int, xmax: float, ymin: float) -> Polygon:
+    """The image's grid, 0 <= x <= Xmax and Ymin <= y <= 0, in pixel coordinates.
+
+    That is [0, W'] x [0, H'] with W' = W * W / (W + 1) (the DSTL convention of
+    :func:`dstl_hpc.dataset.scalers`): a little less than the image, so the last
+    column and row of pixels (centres past W', H') are never labelled, as in the
+    real data.
+    """
+    return grid_to_pixels(box(0, ymin, xmax, 0), width, height, xmax, ymin)
+
+
+def scene_labels(scene: Scene, frame: Polygon) -> dict[int, MultiPolygon]:
+    """ClassType -> MultiPolygon (pixel coordinates): exclusive in PRIORITY order,
+    clipped to ``frame`` (:func:`grid_frame`).
 
     Each class loses what the classes above it cover; vehicles (OVERLAYS) keep their
     full shape and do not cut the road below them.
     """
-    frame = box(0, 0, scene.width, scene.height)
     labels: dict[int, MultiPolygon] = {}
     above: list = []
     for i, cls in enumerate(PRIORITY):
