@@ -20,6 +20,13 @@ The input is the first ``n_channels`` channels normalised with the stats
 (``(x - mean) / std``), float32 (C, S, S) with S = inner + 2 border; the target is
 float32 (n_classes, inner, inner), the centre of the input patch.
 
+Device path (``augment_on: device``, ``dstl_hpc.augment``): ``crop`` makes the same
+draws in the same order (so the same patches, the same oversampling decisions) but
+only copies the raw uint16 window that holds the patch at any angle (``window_side``
+px square around the patch centre, mirrored outside the image like the CPU path);
+``CropBatches`` hands out whole batches of those windows with their draws, and the
+training device rotates, flips, jitters and normalises them (``DeviceAugment``).
+
 Determinism: ``PatchDataset`` draws patch ``i`` of epoch ``e`` from
 ``numpy.random.default_rng([seed, e, i])``, so a batch does not depend on worker
 count or on earlier batches, and a resumed run sees the same patches.
@@ -32,6 +39,7 @@ import math
 import os
 import signal
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -90,6 +98,48 @@ def _h5_shape(path: Path, dataset: str) -> tuple[int, ...]:
         raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
+class Draw(NamedTuple):
+    """One patch's random draws, made in this order from the patch's generator."""
+
+    image: int
+    top: int  # top-left of the input square in the image (negative: mirrored)
+    left: int
+    angle: float  # degrees
+    hflip: bool
+    vflip: bool
+    factor: np.ndarray | None  # float32 per-channel jitter factors (>= 0), None: no jitter
+
+
+def max_rotated_extent(rotate_deg: float) -> float:
+    """max of |cos a| + |sin a| over |a| <= rotate_deg: how far a rotated square reaches,
+    in half-sides (sqrt 2 at 45 degrees)."""
+    if rotate_deg >= 45.0:
+        return math.sqrt(2.0)
+    rad = math.radians(rotate_deg)
+    return math.cos(rad) + math.sin(rad)
+
+
+def window_pad(side: int, rotate_deg: float) -> int:
+    """Pixels around a ``side`` input square that bilinear sampling at any angle within
+    +-rotate_deg reads (plus one): the device path's crop is side + 2 pad square, centred
+    on the patch. Output pixel centres lie within (side / 2 - 0.5) * extent of the centre;
+    bilinear sampling reads the pixels around them."""
+    reach = (side / 2.0 - 0.5) * max_rotated_extent(rotate_deg)
+    return math.ceil(reach + 0.5 - side / 2.0) + 1
+
+
+def rotation_matrix(angle: float, out_side: int, cx: float, cy: float) -> np.ndarray:
+    """cv2 inverse map of an ``out_side`` square rotated by ``angle`` degrees about
+    (cx, cy) (continuous coordinates of the source array): destination index (u, v) ->
+    source index centre + R d - 0.5, d = (u + 0.5 - out_side / 2, v + 0.5 - out_side / 2)."""
+    rad = math.radians(angle)
+    cos, sin = math.cos(rad), math.sin(rad)
+    d0 = 0.5 - out_side / 2.0
+    tx = cos * d0 - sin * d0 + cx - 0.5
+    ty = sin * d0 + cos * d0 + cy - 0.5
+    return np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
+
+
 def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
     """Mirror indices into [0, n) (numpy 'reflect' / cv2 BORDER_REFLECT_101)."""
     if n == 1:
@@ -140,6 +190,9 @@ class PatchSampler:
         self.flips = bool(settings["flips"])
         self.jitter = float(settings["jitter"])
         self.oversample = float(settings["oversample"])
+        # the device path's crop: the input square at any angle, plus bilinear's neighbours
+        self.window_side = self.side + 2 * window_pad(self.side, self.rotate_deg)
+        self.n_draws = 3 + self.n_channels  # angle, hflip, vflip, per-channel factors
 
         self.shapes: list[tuple[int, int]] = []
         for sp, mp in zip(self.stack_paths, self.mask_paths, strict=True):
@@ -207,23 +260,24 @@ class PatchSampler:
 
     def _window(self, i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """float32 (y1-y0, x1-x0, C + n): image channels then class planes, mirrored outside."""
-        h, w = self.shapes[i]
         buf = np.empty((y1 - y0, x1 - x0, self.n_channels + len(self.classes)), np.float32)
-        inside = y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w
+        np.copyto(buf, self._raw_window(i, y0, y1, x0, x1))
+        return buf
+
+    def _raw_window(self, i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """uint16 (y1-y0, x1-x0, C + n) as stored (a view where possible), mirrored outside."""
+        h, w = self.shapes[i]
         if self.in_memory:
             src = self._hwc[i]
-            if inside:
-                np.copyto(buf, src[y0:y1, x0:x1])
-            else:
-                ry = _reflect_index(np.arange(y0, y1), h)
-                rx = _reflect_index(np.arange(x0, x1), w)
-                np.copyto(buf, src[np.ix_(ry, rx)])
-            return buf
+            if y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w:
+                return src[y0:y1, x0:x1]
+            ry = _reflect_index(np.arange(y0, y1), h)
+            rx = _reflect_index(np.arange(x0, x1), w)
+            return src[np.ix_(ry, rx)]
         chw = self._read(i, y0, y1, x0, x1)
         planes, hh, ww = chw.shape
         hwc = cv2.transpose(chw.reshape(planes, hh * ww))  # (h * w, planes), same dtype
-        np.copyto(buf, hwc.reshape(hh, ww, planes))
-        return buf
+        return hwc.reshape(hh, ww, planes)
 
     def _read(self, i: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """uint16 (C + n, y1-y0, x1-x0) from HDF5: one read per dataset (a mask plane
@@ -247,31 +301,43 @@ class PatchSampler:
             out = out[:, ry - cy0][:, :, rx - cx0]
         return np.ascontiguousarray(out)
 
-    def _draw(self, rng: np.random.Generator):
-        """One patch before normalisation: raw image (C, S, S), mask (n, inner, inner)."""
+    def _draws(self, rng: np.random.Generator) -> Draw:
+        """One patch's draws: image, target position, angle, flips, jitter (in this order)."""
         i = int(rng.integers(len(self.shapes)))
         h, w = self.shapes[i]
-        inner, b, side = self.inner, self.border, self.side
+        inner, b = self.inner, self.border
         ty = int(rng.integers(min(0, h - inner), max(0, h - inner) + 1))
         tx = int(rng.integers(min(0, w - inner), max(0, w - inner) + 1))
-        py, px = ty - b, tx - b  # top-left of the input square
         angle = float(rng.uniform(-self.rotate_deg, self.rotate_deg)) if self.rotate_deg else 0.0
-        if angle == 0.0:
-            both = self._window(i, py, py + side, px, px + side)
+        hflip = vflip = False
+        if self.flips:
+            hflip = bool(rng.random() < 0.5)
+            vflip = bool(rng.random() < 0.5)
+        factor = None
+        if self.jitter > 0:
+            factor = 1.0 + self.jitter * rng.standard_normal(self.n_channels)
+            factor = np.maximum(factor, 0).astype(np.float32)
+        return Draw(i, ty - b, tx - b, angle, hflip, vflip, factor)
+
+    def _draw(self, rng: np.random.Generator):
+        """One patch before normalisation: raw image (C, S, S), mask (n, inner, inner)."""
+        d = self._draws(rng)
+        inner, b, side = self.inner, self.border, self.side
+        py, px = d.top, d.left
+        if d.angle == 0.0:
+            both = self._window(d.image, py, py + side, px, px + side)
         else:
-            both = self._rotated(i, py, px, angle)
+            both = self._rotated(d.image, py, px, d.angle)
         # (S, S, C + n) -> (C + n, S, S): one transpose of a (S * S, C + n) matrix
         planes = cv2.transpose(both.reshape(side * side, -1)).reshape(-1, side, side)
         nc = self.n_channels
         img, msk = planes[:nc], planes[nc:, b : b + inner, b : b + inner]
-        if self.flips:
-            if rng.random() < 0.5:
-                img, msk = img[:, :, ::-1], msk[:, :, ::-1]
-            if rng.random() < 0.5:
-                img, msk = img[:, ::-1], msk[:, ::-1]
-        if self.jitter > 0:
-            factor = 1.0 + self.jitter * rng.standard_normal(self.n_channels)
-            img = img * np.maximum(factor, 0).astype(np.float32).reshape(-1, 1, 1)
+        if d.hflip:
+            img, msk = img[:, :, ::-1], msk[:, :, ::-1]
+        if d.vflip:
+            img, msk = img[:, ::-1], msk[:, ::-1]
+        if d.factor is not None:
+            img = img * d.factor.reshape(-1, 1, 1)
         return img, msk
 
     def _rotated(self, i: int, py: int, px: int, angle: float) -> np.ndarray:
@@ -279,19 +345,13 @@ class PatchSampler:
         side = self.side
         cx, cy = px + side / 2.0, py + side / 2.0  # centre, continuous coordinates
         rad = math.radians(angle)
-        cos, sin = math.cos(rad), math.sin(rad)
-        r = side / 2.0 * (abs(cos) + abs(sin))
+        r = side / 2.0 * (abs(math.cos(rad)) + abs(math.sin(rad)))
         wx0, wy0 = math.floor(cx - r) - 1, math.floor(cy - r) - 1
         wx1, wy1 = math.ceil(cx + r) + 2, math.ceil(cy + r) + 2
         win = self._window(i, wy0, wy1, wx0, wx1)
-
-        # destination index (u, v) -> window index: centre + R d - 0.5 - window origin,
-        # with d = (v + 0.5 - side / 2, u + 0.5 - side / 2). Image and mask are warped
-        # together (one call, identical interpolation weights); the mask is then cropped.
-        d0 = 0.5 - side / 2.0
-        tx = cos * d0 - sin * d0 + cx - 0.5 - wx0
-        ty = sin * d0 + cos * d0 + cy - 0.5 - wy0
-        m = np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
+        # Image and mask are warped together (one call, identical interpolation
+        # weights); the mask is then cropped.
+        m = rotation_matrix(angle, side, cx - wx0, cy - wy0)
         out = cv2.warpAffine(
             win,
             m,
@@ -314,6 +374,51 @@ class PatchSampler:
         np.divide(x, self.std, out=x)
         return x, np.ascontiguousarray(msk, np.float32)
 
+    # -- device path: raw windows and their draws; the device rotates them
+    def crop(self, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+        """The draws of ``sample(rng)`` (the same patch), its raw window written into
+        ``out`` (uint16 (window_side, window_side, C + n), centred on the patch);
+        returns the draws as float64 (n_draws,): angle, hflip, vflip, factors."""
+        want_positive = self.oversample > 0 and rng.random() < self.oversample
+        d = self._crop_into(rng, out)
+        tries = 1
+        while want_positive and tries < OVERSAMPLE_TRIES and not self._positive(out, d.angle):
+            d = self._crop_into(rng, out)
+            tries += 1
+        row = np.ones(self.n_draws, np.float64)
+        row[:3] = d.angle, d.hflip, d.vflip
+        if d.factor is not None:
+            row[3:] = d.factor
+        return row
+
+    def _crop_into(self, rng: np.random.Generator, out: np.ndarray) -> Draw:
+        d = self._draws(rng)
+        pad = (self.window_side - self.side) // 2
+        y0, x0 = d.top - pad, d.left - pad
+        ws = self.window_side
+        np.copyto(out, self._raw_window(d.image, y0, y0 + ws, x0, x0 + ws))
+        return d
+
+    def _positive(self, window: np.ndarray, angle: float) -> bool:
+        """Whether the patch's target (rotated by ``angle``, as the CPU path computes it)
+        holds a pixel >= 0.5 of one of the classes; flips do not change that."""
+        masks = window[:, :, self.n_channels :]
+        if angle == 0.0:  # the target is a crop of 0/1 planes
+            t0 = (self.window_side - self.inner) // 2
+            return bool(masks[t0 : t0 + self.inner, t0 : t0 + self.inner].any())
+        if not masks.any():
+            return False
+        centre = self.window_side / 2.0
+        m = rotation_matrix(angle, self.inner, centre, centre)
+        target = cv2.warpAffine(
+            masks.astype(np.float32),
+            m,
+            (self.inner, self.inner),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+        return bool((target >= 0.5).any())
+
 
 # ------------------------------------------------------------------- dataset
 
@@ -334,9 +439,12 @@ class PatchDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def rng(self, i: int) -> np.random.Generator:
+        """The generator of item ``i`` of the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, int(i)])
+
     def __getitem__(self, i: int):
-        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        x, y = self.sampler.sample(rng)
+        x, y = self.sampler.sample(self.rng(i))
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
@@ -373,6 +481,27 @@ class PatchBatches(torch.utils.data.Dataset):
                 self._y = torch.empty((self.size, *y.shape), dtype=y.dtype)
             self._x[j].copy_(x)
             self._y[j].copy_(y)
+        return self._x, self._y
+
+
+class CropBatches(PatchBatches):
+    """The device path's batches (``augment_on: device``): item ``b`` holds the raw
+    windows of the patches of ``PatchBatches`` item ``b`` (the same draws) as uint16
+    (B, window_side, window_side, C + n) and their draws as float64 (B, n_draws), for
+    ``DeviceAugment``. Buffers
+    are reused in the main process and allocated per batch in workers, as in
+    ``PatchBatches``; windows are copied straight into the batch buffer."""
+
+    def __getitem__(self, b: int):
+        sampler = self.patches.sampler
+        if self._x is None or torch.utils.data.get_worker_info() is not None:
+            ws, planes = sampler.window_side, sampler.n_channels + len(sampler.classes)
+            self._x = torch.empty((self.size, ws, ws, planes), dtype=torch.uint16)
+            self._y = torch.empty((self.size, sampler.n_draws), dtype=torch.float64)
+        windows = self._x.numpy()
+        draws = self._y.numpy()
+        for j in range(self.size):
+            draws[j] = sampler.crop(self.patches.rng(b * self.size + j), windows[j])
         return self._x, self._y
 
 

@@ -43,6 +43,12 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "flips": (True, "random horizontal and vertical flips of patches"),
     "jitter": (0.0, "std of a per-channel multiplicative factor around 1 (0 = off)"),
     "oversample": (0.0, "probability that a patch is redrawn until it holds a positive pixel"),
+    "augment_on": (
+        "auto",
+        "where patches are rotated, flipped and jittered: cpu (cv2 in the DataLoader, one warp "
+        "per patch), device (whole batches on the training device with affine_grid + "
+        "grid_sample; the DataLoader only crops), auto (device on CUDA, else cpu)",
+    ),
     "in_memory": (
         "auto",
         "keep stacks and masks in RAM: auto (if < 25% of the memory budget: the tightest of "
@@ -64,6 +70,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
 TRAIN_DEFAULTS: dict[str, Any] = {k: v for k, (v, _) in SETTINGS.items()}
 SETTINGS_HELP: dict[str, str] = {k: h for k, (_, h) in SETTINGS.items()}
 PREDICT_KEYS = ("tile", "shift_average", "shift_steps", "edge_margin")
+AUGMENT_ON = ("auto", "cpu", "device")
 REQUIRED = ("classes",)
 
 
@@ -199,6 +206,8 @@ def validate_settings(settings: Mapping[str, Any], where: str = "settings") -> d
     _bool(s, "flips", where)
     _num(s, "jitter", where, 0.0)
     _num(s, "oversample", where, 0.0, 1.0)
+    if s["augment_on"] not in AUGMENT_ON:
+        raise DstlError(f"{where}: augment_on must be auto, cpu or device, got {s['augment_on']!r}")
     if s["in_memory"] not in ("auto", True, False):
         raise DstlError(f"{where}: in_memory must be auto, true or false, got {s['in_memory']!r}")
     for k in ("bf16", "channels_last", "cudnn_benchmark", "shift_average"):

@@ -39,12 +39,13 @@ import numpy as np
 import torch
 
 from dstl_hpc.atomic import write_text
+from dstl_hpc.augment import DeviceAugment, resolve_augment_on
 from dstl_hpc.dataset import CHANNELS
 from dstl_hpc.device import resolve_device
 from dstl_hpc.errors import DstlError
 from dstl_hpc.losses import combine_terms, dice_bce_loss, loss_terms
 from dstl_hpc.model import build_model, normalize, predict_logits, save_atomic, save_model_file
-from dstl_hpc.sampler import PatchBatches, PatchDataset, PatchSampler, worker_init
+from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler, worker_init
 from dstl_hpc.settings import validate_settings
 
 log = logging.getLogger(__name__)
@@ -436,7 +437,10 @@ def train(
             bs,
         )
     dataset = PatchDataset(sampler, n_batches * bs, s["seed"])
-    batches = PatchBatches(dataset, bs)
+    augment_on = resolve_augment_on(s["augment_on"], dev)
+    # device: the DataLoader crops, the device rotates / flips / jitters whole batches
+    augment = DeviceAugment(sampler, dev) if augment_on == "device" else None
+    batches = (PatchBatches if augment is None else CropBatches)(dataset, bs)
     vset = _ValidSet(valid_stacks, valid_masks, nc, classes, keep=sampler.in_memory)
 
     model = build_model(s, nc, len(classes)).to(dev)
@@ -472,7 +476,7 @@ def train(
         )
     log.info(
         "training %s/%s: classes %s, %d train / %d valid images, %d epochs x %d batches of %d, "
-        "device %s, %d threads, %d workers, data %s",
+        "device %s, %d threads, %d workers, data %s, augmentation on %s",
         variant,
         group,
         classes,
@@ -485,6 +489,7 @@ def train(
         n_threads,
         workers,
         "in memory" if sampler.in_memory else "from HDF5",
+        augment_on,
     )
 
     def checkpoint_obj(epoch: int, batch: int, part: dict | None) -> dict:
@@ -528,8 +533,11 @@ def train(
             model.train()
             done = first
             for x, y in loader:
-                x = x.to(dev, non_blocking=cuda).contiguous(memory_format=fmt)
+                x = x.to(dev, non_blocking=cuda)
                 y = y.to(dev, non_blocking=cuda)
+                if augment is not None:  # (windows, draws) -> (patches, targets)
+                    x, y = augment(x, y)
+                x = x.contiguous(memory_format=fmt)
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = model(x)

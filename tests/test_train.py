@@ -28,8 +28,8 @@ torch.set_num_threads(1)
 CONTRACT_KEYS = (
     "classes n_channels filters_base top_scale dropout patch_inner patch_border batch_size lr "
     "lr_decay_epochs lr_decay_factor epochs epoch_fraction patches_per_epoch log_loss dice_loss "
-    "rotate_deg flips "
-    "jitter oversample in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile "
+    "rotate_deg flips jitter oversample augment_on "
+    "in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile "
     "tile shift_average shift_steps edge_margin"
 ).split()
 
@@ -156,10 +156,11 @@ def test_killed_and_resumed_runs_end_with_identical_weights(tmp_path, caplog):
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGUSR1)) == handlers
 
 
-def test_workers_and_hdf5_reads_give_the_same_training(tmp_path):
+@pytest.mark.parametrize("augment_on", ["cpu", "device"])
+def test_workers_and_hdf5_reads_give_the_same_training(tmp_path, augment_on):
     # Patch i of epoch e is seeded by (seed, e, i): worker count and data source do not matter.
     _dataset(tmp_path)
-    one = {**TINY, "epochs": 1}
+    one = {**TINY, "epochs": 1, "augment_on": augment_on}
     assert _run(tmp_path, "mem", {**one, "in_memory": True, "num_workers": 0}, valid=()) == 0
     assert _run(tmp_path, "h5", {**one, "in_memory": False, "num_workers": 2}, valid=()) == 0
     a, _ = load_model_file(tmp_path / "mem" / "model.pt")
@@ -182,11 +183,14 @@ def test_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path, caplog
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 
 
-def test_learns_an_easy_dataset(tmp_path):
+@pytest.mark.parametrize("augment_on", ["cpu", "device"])
+def test_learns_an_easy_dataset(tmp_path, augment_on):
+    # device: the DataLoader crops; whole batches are rotated by grid_sample (here on the CPU)
     ids = _dataset(tmp_path, n=5, size=96, seed=0)
     settings = merge_settings(
         {
             **TINY,
+            "augment_on": augment_on,
             "epochs": 8,
             "lr": 0.005,
             "lr_decay_epochs": [6],
@@ -327,6 +331,7 @@ def test_settings_defaults_and_validation():
         ({"classes": [1], "flips": "yes"}, "flips must be true or false"),
         ({"classes": [1], "oversample": 1.5}, "oversample must be <= 1.0"),
         ({"classes": [1], "in_memory": "maybe"}, "in_memory must be auto"),
+        ({"classes": [1], "augment_on": "gpu"}, "augment_on must be auto, cpu or device"),
         ({"classes": [1], "num_workers": -1}, "num_workers must be >= 0"),
         ({"classes": [1], "log_loss": 0, "dice_loss": 0}, "log_loss \\+ dice_loss"),
         ({"classes": [1], "epochs": 2.5}, "epochs must be an integer"),
