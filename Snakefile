@@ -48,6 +48,7 @@ include: "workflow/rules/report.smk"
 
 localrules:
     all,
+    predictor,
 
 
 rule all:

@@ -24,6 +24,7 @@ COMMANDS = {
     "masks": "rasterise an image's training polygons into an HDF5 mask stack",
     "stats": "per-channel mean/std over training stacks (JSON)",
     "train": "train one UNet for one class group (validation or all variant)",
+    "predictor": "write the model file predict reads: a model with its prediction settings",
     "predict": "predict one image tile by tile with shift averaging (HDF5 probabilities)",
     "polygonize": "turn one class of a prediction into polygons (one CSV row)",
     "gather": "concatenate per-image polygon CSVs into one CSV",

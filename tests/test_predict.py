@@ -199,3 +199,42 @@ def test_predict_cli(model, tmp_path):
         model, stack, MEAN, STD, PredictOptions(tile=40, shift_steps=1, edge_margin=3)
     )
     assert np.abs(prob - to_uint8(want) / 255.0).max() < 1e-6
+
+
+def test_predictor_file_carries_the_prediction_settings(model, tmp_path, capsys):
+    from dstl_hpc.model import load_model_file
+
+    hp = tiny_settings(tile=64, shift_average=True, shift_steps=2, edge_margin=0)
+    meta = {"hparams": hp, "classes": [1, 2], "channels": list(CHANNELS[:3]), "mean": MEAN,
+            "std": STD, "group": "g", "variant": "all", "epochs_done": 1}  # fmt: skip
+    trained = tmp_path / "model.pt"
+    save_model_file(trained, model, meta)
+    before = trained.read_bytes()
+    ready = tmp_path / "predictor.pt"
+    args = ["--no-shift-average", "--edge-margin", "3", "--tile", "40"]
+    assert main(["predictor", str(trained), str(ready), *args]) == 0
+    assert trained.read_bytes() == before  # the trained model is never touched
+    net, got = load_model_file(ready)
+    assert got["hparams"] == {**hp, "shift_average": False, "edge_margin": 3, "tile": 40}
+    for a, b in zip(net.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # predict on the predictor file without flags == predict on the model with the flags
+    stack = np.zeros((20, 70, 75), np.uint16)
+    stack[:3] = random_image(70, 75, seed=9)
+    write_stack(tmp_path / "6120_2_2.h5", stack, "6120_2_2", {})
+    s = str(tmp_path / "6120_2_2.h5")
+    assert main(["predict", str(ready), s, str(tmp_path / "a.h5"), "--threads", "1"]) == 0
+    assert main(["predict", str(trained), s, str(tmp_path / "b.h5"), "--threads", "1", *args]) == 0
+    assert np.array_equal(
+        read_prediction(tmp_path / "a.h5")[0], read_prediction(tmp_path / "b.h5")[0]
+    )
+    # no flags: the settings as trained; a model file that is not one: one line, exit 2
+    assert main(["predictor", str(trained), str(tmp_path / "same.pt")]) == 0
+    assert load_model_file(tmp_path / "same.pt")[1]["hparams"] == hp
+    (tmp_path / "junk.pt").write_text("not a model")
+    capsys.readouterr()
+    assert main(["predictor", str(tmp_path / "junk.pt"), str(tmp_path / "x.pt")]) == 2
+    assert "junk.pt: not a readable model file" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+    assert main(["predictor", str(trained), str(trained)]) == 2  # never over its input
+    assert trained.read_bytes() == before

@@ -11,6 +11,41 @@ import argparse
 from dstl_hpc.argtypes import non_negative_int, positive_int
 
 
+def add_prediction_settings(p: argparse.ArgumentParser, default: str) -> None:
+    """The flags of the prediction settings (shared by ``predict`` and ``predictor``)."""
+    p.add_argument(
+        "--tile",
+        type=positive_int,
+        default=None,
+        help=f"output tile side in px, rounded to fit the net ({default})",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--shift-steps",
+        type=positive_int,
+        default=None,
+        help=f"shift averaging with N x N tilings, step patch_inner / N ({default})",
+    )
+    g.add_argument("--no-shift-average", action="store_true", help="one tiling, no shift averaging")
+    p.add_argument(
+        "--edge-margin",
+        type=non_negative_int,
+        default=None,
+        help=f"pixels within this distance of the image edge are set to 0 ({default})",
+    )
+
+
+def prediction_settings(args) -> dict:
+    """The prediction settings given on the command line, as model hparams."""
+    given = {"tile": args.tile, "shift_steps": args.shift_steps, "edge_margin": args.edge_margin}
+    settings = {k: v for k, v in given.items() if v is not None}
+    if args.no_shift_average:
+        settings["shift_average"] = False
+    elif args.shift_steps is not None:
+        settings["shift_average"] = True
+    return settings
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (models/{variant}/{group}/model.pt)")
     p.add_argument(
@@ -24,26 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out-dir",
         help="predict every stack given, writing DIR/<stack file name> (the model is loaded once)",
     )
-    p.add_argument(
-        "--tile",
-        type=positive_int,
-        default=None,
-        help="output tile side in px (default: the model's 'tile'; rounded to fit the net)",
-    )
-    g = p.add_mutually_exclusive_group()
-    g.add_argument(
-        "--shift-steps",
-        type=positive_int,
-        default=None,
-        help="shift averaging with N x N tilings, step patch_inner / N (default: the model's)",
-    )
-    g.add_argument("--no-shift-average", action="store_true", help="one tiling, no shift averaging")
-    p.add_argument(
-        "--edge-margin",
-        type=non_negative_int,
-        default=None,
-        help="pixels within this distance of the image edge are set to 0 (default: the model's)",
-    )
+    add_prediction_settings(p, "default: the model's")
     p.add_argument(
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto"
     )

@@ -1,17 +1,39 @@
-# Stage 4: probabilities per image, tile by tile with shift averaging. One job
-# predicts `images_per_job` consecutive images (the model is loaded once) into
+# Stage 4: the model file with the group's prediction settings (predictor.pt), then
+# probabilities per image, tile by tile with shift averaging. One job predicts
+# `images_per_job` consecutive images (the model is loaded once) into
 # predictions/{variant}/{group}/part{part}/{image}.h5.
+
+
+rule predictor:
+    # The trained model with the group's prediction settings: changing them reruns
+    # this copy and the predictions, never the training; the file is self-contained
+    # for a hand-run `dstl-hpc predict`.
+    input:
+        f"{R}/models/{{variant}}/{{group}}/model.pt",
+    output:
+        f"{R}/models/{{variant}}/{{group}}/predictor.pt",
+    params:
+        options=lambda wc: PLAN.predict_options(wc.group),
+    log:
+        f"{LOGS}/predictor/{{variant}}/{{group}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dstl.yaml"
+    shell:
+        "python -m dstl_hpc predictor {input:q} {output:q} {params.options:q} > {log:q} 2>&1"
 
 
 rule predict:
     input:
-        model=f"{R}/models/{{variant}}/{{group}}/model.pt",
+        model=f"{R}/models/{{variant}}/{{group}}/predictor.pt",
         stacks=lambda wc: part_stack_dirs(wc.variant, wc.part),
     output:
         directory(f"{R}/predictions/{{variant}}/{{group}}/part{{part}}"),
     params:
         stacks=lambda wc: part_stacks(wc.variant, wc.part),
-        options=lambda wc: PLAN.predict_options(wc.group),
         device=lambda wc: PLAN.device(wc.group, "predict"),
     log:
         f"{LOGS}/predict/{{variant}}/{{group}}/part{{part}}.log",
@@ -28,4 +50,4 @@ rule predict:
         "../../envs/dstl-cuda.yaml"
     shell:
         "python -m dstl_hpc predict {input.model:q} {params.stacks:q} --out-dir {output:q}"
-        " {params.options:q} --device {params.device:q} --threads {threads} > {log:q} 2>&1"
+        " --device {params.device:q} --threads {threads} > {log:q} 2>&1"
