@@ -3,28 +3,34 @@
     python benchmarks/feed.py [--size 2048] [--images 4] [--batches 6] [--batch 128]
 
 One process, one thread (``torch.set_num_threads(1)``, ``cv2.setNumThreads(1)``)
-produces batches exactly as ``dstl_hpc.train`` consumes them: a ``DataLoader``
-(``num_workers=0``, ``batch_size=None``) over ``PatchBatches`` of a ``PatchDataset`` /
-``PatchSampler`` (batches written into reused buffers; torch's default collate is
-measured beside it, as ``default_collate_per_s``) with
-the seed's settings (12 channels, 96 px input, 64 px target, 2 classes, batch 128),
-giving normalised float32 tensors (B, 12, 96, 96) and masks (B, 2, 64, 64).
+produces batches exactly as ``dstl_hpc.train`` consumes them (a ``DataLoader``,
+``num_workers=0``, ``batch_size=None``, batches written into reused buffers) with the
+seed's settings (12 channels, 96 px input, 64 px target, 2 classes, batch 128), on
+both augmentation paths:
+
+* device (``augment_on: device``, the default on CUDA): ``CropBatches``, raw uint16
+  windows (138 px at rotate_deg 180) and their draws; this is all the CPU does. The
+  device's work (``DeviceAugment``: affine_grid + grid_sample of whole batches) is
+  timed on this CPU as well, for information (``device_warp_on_cpu_per_core``).
+* cpu (``augment_on: cpu``): ``PatchBatches``, one cv2 warp per patch, normalised
+  float32 patches (B, 12, 96, 96) and targets (B, 2, 64, 64).
 
 Data: ``--images`` synthetic stacks of ``--size`` x ``--size`` (smooth fields plus
 pixel noise, so that they compress like imagery rather than like random numbers)
-and masks, written with ``dstl_hpc.stacks.write_stack`` / ``write_mask`` (the
-current chunk layout) into a temporary directory. A copy of the stacks in the
-layout used before (chunks (20, 128, 128)) is measured too, read by the same
-sampler. The files were just written, so they are in the OS page cache: this
-measures decompression and copying, not the disk, which is the steady state of a
-node whose page cache holds the training stacks.
+and masks (``write_mask``), in a temporary directory. The stacks are written in each
+storage option tried (``storage_options``: ``write_stack``'s gzip, gzip with smaller
+chunks, lzf, szip where HDF5 has it, uncompressed); sizes on disk are recorded. The
+files were just written, so they are in the OS page cache: this measures
+decompression and copying, not the disk, which is the steady state of a node whose
+page cache holds the training stacks.
 
-Cases: (a) stacks in memory, (b) read from HDF5; each with rotate_deg 180 + flips
-(the heaviest seed setting; the headline numbers ``in_memory_per_core`` and
-``hdf5_per_core``) and with rotate_deg 15 without flips. A DataLoader with k
-workers delivers about k times the per-core number (the patches are independent).
+Cases: each path, in memory and from each storage option, with rotate_deg 180 +
+flips (the heaviest seed setting; the headline numbers ``in_memory_per_core`` and
+``hdf5_per_core`` are the device path's, from ``write_stack``'s files) and with
+rotate_deg 15 without flips. A DataLoader with k workers delivers about k times the
+per-core number (the patches are independent).
 
-Writes benchmarks/results/feed.json and prints a table. About a minute on 1 core.
+Writes benchmarks/results/feed.json and prints a table. A few minutes on 1 core.
 """
 
 from __future__ import annotations
@@ -47,7 +53,6 @@ from dstl_hpc.settings import merge_settings  # noqa: E402
 CLASSES = [1, 2]
 MEAN = [400.0] * 20
 STD = [100.0] * 20
-LEGACY_CHUNKS = (20, 128, 128)  # the stack layout before benchmarks/feed.py existed
 
 
 def settings(rotate_deg: float, flips: bool) -> dict:
@@ -93,35 +98,63 @@ def synthetic_image(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return img, mask
 
 
-def _write_h5(path: Path, name: str, data: np.ndarray, chunks, compressed: bool) -> None:
+def storage_options() -> dict[str, dict | None]:
+    """Stack storage tried: None = ``write_stack`` (what the workflow writes), else
+    h5py ``create_dataset`` arguments. Only filters built into h5py / HDF5 (no new
+    dependency); szip only where this HDF5 has it."""
     import h5py
 
+    from dstl_hpc.stacks import STACK_CHUNK
+
+    out: dict[str, dict | None] = {
+        "gzip": None,
+        "gzip_32px_chunks": {
+            "chunks": (4, 32, 32),
+            "compression": "gzip",
+            "compression_opts": 1,
+            "shuffle": True,
+        },
+        "lzf": {"chunks": STACK_CHUNK, "compression": "lzf", "shuffle": True},
+        "szip": {"chunks": STACK_CHUNK, "compression": "szip", "compression_opts": ("nn", 16)},
+        "uncompressed": {"chunks": STACK_CHUNK},
+    }
+    if not h5py.h5z.filter_avail(h5py.h5z.FILTER_SZIP):
+        del out["szip"]
+    return out
+
+
+def _write_stack(path: Path, img: np.ndarray, kwargs: dict | None) -> None:
+    import h5py
+
+    from dstl_hpc.stacks import write_stack
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"compression": "gzip", "compression_opts": 1, "shuffle": True} if compressed else {}
+    if kwargs is None:
+        write_stack(path, img, path.stem, {})
+        return
     with h5py.File(path, "w") as h5:
-        h5.create_dataset(name, data=data, chunks=chunks, **kwargs)
+        h5.create_dataset("image", data=img, **kwargs)
 
 
-def make_data(root: Path, n: int, size: int) -> dict:
-    """Stacks and masks in the current layout (``write_stack`` / ``write_mask``), in the
-    legacy layout (chunks (20, 128, 128) / (10, 128, 128), gzip 1 + shuffle), and
-    uncompressed in the current chunk shape (a data point: no inflating at all)."""
-    from dstl_hpc.stacks import STACK_CHUNK, write_mask, write_stack
+def make_data(root: Path, n: int, size: int) -> tuple[dict, list[Path], dict]:
+    """Stacks in every storage option (same images), one set of masks (``write_mask``);
+    returns ({option: stack paths}, mask paths, {option: seconds spent writing})."""
+    from dstl_hpc.stacks import write_mask
 
-    out = {k: ([], []) for k in ("current", "legacy", "uncompressed")}
+    options = storage_options()
+    stacks: dict[str, list[Path]] = {k: [] for k in options}
+    seconds = dict.fromkeys(options, 0.0)
+    masks = []
     for k in range(n):
         img, mask = synthetic_image(size, k)
-        paths = {v: (root / v / f"s{k}.h5", root / v / f"m{k}.h5") for v in out}
-        write_stack(paths["current"][0], img, f"im{k}", {})
-        write_mask(paths["current"][1], mask, f"im{k}", {})
-        _write_h5(paths["legacy"][0], "image", img, LEGACY_CHUNKS, True)
-        _write_h5(paths["legacy"][1], "mask", mask, (10, 128, 128), True)
-        _write_h5(paths["uncompressed"][0], "image", img, STACK_CHUNK, False)
-        write_mask(paths["uncompressed"][1], mask, f"im{k}", {})
-        for v, (sp, mp) in paths.items():
-            out[v][0].append(sp)
-            out[v][1].append(mp)
-    return out
+        masks.append(root / "masks" / f"m{k}.h5")
+        write_mask(masks[-1], mask, f"im{k}", {})
+        for name, kwargs in options.items():
+            stacks[name].append(root / name / f"s{k}.h5")
+            t0 = time.perf_counter()
+            _write_stack(stacks[name][-1], img, kwargs)
+            seconds[name] += time.perf_counter() - t0
+    return stacks, masks, seconds
 
 
 def layout(path: Path) -> dict:
@@ -129,62 +162,104 @@ def layout(path: Path) -> dict:
 
     with h5py.File(path, "r") as h5:
         ds = h5["image"]
+        opts = ds.compression_opts
         return {
             "chunks": list(ds.chunks),
             "compression": ds.compression,
-            "compression_opts": ds.compression_opts,
+            "compression_opts": list(opts) if isinstance(opts, tuple) else opts,
             "shuffle": ds.shuffle,
         }
 
 
-def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int) -> dict:
-    """patches/s of one process producing training batches (DataLoader, 0 workers).
+def _per_batch(loader) -> list[float]:
+    """Seconds per batch after the first (warm-up: opens files, first allocations)."""
+    it = iter(loader)
+    next(it)
+    times = []
+    t0 = time.perf_counter()
+    for _ in it:
+        t1 = time.perf_counter()
+        times.append(t1 - t0)
+        t0 = t1
+    return times
 
-    ``patches_per_s``: whole batches as training gets them (``PatchBatches`` through a
-    DataLoader with batch_size None: sampling into reused batch buffers);
-    ``default_collate_per_s``: the same batches through torch's default collate (what
-    training used before); ``sample_only_per_s``: the patches alone (``dataset[i]``).
-    All from the median time per batch, robust to other load on a shared machine.
-    """
+
+def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int, path="cpu"):
+    """patches/s of one process producing training batches as ``dstl_hpc.train`` does
+    (DataLoader, 0 workers, batch_size None): ``path`` cpu: ``PatchBatches`` (cv2 warp
+    per patch, normalised float32 patches); device: ``CropBatches`` (raw uint16 windows
+    and their draws: the CPU cost of augment_on device). From the median time per batch,
+    robust to other load on a shared machine."""
     import torch
 
-    from dstl_hpc.sampler import PatchBatches, PatchDataset, PatchSampler
+    from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler
 
     sp = PatchSampler(stacks, masks, CLASSES, MEAN, STD, s, in_memory)
     ds = PatchDataset(sp, batch * (batches + 1), seed=0)
-
-    def per_batch(loader):
-        it = iter(loader)
-        x, y = next(it)  # warm-up: opens files, first allocations
-        assert x.shape == (batch, 12, 96, 96) and x.dtype == torch.float32
-        assert y.shape == (batch, len(CLASSES), 64, 64) and y.dtype == torch.float32
-        times = []
-        t0 = time.perf_counter()
-        for _ in it:
-            t1 = time.perf_counter()
-            times.append(t1 - t0)
-            t0 = t1
-        return times
-
-    times = per_batch(
-        torch.utils.data.DataLoader(PatchBatches(ds, batch), batch_size=None, num_workers=0)
-    )
-    collated = per_batch(
-        torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=0, drop_last=True)
-    )
-    alone = []
-    for k in range(1, batches + 1):
-        t0 = time.perf_counter()
-        for i in range(k * batch, (k + 1) * batch):
-            ds[i]
-        alone.append(time.perf_counter() - t0)
+    kind = CropBatches if path == "device" else PatchBatches
+    loader = torch.utils.data.DataLoader(kind(ds, batch), batch_size=None, num_workers=0)
+    times = _per_batch(loader)
     return {
         "patches": batch * len(times),
         "seconds": round(sum(times), 3),
         "patches_per_s": round(batch / float(np.median(times)), 1),
-        "default_collate_per_s": round(batch / float(np.median(collated)), 1),
-        "sample_only_per_s": round(batch / float(np.median(alone)), 1),
     }
+
+
+def bench_device_warp(stacks, masks, s: dict, batch: int, repeats: int = 3) -> dict:
+    """patches/s of ``DeviceAugment`` (rotation, flips, jitter, normalisation of a whole
+    batch with affine_grid + grid_sample) run on this CPU, one thread: for information,
+    it runs on the GPU in real use."""
+    from dstl_hpc.augment import DeviceAugment
+    from dstl_hpc.sampler import CropBatches, PatchDataset, PatchSampler
+
+    sp = PatchSampler(stacks, masks, CLASSES, MEAN, STD, s, True)
+    windows, draws = CropBatches(PatchDataset(sp, batch, seed=0), batch)[0]
+    augment = DeviceAugment(sp, "cpu")
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        x, y = augment(windows, draws)
+        times.append(time.perf_counter() - t0)
+    assert x.shape == (batch, 12, 96, 96) and y.shape == (batch, len(CLASSES), 64, 64)
+    return {
+        "window_side": sp.window_side,
+        "patches_per_s": round(batch / float(np.median(times[1:])), 1),
+    }
+
+
+def bytes_per_patch(s: dict) -> dict:
+    """What one patch sends to the training device on each path."""
+    from dstl_hpc.sampler import window_pad
+
+    side = s["patch_inner"] + 2 * s["patch_border"]
+    ws = side + 2 * window_pad(side, s["rotate_deg"])
+    n = len(CLASSES)
+    return {
+        "cpu_warp": 4 * (12 * side**2 + n * s["patch_inner"] ** 2),  # float32 patch, target
+        "device_crop": 2 * ws**2 * (12 + n) + 8 * (3 + 12),  # uint16 window, float64 draws
+    }
+
+
+def run_cases(stacks: dict, masks: list, batch: int, batches: int) -> list[dict]:
+    """Both paths, in memory and from each storage option, at rotate_deg 180 + flips
+    and rotate_deg 15 without flips."""
+    cases = []
+    sources = [("memory", "gzip", True)] + [(f"hdf5_{k}", k, False) for k in stacks]
+    for rot, flips in ((180.0, True), (15.0, False)):
+        s = settings(rot, flips)
+        for source, option, mem in sources:
+            for path in ("device", "cpu"):
+                r = bench_feed(stacks[option], masks, s, mem, batch, batches, path)
+                cases.append(
+                    {"path": path, "source": source, "rotate_deg": rot, "flips": flips, **r}
+                )
+                print(
+                    f"{path:6} {source:24} rotate {rot:5.0f} flips {flips!s:5} "
+                    f"{r['patches_per_s']:8.1f} patches/s",
+                    flush=True,
+                )
+    return cases
 
 
 def main() -> int:
@@ -204,61 +279,64 @@ def main() -> int:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    cases = []
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        data = make_data(Path(tmp), args.images, args.size)
-        write_s = time.perf_counter() - t0
-        sizes = {v: sum(p.stat().st_size for p in data[v][0]) for v in data}
-        lay = {v: layout(data[v][0][0]) for v in data}
-        for rot, flips in ((180.0, True), (15.0, False)):
-            s = settings(rot, flips)
-            for source, variant, mem in (
-                ("memory", "current", True),
-                ("hdf5", "current", False),
-                ("hdf5_legacy_layout", "legacy", False),
-                ("hdf5_uncompressed", "uncompressed", False),
-            ):
-                stacks, masks = data[variant]
-                r = bench_feed(stacks, masks, s, mem, args.batch, args.batches)
-                cases.append({"source": source, "rotate_deg": rot, "flips": flips, **r})
-                print(
-                    f"{source:20} rotate {rot:5.0f} flips {flips!s:5} "
-                    f"{r['patches_per_s']:8.1f} patches/s "
-                    f"(default collate {r['default_collate_per_s']:.1f}, "
-                    f"patches alone {r['sample_only_per_s']:.1f})",
-                    flush=True,
-                )
+        stacks, masks, write_s = make_data(Path(tmp), args.images, args.size)
+        sizes = {k: sum(p.stat().st_size for p in v) for k, v in stacks.items()}
+        layouts = {k: layout(v[0]) for k, v in stacks.items()}
+        cases = run_cases(stacks, masks, args.batch, args.batches)
+        warp = {
+            f"rotate_{rot:.0f}" + ("_flips" if flips else ""): bench_device_warp(
+                stacks["gzip"], masks, settings(rot, flips), args.batch
+            )
+            for rot, flips in ((180.0, True), (15.0, False))
+        }
 
-    def pick(source):
+    def pick(path, source, rot=180.0):
         return next(
-            c["patches_per_s"] for c in cases if c["source"] == source and c["rotate_deg"] == 180
+            c["patches_per_s"]
+            for c in cases
+            if (c["path"], c["source"], c["rotate_deg"]) == (path, source, rot)
         )
 
+    sources = ["memory"] + [f"hdf5_{k}" for k in stacks]
     raw = args.images * 20 * args.size**2 * 2
     results = {
-        "in_memory_per_core": pick("memory"),
-        "hdf5_per_core": pick("hdf5"),
-        "hdf5_legacy_layout_per_core": pick("hdf5_legacy_layout"),
-        "hdf5_uncompressed_per_core": pick("hdf5_uncompressed"),
+        "in_memory_per_core": pick("device", "memory"),
+        "hdf5_per_core": pick("device", "hdf5_gzip"),
         "unit": "patches/s of one process, one thread (rotate_deg 180 + flips), whole "
-        "batches as training gets them: PatchBatches, reused buffers (median time per batch)",
+        "batches of 128 as training gets them (median time per batch)",
+        "note": "in_memory_per_core and hdf5_per_core: the CPU cost of the path the workflow "
+        "uses on a GPU by default (augment_on auto -> device): the DataLoader only crops raw "
+        "windows (CropBatches); rotation, flips, jitter and normalisation run on the GPU "
+        "(device_warp_on_cpu_per_core: that work on this CPU, for information). hdf5: stacks "
+        "as the workflow writes them (gzip 1 + shuffle, chunks (4, 64, 64)). cpu_warp: "
+        "augment_on cpu (one cv2 warp per patch in the DataLoader), the path of a CPU run.",
+        "per_core": {
+            "device_crop": {src: pick("device", src) for src in sources},
+            "cpu_warp": {src: pick("cpu", src) for src in sources},
+        },
+        "device_warp_on_cpu_per_core": warp,
+        "bytes_per_patch": bytes_per_patch(settings(180.0, True)),
+        "storage": {
+            k: {
+                **layouts[k],
+                "bytes_on_disk": sizes[k],
+                "size_vs_raw": round(sizes[k] / raw, 3),
+                "write_seconds": round(write_s[k], 1),
+            }
+            for k in stacks
+        },
         "cases": cases,
         "data": {
             "images": args.images,
             "size": [args.size, args.size],
             "synthetic": "smooth landscape + texture + noise per band resolution, upsampled "
-            "(see synthetic_image); uint16, 20 channels; masks: 16 px blocks",
+            "(see synthetic_image); uint16, 20 channels; masks: 16 px blocks (write_mask)",
             "page_cached": True,
             "note": "files were just written: reads come from the OS page cache (the steady "
             "state of a node), so HDF5 numbers measure decompression, not the disk",
-            "write_seconds": round(write_s, 1),
             "raw_bytes": raw,
-            "stack_bytes_on_disk": sizes,
-            "stack_size_vs_raw": {v: round(b / raw, 3) for v, b in sizes.items()},
-            "stack_size_current_vs_legacy": round(sizes["current"] / sizes["legacy"], 3),
         },
-        "layout": lay,
         "feed": {
             "n_channels": 12,
             "input": 96,
@@ -266,7 +344,8 @@ def main() -> int:
             "classes": CLASSES,
             "batch": args.batch,
             "timed_batches": args.batches,
-            "loader": "torch DataLoader, num_workers=0, batch_size=None, PatchBatches",
+            "loader": "torch DataLoader, num_workers=0, batch_size=None, CropBatches (device) "
+            "or PatchBatches (cpu)",
         },
         "machine": {
             "platform": platform.platform(),
@@ -283,9 +362,9 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(
-        f"in memory {results['in_memory_per_core']:.0f}, HDF5 {results['hdf5_per_core']:.0f} "
-        f"(legacy layout {results['hdf5_legacy_layout_per_core']:.0f}) patches/s per core; "
-        f"stacks {sizes['current'] / 2**20:.1f} MiB (legacy layout {sizes['legacy'] / 2**20:.1f})"
+        f"device path (crop only): in memory {results['in_memory_per_core']:.0f}, HDF5 "
+        f"{results['hdf5_per_core']:.0f} patches/s per core; cpu warp: in memory "
+        f"{pick('cpu', 'memory'):.0f}, HDF5 {pick('cpu', 'hdf5_gzip'):.0f}"
     )
     print(f"wrote {args.out}")
     return 0

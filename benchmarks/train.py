@@ -10,8 +10,11 @@
    each with and without channels_last.
 2. The real sampler (``PatchSampler``) on an in-memory 1024 x 1024 stack: patches/s
    of one process (rotation +-180 degrees, flips; ``benchmarks/feed.py``'s
-   ``bench_feed``, batches as training gets them), and with CUDA the whole training
-   step fed by a DataLoader through the sampler.
+   ``bench_feed``, batches as training gets them) on both augmentation paths (device:
+   the CPU only crops; cpu: one cv2 warp per patch), and with CUDA the whole training
+   step fed by a DataLoader through the sampler, as ``dstl_hpc.train`` does it
+   (``--augment-on``: device = ``CropBatches`` + ``DeviceAugment`` on the GPU, the
+   default on CUDA; cpu = ``PatchBatches``; both: each).
 
 Writes benchmarks/results/train.json and prints a table. About a minute on 2 CPU cores.
 """
@@ -110,25 +113,32 @@ def bench_sampler(stack, mask, batches=3) -> dict:
     """The feed of one process, measured as ``benchmarks/feed.py`` does (same function)."""
     from benchmarks.feed import bench_feed, settings
 
-    r = bench_feed([stack], [mask], settings(180.0, True), True, 128, batches)
+    s = settings(180.0, True)
     return {
         "what": "sampler only, 1 process, in memory, rotate 180 + flips, batches of 128 "
-        "through DataLoader(num_workers=0) as in benchmarks/feed.py",
-        **r,
+        "through DataLoader(num_workers=0) as in benchmarks/feed.py; device_crop: the CPU "
+        "cost of augment_on device (crops only), cpu_warp: augment_on cpu",
+        "device_crop": bench_feed([stack], [mask], s, True, 128, batches, "device"),
+        "cpu_warp": bench_feed([stack], [mask], s, True, 128, batches, "cpu"),
     }
 
 
-def bench_loader_steps(stack, mask, device, batch, iters, workers, bf16, channels_last) -> dict:
-    """Training steps fed by the real sampler through a DataLoader."""
+def bench_loader_steps(
+    stack, mask, device, batch, iters, workers, bf16, channels_last, augment_on
+) -> dict:
+    """Training steps fed by the real sampler through a DataLoader, as ``dstl_hpc.train``
+    feeds the model: ``augment_on`` device: crops, rotated on ``device``; cpu: patches."""
     import torch
 
+    from dstl_hpc.augment import DeviceAugment
     from dstl_hpc.losses import dice_bce_loss
-    from dstl_hpc.sampler import PatchBatches, PatchDataset, PatchSampler, worker_init
+    from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler, worker_init
 
     sp = PatchSampler([stack], [mask], [1, 2], [500.0] * 20, [100.0] * 20, SETTINGS, True)
     ds = PatchDataset(sp, batch * (iters + 3), seed=0)
+    augment = DeviceAugment(sp, device) if augment_on == "device" else None
     loader = torch.utils.data.DataLoader(
-        PatchBatches(ds, batch),  # as dstl_hpc.train feeds the model
+        (PatchBatches if augment is None else CropBatches)(ds, batch),
         batch_size=None,
         num_workers=workers,
         pin_memory=device.type == "cuda",
@@ -143,8 +153,11 @@ def bench_loader_steps(stack, mask, device, batch, iters, workers, bf16, channel
         if k == 3:
             _sync(device)
             t0 = time.perf_counter()
-        x = x.to(device, non_blocking=True).contiguous(memory_format=fmt)
+        x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
+        if augment is not None:
+            x, y = augment(x, y)
+        x = x.contiguous(memory_format=fmt)
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = net(x)
@@ -156,7 +169,7 @@ def bench_loader_steps(stack, mask, device, batch, iters, workers, bf16, channel
     dt = time.perf_counter() - t0
     return {
         "device": device.type,
-        "input": f"sampler, DataLoader workers {workers}",
+        "input": f"sampler, augment on {augment_on}, workers {workers}",
         "batch": batch,
         "bf16": bf16,
         "channels_last": channels_last,
@@ -174,6 +187,12 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=128, help="GPU batch (default: 128)")
     ap.add_argument("--gpu-iters", type=int, default=20, help="timed GPU steps (default: 20)")
     ap.add_argument("--workers", type=int, default=4, help="GPU DataLoader workers (default: 4)")
+    ap.add_argument(
+        "--augment-on",
+        choices=("device", "cpu", "both"),
+        default="both",
+        help="augmentation path of the GPU steps fed by the sampler (default: both)",
+    )
     ap.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "train.json", help="JSON"
     )
@@ -217,25 +236,30 @@ def main() -> int:
                     results["steps"].append(
                         bench_steps(gpu, args.batch, args.gpu_iters, 5, bf16=bf16, channels_last=cl)
                     )
-            for workers in (0, args.workers):
-                results["steps"].append(
-                    bench_loader_steps(
-                        stack, mask, gpu, args.batch, args.gpu_iters, workers, True, True
+            paths = ("device", "cpu") if args.augment_on == "both" else (args.augment_on,)
+            for path in paths:
+                for workers in (0, args.workers):
+                    results["steps"].append(
+                        bench_loader_steps(
+                            stack, mask, gpu, args.batch, args.gpu_iters, workers, True, True, path
+                        )
                     )
-                )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
     print(f"UNet: {results['model']['parameters']:,} parameters, 96 -> 64 px, 12 channels in")
-    print(f"{'device':7} {'input':32} {'batch':>5} {'bf16':>5} {'ch_last':>7} {'patches/s':>10}")
+    print(f"{'device':7} {'input':38} {'batch':>5} {'bf16':>5} {'ch_last':>7} {'patches/s':>10}")
     for r in results["steps"]:
         print(
-            f"{r['device']:7} {r['input']:32} {r['batch']:5d} {r['bf16']!s:>5} "
+            f"{r['device']:7} {r['input']:38} {r['batch']:5d} {r['bf16']!s:>5} "
             f"{r['channels_last']!s:>7} {r['patches_per_s']:10.2f}"
         )
     smp = results["sampler"]
-    print(f"sampler ({smp['what']}): {smp['patches_per_s']:.1f} patches/s")
+    print(
+        f"sampler ({smp['what']}): device crop {smp['device_crop']['patches_per_s']:.1f}, "
+        f"cpu warp {smp['cpu_warp']['patches_per_s']:.1f} patches/s"
+    )
     print(f"wrote {args.out}")
     return 0
 
