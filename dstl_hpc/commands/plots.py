@@ -93,13 +93,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc import plots
     from dstl_hpc.paths import guard_outputs
+    from dstl_hpc.plots import figures, tables
 
     if args.what == "training":
-        written = plots.training_curves(args.metrics, args.out_dir)
+        written = figures.training_curves(args.metrics, args.out_dir)
     elif args.what == "sweeps":
-        written = plots.sweep_curves(args.sweeps, args.out_dir)
+        written = figures.sweep_curves(args.sweeps, args.out_dir)
     elif args.what == "table":
         if not (args.csv or args.html or args.png):
             raise DstlError("plots table: give at least one of --csv, --html, --png")
@@ -109,7 +109,7 @@ def run(args) -> int:
             [args.scores, *args.sweeps, args.truth, args.grid_sizes],
             suffixes={"--csv": (".csv",), "--html": (".html", ".htm"), "--png": (".png",)},
         )
-        rows, mean = plots.score_table(
+        rows, mean = tables.score_table(
             args.scores,
             args.sweeps,
             truth_csv=args.truth,
@@ -118,13 +118,13 @@ def run(args) -> int:
         )
         written = []
         if args.csv:
-            plots.write_table_csv(args.csv, rows, mean)
+            tables.write_table_csv(args.csv, rows, mean)
             written.append(args.csv)
         if args.html:
-            plots.write_table_html(args.html, rows, mean)
+            tables.write_table_html(args.html, rows, mean)
             written.append(args.html)
         if args.png:
-            written.append(plots.score_bars(args.png, rows, mean))
+            written.append(tables.score_bars(args.png, rows, mean))
     elif args.what == "overlay":
         groups = {}
         for name, classes in args.group:
@@ -133,7 +133,7 @@ def run(args) -> int:
             groups[name] = classes
         if args.width < 100:
             raise DstlError(f"--width {args.width}: too small (at least 100)")
-        written = plots.overlays(
+        written = figures.overlays(
             args.stack,
             args.truth,
             args.grid_sizes,

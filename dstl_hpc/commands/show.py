@@ -36,9 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc import plots
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import guard_outputs
+    from dstl_hpc.plots.show import show
 
     if args.width < 200:
         raise DstlError(f"--width {args.width}: too small (at least 200)")
@@ -47,7 +47,7 @@ def run(args) -> int:
         [args.stack, args.mask, *(args.prediction or [])],
         suffixes={"OUT.png": (".png",)},
     )
-    out = plots.show(
+    out = show(
         args.stack,
         args.out,
         mask=args.mask,

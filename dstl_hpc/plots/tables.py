@@ -1,0 +1,286 @@
+"""The per-class score table (validation or test) against the all-zero baseline.
+
+``score_table`` builds it from a scores JSON (``validation/scores.json``), the
+threshold sweeps and the truth; ``write_table_csv`` and ``write_table_html`` write it
+(pandas), ``score_bars`` draws it as a bar chart (800 x 450 px).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from dstl_hpc.atomic import write_text
+from dstl_hpc.dataset import CLASS_NAMES, CLASS_TYPES
+from dstl_hpc.errors import DstlError
+from dstl_hpc.plots.common import class_label, num, pyplot, read_json, read_sweep, save_png
+
+BASELINE_NOTE = (
+    "The all-zero predictor (no polygons) scores polygon Jaccard 0 for every class "
+    "with truth area on the validation images; for a class without truth area its "
+    "union is empty, the score is undefined and the class is left out of the mean "
+    "(as for the model when it predicts nothing there)."
+)
+TABLE_COLUMNS = [
+    "class",
+    "name",
+    "threshold",
+    "threshold_source",
+    "polygon_jaccard",
+    "polygon_jaccard_tuned",
+    "pixel_jaccard",
+    "baseline_polygon_jaccard",
+    "truth_cover_pct",
+]
+# How the CSV writes a column's numbers; the others with ".6f".
+CSV_FORMATS = {"threshold": "g", "truth_cover_pct": ".3f"}
+
+
+# --------------------------------------------------------------- the table
+
+
+def _truth_areas(truth_csv, images, grid_sizes=None) -> tuple[dict, float | None]:
+    """(ClassType -> truth area summed over ``images`` (grid units), total image area)."""
+    from dstl_hpc.dataset import parse_wkt, read_grid_sizes, read_wkt_csv
+
+    truth = read_wkt_csv(truth_csv)
+    areas = {k: 0.0 for k in CLASS_TYPES}
+    for i in images:
+        for k, wkt in truth.get(i, {}).items():
+            if "EMPTY" in wkt[:40].upper():
+                continue
+            areas[k] += float(parse_wkt(wkt, f"{truth_csv}, image {i}, class {k}").area)
+    total = None
+    if grid_sizes is not None:
+        grids = read_grid_sizes(grid_sizes)
+        missing = [i for i in images if i not in grids]
+        if missing:
+            raise DstlError(f"{grid_sizes}: no grid size for {', '.join(missing)}")
+        total = sum(abs(grids[i][0] * grids[i][1]) for i in images)
+    return areas, total
+
+
+def _thresholds(sweep_paths, fixed) -> dict[int, tuple[float | None, str]]:
+    """ClassType -> (threshold or None, where it comes from: fixed, swept or -)."""
+    sweeps = {int(d["class"]): d for d in map(read_sweep, sweep_paths)}
+    fixed = {int(k): float(v) for k, v in (fixed or {}).items()}
+    out = {}
+    for k in CLASS_TYPES:
+        if k in fixed:
+            thr, src = fixed[k], "fixed"
+        elif k in sweeps:
+            thr = num(sweeps[k]["threshold"])
+            src = "fixed" if sweeps[k].get("fixed") else "swept"
+        else:
+            thr, src = math.nan, "-"
+        out[k] = (None if math.isnan(thr) else thr, src)
+    return out
+
+
+def score_table(
+    scores_json, sweep_paths=(), truth_csv=None, grid_sizes=None, fixed=None
+) -> tuple[list[dict], dict]:
+    """(rows for ClassTypes 1..10, mean row) of the validation table.
+
+    ``fixed``: ClassType -> threshold set in the configuration (no sweep file).
+    ``truth_csv`` decides which classes have truth area (the baseline's 0 vs undefined).
+    """
+    scores = read_json(scores_json)
+    for key in ("per_class", "mean"):
+        if key not in scores:
+            raise DstlError(f"{scores_json}: no key {key!r} (scores JSON, see contracts.md)")
+    thresholds = _thresholds(sweep_paths, fixed)
+    images = list(scores.get("images", []))
+    areas, total = (None, None)
+    if truth_csv is not None:
+        areas, total = _truth_areas(truth_csv, images, grid_sizes)
+    pixel = scores.get("pixel_per_class") or {}
+    # held-out scores (per_class) and the tuned, in-sample ones, when the sweeps were given
+    tuned = scores.get("per_class_tuned") or {}
+    rows = []
+    for k in CLASS_TYPES:
+        score = scores["per_class"].get(str(k))
+        # without the truth, a defined score is the best guess that there is truth area
+        has_truth = score is not None if areas is None else areas[k] > 0
+        rows.append(
+            {
+                "class": k,
+                "name": CLASS_NAMES[k],
+                "threshold": thresholds[k][0],
+                "threshold_source": thresholds[k][1],
+                "polygon_jaccard": score,
+                "polygon_jaccard_tuned": tuned.get(str(k)),
+                "pixel_jaccard": pixel.get(str(k)),
+                "baseline_polygon_jaccard": 0.0 if has_truth else None,
+                "truth_cover_pct": 100.0 * areas[k] / total
+                if areas is not None and total
+                else None,
+                "has_truth": has_truth,
+            }
+        )
+    mean = {
+        "class": "mean",
+        "name": "",
+        "threshold": None,
+        "threshold_source": "",
+        "polygon_jaccard": scores.get("mean"),
+        "polygon_jaccard_tuned": scores.get("mean_tuned"),
+        "pixel_jaccard": scores.get("pixel_mean"),
+        "baseline_polygon_jaccard": 0.0 if any(r["has_truth"] for r in rows) else None,
+        "truth_cover_pct": None,
+        "images": images,
+    }
+    return rows, mean
+
+
+def baseline_note(row: dict) -> str:
+    if row.get("class") == "mean":
+        return "all-zero predictor: mean over the classes with truth area"
+    if row.get("has_truth"):
+        return "all-zero predictor: 0 (truth area present)"
+    return "all-zero predictor: undefined (no truth area; class left out of the mean)"
+
+
+# ------------------------------------------------------------- CSV and HTML
+
+
+def _text(v, spec: str, none: str = "") -> str:
+    """A cell's text: floats formatted with ``spec``, None as ``none``."""
+    return none if v is None else format(v, spec) if isinstance(v, float) else str(v)
+
+
+def write_table_csv(path, rows, mean) -> None:
+    """The table as CSV: TABLE_COLUMNS and ``baseline_note``; empty cells are undefined."""
+    import pandas as pd
+
+    # dtype=object keeps each value as the JSON gave it (None, int or float)
+    frame = pd.DataFrame([*rows, mean], columns=TABLE_COLUMNS, dtype=object)
+    for c in TABLE_COLUMNS:
+        frame[c] = frame[c].map(partial(_text, spec=CSV_FORMATS.get(c, ".6f")))
+    frame["baseline_note"] = [baseline_note(r) for r in [*rows, mean]]
+    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+TUNED = "polygon Jaccard (tuned on the same images)"
+COVER = "truth cover %"
+
+
+def _threshold_text(r: dict) -> str:
+    thr = r["threshold"]
+    return "-" if thr is None else f"{thr:g} ({r['threshold_source']})"
+
+
+def _page_frame(rows, mean):
+    """The table as the page shows it: text cells, '-' where a score is undefined."""
+    import pandas as pd
+
+    every = [*rows, mean]
+
+    def scores(key, spec=".4f"):
+        return [_text(r[key], spec, "-") for r in every]
+
+    has_tuned = mean.get("polygon_jaccard_tuned") is not None
+    held_out = "polygon Jaccard (held out)" if has_tuned else "polygon Jaccard"
+    undefined = ["undefined (no truth)"] * len(rows) + ["-"]
+    frame = pd.DataFrame(
+        {
+            "ClassType": [str(r["class"]) for r in every],
+            "name": [r["name"].replace("_", " ") for r in every],
+            "threshold": [_threshold_text(r) for r in every],
+            held_out: scores("polygon_jaccard"),
+            TUNED: scores("polygon_jaccard_tuned"),
+            "pixel Jaccard": scores("pixel_jaccard"),
+            "all-zero baseline (polygon Jaccard)": [
+                _text(r["baseline_polygon_jaccard"], ".4f", none)
+                for r, none in zip(every, undefined, strict=True)
+            ],
+            COVER: scores("truth_cover_pct", ".3f"),
+        }
+    )
+    frame.iloc[-1, :3] = ["mean over classes", "", ""]  # the mean row
+    frame.iloc[-1, -1] = ""
+    if not has_tuned:
+        frame = frame.drop(columns=TUNED)
+    if all(r["truth_cover_pct"] is None for r in rows):
+        frame = frame.drop(columns=COVER)
+    return frame
+
+
+PAGE_STYLE = """
+body { font-family: sans-serif; font-size: 14px; margin: 1em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; }
+th { background: #f0f0f0; }
+td { text-align: right; font-variant-numeric: tabular-nums; }
+td:nth-child(2) { text-align: left; }
+tbody tr:last-child td { border-top: 2px solid #444; }
+tbody tr:last-child td:first-child { font-weight: bold; text-align: left; }
+p.note { max-width: 50em; color: #333; }
+"""
+
+
+def write_table_html(path, rows, mean) -> None:
+    """A self-contained HTML page with the table (the report shows it in a frame)."""
+    images = mean.get("images") or []
+    table = _page_frame(rows, mean).to_html(index=False, border=0, justify="center")
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Validation scores</title>
+<style>{PAGE_STYLE}</style></head><body>
+<h3>Validation scores per class</h3>
+<p>Competition metric (Jaccard summed over the {len(images)} validation image(s):
+{html.escape(", ".join(images))}); polygon Jaccard on the submitted polygons,
+pixel Jaccard on their rasterisation; threshold: probability threshold of the class
+(swept on validation or fixed in the configuration). A score of - is undefined:
+no truth and no predicted area on these images.</p>
+{table}
+<p class="note">{html.escape(BASELINE_NOTE)}</p>
+</body></html>
+"""
+    write_text(path, page)
+
+
+# ---------------------------------------------------------------- bar chart
+
+
+def score_bars(path, rows, mean) -> Path:
+    """Bar chart of the table (800 x 450 px): polygon and pixel Jaccard vs the baseline."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    fig, ax = pyplot().subplots(figsize=(8, 4.5), constrained_layout=True)
+    x = np.arange(len(rows))
+    w = 0.38
+    poly = np.array([num(r["polygon_jaccard"]) for r in rows])
+    pix = np.array([num(r["pixel_jaccard"]) for r in rows])
+    ax.bar(x - w / 2, np.nan_to_num(poly), w, color="C0", label="polygon Jaccard")
+    ax.bar(x + w / 2, np.nan_to_num(pix), w, color="C1", label="pixel Jaccard")
+    for i, r in enumerate(rows):
+        if r["has_truth"]:
+            ax.hlines(0, i - 0.45, i + 0.45, color="k", lw=3)
+        if np.isnan(poly[i]) and not r["has_truth"]:
+            ax.text(
+                i, 0.02, "no truth", ha="center", va="bottom", rotation=90, fontsize=8, color="0.4"
+            )
+        elif np.isfinite(poly[i]):
+            ax.text(
+                i - w / 2, poly[i] + 0.01, f"{poly[i]:.2f}", ha="center", va="bottom", fontsize=7
+            )
+    m = num(mean["polygon_jaccard"])
+    handles, _ = ax.get_legend_handles_labels()
+    if np.isfinite(m):
+        ax.axhline(m, color="C0", ls="--", lw=1)
+        handles.append(Line2D([], [], color="C0", ls="--", label=f"mean polygon Jaccard {m:.3f}"))
+    handles.append(Line2D([], [], color="k", lw=3, label="all-zero baseline (0)"))
+    if any(not r["has_truth"] for r in rows):
+        handles.append(Patch(color="white", label="no truth: undefined"))
+    ax.legend(handles=handles, fontsize=8, loc="upper right")
+    ax.set_xticks(x, [class_label(r["class"]) for r in rows], rotation=35, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("Jaccard (validation)")
+    ax.set_title("Validation score per class against the all-zero baseline")
+    ax.grid(axis="y", alpha=0.3)
+    return save_png(fig, path)
