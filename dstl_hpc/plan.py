@@ -22,23 +22,19 @@ from dstl_hpc.dataset import (
 )
 from dstl_hpc.errors import DstlError
 from dstl_hpc.paths import check_apart, check_path_text
-from dstl_hpc.settings import merge_settings
+from dstl_hpc.schema import (
+    CLASS_DEFAULTS,
+    DEFAULTS,
+    RESOURCE_DEFAULTS,
+    SYNTHETIC_DEFAULTS,
+)
+from dstl_hpc.settings import PREDICT_KEYS, merge_settings
 
 log = logging.getLogger(__name__)
 
 VARIANTS = ("validation", "all")
 RESOURCE_KEYS = ("train_resources", "predict_resources")
 # Settings used only at prediction time: changing them re-predicts, never retrains.
-PREDICT_KEYS = ("tile", "shift_average", "shift_steps", "edge_margin")
-DEFAULT_RESOURCES = {
-    "gpu": 0,
-    "gpu_model": None,
-    "gres": None,
-    "device": None,
-    "cpus_per_task": 1,
-    "mem_mb": 2000,
-    "runtime": 60,
-}
 
 
 # Image ids become file names and Snakemake wildcard values.
@@ -76,7 +72,7 @@ class Plan:
 
     def __init__(self, config: dict):
         self.config = config
-        self.results = Path(config.get("results", "results"))
+        self.results = Path(self._top("results"))
         check_path_text(self.results, "results")
         data = config["data"]
         self.synthetic = data["source"] == "synthetic"
@@ -87,13 +83,8 @@ class Plan:
                     "which writes its data under <results>/data and never into a directory "
                     "of yours; remove data.dir, or set data.source: dstl to read your data"
                 )
-            syn = config.get("synthetic", {})
-            self.synth = {
-                "images": syn.get("images", 12),
-                "train_images": syn.get("train_images", 8),
-                "size": list(syn.get("size", [384, 384])),
-                "seed": syn.get("seed", 0),
-            }
+            self.synth = {**SYNTHETIC_DEFAULTS, **config.get("synthetic", {})}
+            self.synth["size"] = list(self.synth["size"])
             self.data_dir = self.results / "data"
             self.train_ids, self.test_ids = synthetic_ids(
                 self.synth["images"], self.synth["train_images"]
@@ -125,6 +116,11 @@ class Plan:
         self.classes = sorted(self.class_group)
         if not self.synthetic:
             check_layout(self.layout, self.train_ids, self.test_ids)
+
+    def _top(self, key: str):
+        """A top-level key of the config, or its default (``dstl_hpc.schema``)."""
+        value = self.config.get(key)
+        return DEFAULTS[key] if value is None else value
 
     # ---------------------------------------------------------------- ids
     def _validation_ids(self, configured):
@@ -162,7 +158,7 @@ class Plan:
     @property
     def truth_for_training_ids(self) -> bool:
         """Test ids that are training ids get their truth polygons in the submission."""
-        return bool(self.config.get("truth_for_training_ids", True))
+        return bool(self._top("truth_for_training_ids"))
 
     @property
     def all_ids(self) -> list[str]:
@@ -187,7 +183,7 @@ class Plan:
     # ------------------------------------------------------------- chunks
     @property
     def images_per_job(self) -> int:
-        return int(self.config.get("images_per_job", 1))
+        return int(self._top("images_per_job"))
 
     def n_parts(self, variant: str) -> int:
         n = len(self.predict_ids(variant))
@@ -205,7 +201,7 @@ class Plan:
     def polygon_parts_per_job(self) -> int:
         """Predict parts per polygonize job: ``polygon_images_per_job`` in whole predict
         parts (rounded down, at least one). Polygons are cheap, so their jobs may be coarser."""
-        images = int(self.config.get("polygon_images_per_job", self.images_per_job))
+        images = int(self._top("polygon_images_per_job") or self.images_per_job)
         return max(1, images // self.images_per_job)
 
     def n_polygon_parts(self, variant: str) -> int:
@@ -223,7 +219,7 @@ class Plan:
     # ------------------------------------------------------- align parts
     @property
     def align_images_per_job(self) -> int:
-        return int(self.config.get("align_images_per_job", 1))
+        return int(self._top("align_images_per_job"))
 
     def n_align_parts(self) -> int:
         size = self.align_images_per_job
@@ -265,7 +261,7 @@ class Plan:
             merged = copy.deepcopy(defaults)
             for key in RESOURCE_KEYS:
                 merged[key] = {
-                    **DEFAULT_RESOURCES,
+                    **RESOURCE_DEFAULTS,
                     **defaults.get(key, {}),
                     **overrides.get(key, {}),
                 }
@@ -323,11 +319,11 @@ class Plan:
         return r.get("device") or ("cuda" if self.asks_gpu(group, kind) else "auto")
 
     def step_resources(self, step: str) -> dict:
-        return {**DEFAULT_RESOURCES, **self.config.get("resources", {}).get(step, {})}
+        return {**RESOURCE_DEFAULTS, **self.config.get("resources", {}).get(step, {})}
 
     # ------------------------------------------------------------ classes
     def class_settings(self, class_type: int) -> dict:
-        base = {"threshold": None, "epsilon": 2.0, "min_area": 50.0, "pre_buffer": 0.0}
+        base = dict(CLASS_DEFAULTS)
         base.update(self.config.get("class_defaults", {}))
         base.update(self.config.get("classes", {}).get(str(class_type), {}))
         return base
@@ -340,10 +336,10 @@ class Plan:
         """`dstl-hpc sweep` flags for the further epsilons / min areas to try."""
         args = []
         for key, flag in (("sweep_epsilons", "--epsilons"), ("sweep_min_areas", "--min-areas")):
-            values = self.config.get(key) or []
+            values = self._top(key) or []
             if values:
                 args += [flag, *(str(float(v)) for v in values)]
         return args
 
     def sweep_thresholds(self) -> list[float]:
-        return list(self.config.get("sweep_thresholds", [round(0.05 * i, 2) for i in range(1, 20)]))
+        return list(self._top("sweep_thresholds"))

@@ -1,9 +1,14 @@
-"""Group settings of ``dstl-hpc train`` (and of ``predict``): defaults and validation.
+"""Group settings of ``dstl-hpc train`` (and of ``predict``): each defined once.
 
-A group's settings are one flat dict (``docs/contracts.md``, "Config"). The
-workflow merges ``defaults`` with ``groups.<name>`` and passes the result as a JSON
-object to ``dstl-hpc train --settings``; ``merge_settings`` does that merge and
-``validate_settings`` checks every value, both with errors naming the key.
+``SETTINGS`` is the one place where a setting's name, kind, range, default and help
+live. Everything else is derived from it: the defaults (``TRAIN_DEFAULTS``), the
+checks (``validate_settings``), the ``train`` flags and their help
+(``dstl_hpc/commands/train.py``), the group settings of the JSON schema that
+Snakemake validates the config with (``dstl_hpc/schema.py`` writes
+``workflow/schemas/config.schema.yaml``), and the table of keys in
+``docs/settings.md``. A group's settings are one flat dict: the workflow merges
+``defaults`` with ``groups.<name>`` (``merge_settings``) and passes it as JSON to
+``dstl-hpc train --settings``.
 
 This module is imported by the Snakefile: it must stay cheap (no torch, no numpy).
 """
@@ -13,65 +18,121 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from dstl_hpc.errors import DstlError
 
-# key -> (default, help). ``classes`` has no default: every group must name its classes.
-SETTINGS: dict[str, tuple[Any, str]] = {
-    "classes": (None, "ClassTypes (1..10) predicted by the group's model"),
-    "n_channels": (12, "input channels: the first N of R,G,B,P,M1..M8,A1..A8 (3, 4, 12 or 20)"),
-    "filters_base": (32, "UNet filters at the top level; levels use x1,2,4,8,16"),
-    "top_scale": (2, "first max-pooling factor, 2 or 4 (4: faster, for small objects)"),
-    "dropout": (0.0, "Dropout2d probability after each UNet block (0 = off)"),
-    "patch_inner": (64, "side of a training patch's target (output) in pixels"),
-    "patch_border": (16, "context pixels on each side of the target (input = inner + 2 border)"),
-    "batch_size": (128, "patches per batch"),
-    "lr": (1e-4, "Adam learning rate"),
-    "lr_decay_epochs": ([25, 50], "epochs after which the learning rate is divided"),
-    "lr_decay_factor": (5.0, "divisor of the learning rate at each lr_decay_epochs entry"),
-    "epochs": (70, "training epochs"),
-    "epoch_fraction": (0.5, "patches per epoch cover this fraction of the training area"),
-    "patches_per_epoch": (
+
+class Setting(NamedTuple):
+    """One group setting. ``kind``: int, number, bool, choice, classes or epochs (a
+    list of epochs). ``minimum``/``maximum`` bound numbers (``open`` makes them
+    strict: "lo", "hi" or "both"); ``choices`` lists a choice's values (an int with
+    choices is one of them); ``nullable`` admits null, ``auto`` the string "auto"."""
+
+    default: Any
+    help: str
+    kind: str
+    minimum: float | None = None
+    maximum: float | None = None
+    open: str = ""
+    choices: tuple = ()
+    nullable: bool = False
+    auto: bool = False
+    stage: str = "train"  # "predict": read by predict, accepted and ignored by train
+
+
+S = Setting
+SETTINGS: dict[str, Setting] = {
+    "classes": S(None, "ClassTypes (1..10) predicted by the group's model", "classes"),
+    "n_channels": S(12, "input channels: the first N of R,G,B,P,M1..M8,A1..A8", "int", 1, 20),
+    "filters_base": S(32, "UNet filters at the top level; levels use x1,2,4,8,16", "int", 1),
+    "top_scale": S(
+        2, "first max-pooling factor (4: faster, for small objects)", "int", choices=(2, 4)
+    ),
+    "dropout": S(
+        0.0, "Dropout2d probability after each UNet block (0 = off)", "number", 0, 1, "hi"
+    ),
+    "patch_inner": S(64, "side of a training patch's target (output) in pixels", "int", 8),
+    "patch_border": S(
+        16, "context pixels on each side of the target (input = inner + 2 border)", "int", 0
+    ),
+    "batch_size": S(128, "patches per batch", "int", 1),
+    "lr": S(1e-4, "Adam learning rate", "number", 0, open="lo"),
+    "lr_decay_epochs": S([25, 50], "epochs after which the learning rate is divided", "epochs"),
+    "lr_decay_factor": S(
+        5.0, "divisor of the learning rate at each lr_decay_epochs entry", "number", 0, open="lo"
+    ),
+    "epochs": S(70, "training epochs", "int", 1),
+    "epoch_fraction": S(
+        0.5, "patches per epoch cover this fraction of the training area", "number", 0, open="lo"
+    ),
+    "patches_per_epoch": S(
         None,
         "patches per epoch whatever the number of images (the seed's code: about 70.9k); "
         "null: epoch_fraction of the training area",
+        "int",
+        1,
+        nullable=True,
     ),
-    "log_loss": (1.0, "weight of the binary cross-entropy term of the loss"),
-    "dice_loss": (10.0, "weight of the dice term of the loss"),
-    "rotate_deg": (180.0, "patches are rotated by a uniform angle in +-rotate_deg degrees"),
-    "flips": (True, "random horizontal and vertical flips of patches"),
-    "jitter": (0.0, "std of a per-channel multiplicative factor around 1 (0 = off)"),
-    "oversample": (0.0, "probability that a patch is redrawn until it holds a positive pixel"),
-    "augment_on": (
+    "log_loss": S(1.0, "weight of the binary cross-entropy term of the loss", "number", 0),
+    "dice_loss": S(10.0, "weight of the dice term of the loss", "number", 0),
+    "rotate_deg": S(
+        180.0, "patches are rotated by a uniform angle in +-rotate_deg degrees", "number", 0, 180
+    ),
+    "flips": S(True, "random horizontal and vertical flips of patches", "bool"),
+    "jitter": S(0.0, "std of a per-channel multiplicative factor around 1 (0 = off)", "number", 0),
+    "oversample": S(
+        0.0, "probability that a patch is redrawn until it holds a positive pixel", "number", 0, 1
+    ),
+    "augment_on": S(
         "auto",
         "where patches are rotated, flipped and jittered: cpu (cv2 in the DataLoader, one warp "
         "per patch), device (whole batches on the training device with affine_grid + "
         "grid_sample; the DataLoader only crops), auto (device on CUDA, else cpu)",
+        "choice",
+        choices=("auto", "cpu", "device"),
     ),
-    "in_memory": (
+    "in_memory": S(
         "auto",
         "keep stacks and masks in RAM: auto (if < 25% of the memory budget: the tightest of "
         "MemAvailable, the cgroup hierarchy and SLURM's allocation), true, false",
+        "bool",
+        auto=True,
     ),
-    "bf16": (True, "bfloat16 autocast on CUDA"),
-    "channels_last": (True, "channels-last memory format on CUDA"),
-    "cudnn_benchmark": (True, "cudnn.benchmark on CUDA"),
-    "num_workers": (0, "DataLoader worker processes, or auto (0 on CPU, up to 8 on CUDA)"),
-    "seed": (0, "random seed of initialisation and sampling"),
-    "valid_tile": (512, "output side of the tiles that validation images are predicted in"),
-    # prediction (read by ``predict``; accepted and ignored by ``train``)
-    "tile": (1024, "predict: output side of a prediction tile"),
-    "shift_average": (True, "predict: average predictions over shifted tilings"),
-    "shift_steps": (3, "predict: shifts per axis when shift_average (step = inner / steps)"),
-    "edge_margin": (0, "predict: pixels within this distance of the image edge are left empty"),
+    "bf16": S(True, "bfloat16 autocast on CUDA", "bool"),
+    "channels_last": S(True, "channels-last memory format on CUDA", "bool"),
+    "cudnn_benchmark": S(True, "cudnn.benchmark on CUDA", "bool"),
+    "num_workers": S(
+        0, "DataLoader worker processes, or auto (0 on CPU, up to 8 on CUDA)", "int", 0, auto=True
+    ),
+    "seed": S(0, "random seed of initialisation and sampling", "int", 0),
+    "valid_tile": S(512, "output side of the tiles validation images are predicted in", "int", 16),
+    "tile": S(1024, "predict: output side of a prediction tile", "int", 16, stage="predict"),
+    "shift_average": S(
+        True, "predict: average predictions over shifted tilings", "bool", stage="predict"
+    ),
+    "shift_steps": S(
+        3,
+        "predict: shifts per axis when shift_average (step = inner / steps)",
+        "int",
+        1,
+        stage="predict",
+    ),
+    "edge_margin": S(
+        0,
+        "predict: pixels within this distance of the image edge are left empty",
+        "int",
+        0,
+        stage="predict",
+    ),
 }
+del S
 
-TRAIN_DEFAULTS: dict[str, Any] = {k: v for k, (v, _) in SETTINGS.items()}
-SETTINGS_HELP: dict[str, str] = {k: h for k, (_, h) in SETTINGS.items()}
-PREDICT_KEYS = ("tile", "shift_average", "shift_steps", "edge_margin")
-AUGMENT_ON = ("auto", "cpu", "device")
-REQUIRED = ("classes",)
+TRAIN_DEFAULTS: dict[str, Any] = {k: s.default for k, s in SETTINGS.items()}
+SETTINGS_HELP: dict[str, str] = {k: s.help for k, s in SETTINGS.items()}
+PREDICT_KEYS = tuple(k for k, s in SETTINGS.items() if s.stage == "predict")
+AUGMENT_ON = SETTINGS["augment_on"].choices
+REQUIRED = tuple(k for k, s in SETTINGS.items() if s.default is None and not s.nullable)
 
 
 def copy_defaults() -> dict[str, Any]:
@@ -112,38 +173,89 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v) -> bool:
-    return (isinstance(v, int | float) and not isinstance(v, bool)) and math.isfinite(v)
-
-
-def _int(s, k, where, lo=None, hi=None, choices=None):
-    v = s[k]
-    if isinstance(v, float) and v.is_integer():
-        v = s[k] = int(v)
-    if not _is_int(v):
-        raise DstlError(f"{where}: {k} must be an integer, got {v!r}")
-    if choices is not None and v not in choices:
-        raise DstlError(f"{where}: {k} must be one of {list(choices)}, got {v}")
-    if lo is not None and v < lo:
-        raise DstlError(f"{where}: {k} must be >= {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise DstlError(f"{where}: {k} must be <= {hi}, got {v}")
-
-
-def _num(s, k, where, lo=None, hi=None, lo_open=False, hi_open=False):
-    v = s[k]
-    if not _is_num(v):
-        raise DstlError(f"{where}: {k} must be a finite number, got {v!r}")
-    s[k] = v = float(v)
+def _check_range(key: str, v, spec: Setting) -> None:
+    lo_open, hi_open = spec.open in ("lo", "both"), spec.open in ("hi", "both")
+    lo, hi = (None if b is None else type(v)(b) for b in (spec.minimum, spec.maximum))
     if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise DstlError(f"{where}: {k} must be {'>' if lo_open else '>='} {lo}, got {v}")
+        raise DstlError(f"{key} must be {'>' if lo_open else '>='} {lo}, got {v}")
     if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise DstlError(f"{where}: {k} must be {'<' if hi_open else '<='} {hi}, got {v}")
+        raise DstlError(f"{key} must be {'<' if hi_open else '<='} {hi}, got {v}")
 
 
-def _bool(s, k, where):
-    if not isinstance(s[k], bool):
-        raise DstlError(f"{where}: {k} must be true or false, got {s[k]!r}")
+def _int_value(key: str, v, spec: Setting) -> int:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if not _is_int(v):
+        raise DstlError(f"{key} must be an integer, got {v!r}")
+    if spec.choices and v not in spec.choices:
+        raise DstlError(f"{key} must be one of {list(spec.choices)}, got {v}")
+    _check_range(key, v, spec)
+    return v
+
+
+def _number_value(key: str, v, spec: Setting) -> float:
+    if not (isinstance(v, int | float) and not isinstance(v, bool)) or not math.isfinite(v):
+        raise DstlError(f"{key} must be a finite number, got {v!r}")
+    v = float(v)
+    _check_range(key, v, spec)
+    return v
+
+
+def _bool_value(key: str, v, spec: Setting) -> bool:
+    if not isinstance(v, bool):
+        choices = "auto, true or false" if spec.auto else "true or false"
+        raise DstlError(f"{key} must be {choices}, got {v!r}")
+    return v
+
+
+def _choice_value(key: str, v, spec: Setting) -> str:
+    if v not in spec.choices:
+        *first, last = spec.choices
+        raise DstlError(f"{key} must be {', '.join(first)} or {last}, got {v!r}")
+    return v
+
+
+def _classes_value(key: str, v, spec: Setting) -> list[int]:
+    if v is None:
+        raise DstlError(f"{key} is required (a list of ClassTypes 1..10)")
+    if _is_int(v):
+        v = [v]
+    if not isinstance(v, list | tuple) or not v:
+        raise DstlError(f"{key} must be a non-empty list of ClassTypes, got {v!r}")
+    if not all(_is_int(c) and 1 <= c <= 10 for c in v):
+        raise DstlError(f"{key} must be ClassTypes in 1..10, got {list(v)}")
+    if len(set(v)) != len(v):
+        raise DstlError(f"{key} has duplicates: {list(v)}")
+    return [int(c) for c in v]
+
+
+def _epochs_value(key: str, v, spec: Setting) -> list[int]:
+    if _is_int(v):
+        v = [v]
+    if not isinstance(v, list | tuple) or not all(_is_int(e) and e >= 1 for e in v):
+        raise DstlError(f"{key} must be a list of epochs >= 1, got {v!r}")
+    return sorted(int(e) for e in v)
+
+
+CHECKS = {
+    "int": _int_value,
+    "number": _number_value,
+    "bool": _bool_value,
+    "choice": _choice_value,
+    "classes": _classes_value,
+    "epochs": _epochs_value,
+}
+
+
+def check_value(key: str, value):
+    """The normalised value of one setting (ints as int, numbers as float, lists
+    sorted where order does not matter), or DstlError("<key> must ...")."""
+    spec = SETTINGS[key]
+    if value is None and spec.nullable:
+        return None
+    if value == "auto" and spec.auto:
+        return "auto"
+    return CHECKS[spec.kind](key, value, spec)
 
 
 def input_divisor(top_scale: int) -> int:
@@ -157,27 +269,10 @@ def validate_settings(settings: Mapping[str, Any], where: str = "settings") -> d
     missing = [k for k in TRAIN_DEFAULTS if k not in settings]
     if missing:
         raise DstlError(f"{where}: missing setting(s) {', '.join(missing)}")
-    s = dict(settings)
-
-    classes = s["classes"]
-    if classes is None:
-        raise DstlError(f"{where}: classes is required (a list of ClassTypes 1..10)")
-    if _is_int(classes):
-        classes = [classes]
-    if not isinstance(classes, list | tuple) or not classes:
-        raise DstlError(f"{where}: classes must be a non-empty list of ClassTypes, got {classes!r}")
-    if not all(_is_int(c) and 1 <= c <= 10 for c in classes):
-        raise DstlError(f"{where}: classes must be ClassTypes in 1..10, got {list(classes)}")
-    if len(set(classes)) != len(classes):
-        raise DstlError(f"{where}: classes has duplicates: {list(classes)}")
-    s["classes"] = [int(c) for c in classes]
-
-    _int(s, "n_channels", where, 1, 20)
-    _int(s, "filters_base", where, 1)
-    _int(s, "top_scale", where, choices=(2, 4))
-    _num(s, "dropout", where, 0.0, 1.0, hi_open=True)
-    _int(s, "patch_inner", where, 1)
-    _int(s, "patch_border", where, 0)
+    try:
+        s = {k: check_value(k, settings[k]) for k in SETTINGS}
+    except DstlError as exc:
+        raise DstlError(f"{where}: {exc}") from None
     div = input_divisor(s["top_scale"])
     side = s["patch_inner"] + 2 * s["patch_border"]
     if side % div:
@@ -185,38 +280,44 @@ def validate_settings(settings: Mapping[str, Any], where: str = "settings") -> d
             f"{where}: patch_inner + 2 * patch_border = {side} must be divisible by {div} "
             f"(top_scale {s['top_scale']})"
         )
-    _int(s, "batch_size", where, 1)
-    _num(s, "lr", where, 0.0, lo_open=True)
-    decay = s["lr_decay_epochs"]
-    if _is_int(decay):
-        decay = [decay]
-    if not isinstance(decay, list | tuple) or not all(_is_int(e) and e >= 1 for e in decay):
-        raise DstlError(f"{where}: lr_decay_epochs must be a list of epochs >= 1, got {decay!r}")
-    s["lr_decay_epochs"] = sorted(int(e) for e in decay)
-    _num(s, "lr_decay_factor", where, 0.0, lo_open=True)
-    _int(s, "epochs", where, 1)
-    _num(s, "epoch_fraction", where, 0.0, lo_open=True)
-    if s["patches_per_epoch"] is not None:
-        _int(s, "patches_per_epoch", where, 1)
-    _num(s, "log_loss", where, 0.0)
-    _num(s, "dice_loss", where, 0.0)
     if s["log_loss"] + s["dice_loss"] <= 0:
         raise DstlError(f"{where}: log_loss + dice_loss must be > 0")
-    _num(s, "rotate_deg", where, 0.0, 180.0)
-    _bool(s, "flips", where)
-    _num(s, "jitter", where, 0.0)
-    _num(s, "oversample", where, 0.0, 1.0)
-    if s["augment_on"] not in AUGMENT_ON:
-        raise DstlError(f"{where}: augment_on must be auto, cpu or device, got {s['augment_on']!r}")
-    if s["in_memory"] not in ("auto", True, False):
-        raise DstlError(f"{where}: in_memory must be auto, true or false, got {s['in_memory']!r}")
-    for k in ("bf16", "channels_last", "cudnn_benchmark", "shift_average"):
-        _bool(s, k, where)
-    if s["num_workers"] != "auto":
-        _int(s, "num_workers", where, 0)
-    _int(s, "seed", where, 0)
-    _int(s, "valid_tile", where, 1)
-    _int(s, "tile", where, 1)
-    _int(s, "shift_steps", where, 1)
-    _int(s, "edge_margin", where, 0)
     return s
+
+
+# ------------------------------------------------------------------ JSON schema
+
+
+def schema_of(spec: Setting) -> dict:
+    """The JSON-schema fragment of one setting (no default: a group's settings are
+    layered over ``defaults`` by ``merge_settings``, not filled in by the schema)."""
+    if spec.kind == "classes":
+        out = {"type": "array", "items": {"$ref": "#/$defs/class_type"}, "minItems": 1}
+        out["uniqueItems"] = True
+    elif spec.kind == "epochs":
+        out = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+    elif spec.kind == "choice" or spec.choices:
+        out = {"enum": list(spec.choices)}
+    else:
+        out = {"type": {"int": "integer", "number": "number", "bool": "boolean"}[spec.kind]}
+        for bound, name in ((spec.minimum, "minimum"), (spec.maximum, "maximum")):
+            if bound is not None:
+                strict = spec.open in ({"minimum": "lo", "maximum": "hi"}[name], "both")
+                key = "exclusive" + name.title() if strict else name
+                out[key] = bound
+    if spec.nullable:
+        out["type"] = [out["type"], "null"]
+    if spec.auto:
+        out = {"anyOf": [out, {"const": "auto"}]}
+    out["description"] = spec.help
+    return out
+
+
+def settings_schema() -> dict:
+    """The ``$defs/settings`` object of the config schema."""
+    return {
+        "description": "UNet training and prediction settings of a class group",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {k: schema_of(s) for k, s in SETTINGS.items()},
+    }

@@ -14,9 +14,7 @@ from pathlib import Path
 
 from dstl_hpc.argtypes import positive_float
 from dstl_hpc.errors import DstlError
-from dstl_hpc.settings import SETTINGS, merge_settings
-
-_LISTS = {"classes": "+", "lr_decay_epochs": "*"}
+from dstl_hpc.settings import REQUIRED, SETTINGS, merge_settings
 
 
 def _bool(text: str) -> bool:
@@ -28,44 +26,52 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _auto_bool(text: str):
-    return "auto" if text.strip().lower() == "auto" else _bool(text)
+# A setting's kind -> (argparse type, metavar, nargs); "auto" is admitted where the
+# setting allows it (SETTINGS[key].auto), "null" where it is nullable.
+_KINDS = {
+    "int": (int, "N", None),
+    "number": (float, "X", None),
+    "bool": (_bool, "true|false", None),
+    "choice": (str, None, None),
+    "classes": (int, "K", "+"),
+    "epochs": (int, "E", "*"),
+}
 
 
-def _auto_int(text: str):
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or auto, got {text!r}") from None
+def _with_words(convert, spec):
+    def parse(text: str):
+        word = text.strip().lower()
+        if spec.auto and word == "auto":
+            return "auto"
+        if spec.nullable and word in ("null", "none"):
+            return None
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {parse.__name__}, got {text!r}") from None
+
+    parse.__name__ = {int: "an integer", float: "a number"}.get(convert, "a value")
+    return parse
 
 
-def _setting_type(key: str, default):
-    if key in ("classes", "lr_decay_epochs"):
-        return int
-    if key == "in_memory":
-        return _auto_bool
-    if key == "num_workers":
-        return _auto_int
-    if isinstance(default, bool):
-        return _bool
-    if isinstance(default, int):
-        return int
-    if isinstance(default, float):
-        return float
-    return str
-
-
-def _metavar(key: str, default) -> str:
-    special = {"classes": "K", "lr_decay_epochs": "E", "num_workers": "auto|N"}
-    if key in special:
-        return special[key]
-    if key == "in_memory":
-        return "auto|true|false"
-    if isinstance(default, bool):
-        return "true|false"
-    return "N" if isinstance(default, int) else "X"
+def _flag(key: str, spec) -> dict:
+    """argparse keywords of one setting's flag, from its spec."""
+    convert, metavar, nargs = _KINDS[spec.kind]
+    if spec.kind == "choice":
+        metavar = "|".join(spec.choices)
+    elif spec.auto:
+        metavar = f"auto|{metavar}"
+    shown = "required" if key in REQUIRED else f"default: {json.dumps(spec.default)}"
+    kwargs = {
+        "dest": f"setting_{key}",
+        "default": None,
+        "type": _with_words(convert, spec) if spec.auto or spec.nullable else convert,
+        "help": f"{spec.help} ({shown})".replace("%", "%%"),
+        "metavar": metavar,
+    }
+    if nargs:
+        kwargs["nargs"] = nargs
+    return kwargs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,18 +144,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "every SECONDS; on a terminal a progress bar (default: 60)",
     )
     grp = parser.add_argument_group("settings (override --settings)")
-    for key, (default, help_text) in SETTINGS.items():
-        shown = "required" if default is None else f"default: {json.dumps(default)}"
-        kwargs = {
-            "dest": f"setting_{key}",
-            "default": None,
-            "type": _setting_type(key, default),
-            "help": f"{help_text} ({shown})".replace("%", "%%"),
-            "metavar": _metavar(key, default),
-        }
-        if key in _LISTS:
-            kwargs["nargs"] = _LISTS[key]
-        grp.add_argument("--" + key.replace("_", "-"), **kwargs)
+    for key, spec in SETTINGS.items():
+        grp.add_argument("--" + key.replace("_", "-"), **_flag(key, spec))
 
 
 def _settings_layer(text: str) -> dict:
