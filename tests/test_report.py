@@ -520,6 +520,7 @@ def report_only_snakefile(tmp_path):
 def fake_report_inputs(fake, work, cfg):
     """The files the report rules read, for the tiny config's ids, groups and classes."""
     from dstl_hpc.dataset import synthetic_ids
+    from dstl_hpc.plan import Plan
     from dstl_hpc.stacks import read_stack
 
     syn = cfg["synthetic"]
@@ -537,8 +538,9 @@ def fake_report_inputs(fake, work, cfg):
     # the synthetic test truth and the test scores (the `all` variant's, scored)
     write_rows(data / "synth_test_wkt.csv", [(i, int(k), w) for i in test_ids for _, k, w in truth])
     image = read_stack(fake / "stack.h5")
-    for i in valid_ids:
-        write_stack(res / f"stacks/{i}.h5", image, i, {})
+    plan = Plan(cfg)
+    for i in valid_ids:  # where the align parts put them (stacks/part{p}/{id}.h5)
+        write_stack(work / plan.stack_file(i), image, i, {})
     for k in range(1, 11):
         rows = list(csv.reader((fake / f"polygons/class_{k}.csv").open()))[1:]
         write_rows(
