@@ -27,10 +27,11 @@ import logging
 import numpy as np
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.schema import DEFAULTS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]  # 0.05 .. 0.95
+DEFAULT_THRESHOLDS = list(DEFAULTS["sweep_thresholds"])  # 0.05 .. 0.95
 
 
 def choose_candidate(candidates, scores, own) -> tuple[tuple, str | None]:

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from dstl_hpc.argtypes import class_type, non_negative_float, probability
+from dstl_hpc.schema import CLASS_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--epsilon",
         type=non_negative_float,
-        default=2.0,
-        help="approxPolyDP tolerance in px (default 2)",
+        default=CLASS_DEFAULTS["epsilon"],
+        help=f"approxPolyDP tolerance in px (default {CLASS_DEFAULTS['epsilon']:g})",
     )
     p.add_argument(
         "--min-area",
         type=non_negative_float,
-        default=50.0,
-        help="drop outer contours and holes below this area in px^2 (default 50)",
+        default=CLASS_DEFAULTS["min_area"],
+        help="drop outer contours and holes below this area in px^2 "
+        f"(default {CLASS_DEFAULTS['min_area']:g})",
     )
 
 

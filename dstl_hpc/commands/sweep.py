@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from dstl_hpc.argtypes import class_type, non_negative_float, probability
+from dstl_hpc.schema import CLASS_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="thresholds to try (default 0.05 0.10 ... 0.95)",
     )
     p.add_argument(
-        "--epsilon", type=non_negative_float, default=2.0, help="approxPolyDP tolerance in px"
+        "--epsilon",
+        type=non_negative_float,
+        default=CLASS_DEFAULTS["epsilon"],
+        help="approxPolyDP tolerance in px",
     )
-    p.add_argument("--min-area", type=non_negative_float, default=50.0, help="minimum area in px^2")
+    p.add_argument(
+        "--min-area",
+        type=non_negative_float,
+        default=CLASS_DEFAULTS["min_area"],
+        help="minimum area in px^2",
+    )
     p.add_argument(
         "--epsilons",
         nargs="+",

@@ -18,15 +18,17 @@ import numpy as np
 from dstl_hpc.atomic import remove_stale
 from dstl_hpc.dataset import CLASS_TYPES, Layout, synthetic_ids
 from dstl_hpc.errors import DstlError
+from dstl_hpc.schema import SYNTHETIC_DEFAULTS
 from dstl_hpc.synth.image import SynthImage, make_image, presence_plan
 from dstl_hpc.synth.labels import EMPTY_WKT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_IMAGES = 12
-DEFAULT_TRAIN = 8
-DEFAULT_SIZE = (384, 384)
-DEFAULT_SEED = 0
+# The config's synthetic defaults (dstl_hpc.schema), also those of `dstl-hpc synth`.
+DEFAULT_IMAGES = SYNTHETIC_DEFAULTS["images"]
+DEFAULT_TRAIN = SYNTHETIC_DEFAULTS["train_images"]
+DEFAULT_SIZE = tuple(SYNTHETIC_DEFAULTS["size"])
+DEFAULT_SEED = SYNTHETIC_DEFAULTS["seed"]
 MIN_SIZE = 64
 MAX_SIZE = 20000
 
