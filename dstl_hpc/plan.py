@@ -225,6 +225,10 @@ class Plan:
         size = self.align_images_per_job
         return (len(self.all_ids) + size - 1) // size
 
+    @property
+    def stack_compression(self) -> str:
+        return str(self._top("stack_compression"))
+
     def align_part_ids(self, part: int) -> list[str]:
         """The images of one align job: consecutive ids of ``all_ids`` (training first)."""
         if not 0 <= part < self.n_align_parts():

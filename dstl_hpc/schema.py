@@ -61,6 +61,12 @@ TOP_LEVEL = {
         "images per align job, written to stacks/part{p}/ (fewer, longer jobs keep the DAG "
         "small for thousands of images)",
     ),
+    "stack_compression": _key(
+        {"enum": ["gzip", "none"]},
+        "gzip",
+        "how align stores stacks: gzip (~0.4 of the raw size) or none (the raw size; ~4.7x "
+        "faster to read patches from, for training that cannot hold the stacks in memory)",
+    ),
     "sweep_thresholds": _key(
         {
             "type": "array",

@@ -50,12 +50,19 @@ def _chunks(shape: tuple[int, ...], itemsize: int = 1) -> tuple[int, ...]:
     return tuple(max(1, min(c, s)) for c, s in zip(layout, shape, strict=True))
 
 
+# How stacks may be stored: gzip (level 1, shuffled; ~0.4 of the raw size) or none
+# (the raw size, ~4.7x faster to read patches from: for training from disk).
+STACK_COMPRESSION = ("gzip", "none")
+
+
 def _create(h5, name: str, data: np.ndarray, compression: str = "gzip", level: int = 1):
-    kwargs = {"compression": compression}
+    kwargs = {}
     if compression == "gzip":
-        kwargs["compression_opts"] = level
+        kwargs = {"compression": "gzip", "compression_opts": level, "shuffle": True}
+    elif compression != "none":
+        raise ValueError(f"compression must be one of {STACK_COMPRESSION}, got {compression!r}")
     chunks = _chunks(data.shape, data.dtype.itemsize)
-    return h5.create_dataset(name, data=data, chunks=chunks, shuffle=True, **kwargs)
+    return h5.create_dataset(name, data=data, chunks=chunks, **kwargs)
 
 
 @contextlib.contextmanager
@@ -64,8 +71,8 @@ def _new_h5(path):
 
     HDF5 writing straight to disk crashes the process (a segfault in h5py's close)
     when the disk fills up; from memory, a full disk is an ordinary OSError, which
-    ``atomic_path`` reports naming ``path`` and cleans up after. Outputs are
-    compressed, so the memory held is the size of the file on disk.
+    ``atomic_path`` reports naming ``path`` and cleans up after. The memory held is
+    the size of the file on disk.
     """
     import h5py
 
@@ -76,11 +83,13 @@ def _new_h5(path):
         tmp.write_bytes(buffer.getbuffer())
 
 
-def write_stack(path, image: np.ndarray, image_id: str, alignment: dict) -> None:
+def write_stack(
+    path, image: np.ndarray, image_id: str, alignment: dict, compression: str = "gzip"
+) -> None:
     if image.dtype != np.uint16 or image.ndim != 3 or image.shape[0] != len(CHANNELS):
         raise ValueError(f"stack must be uint16 (20, H, W), got {image.dtype} {image.shape}")
     with _new_h5(path) as h5:
-        _create(h5, "image", image)
+        _create(h5, "image", image, compression)
         h5.attrs["channels"] = list(CHANNELS)
         h5.attrs["image_id"] = image_id
         h5.attrs["alignment"] = json.dumps(alignment)

@@ -376,6 +376,20 @@ def test_cli_out_dir_aligns_each_image_as_alone(tmp_path, images):
             assert one.attrs["alignment"] == many.attrs["alignment"]
 
 
+def test_cli_uncompressed_stacks_hold_the_same_pixels(tmp_path, images):
+    rgb, p, m, a = images["small"]
+    write_image(tmp_path / "data", "6120_2_2", rgb, p, m, a)
+    data = str(tmp_path / "data")
+    paths = {c: tmp_path / c / "6120_2_2.h5" for c in ("gzip", "none")}
+    for c, out in paths.items():
+        assert main(["align", data, "6120_2_2", str(out), "--compression", c]) == 0
+    with h5py.File(paths["gzip"], "r") as z, h5py.File(paths["none"], "r") as raw:
+        assert z["image"].compression == "gzip" and raw["image"].compression is None
+        assert raw["image"].chunks == z["image"].chunks
+        assert np.array_equal(z["image"][:], raw["image"][:])
+    assert paths["none"].stat().st_size > 2 * paths["gzip"].stat().st_size
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -10,6 +10,7 @@ import os
 import time
 
 from dstl_hpc.argtypes import positive_int
+from dstl_hpc.stacks import STACK_COMPRESSION
 
 log = logging.getLogger("dstl_hpc.align")
 
@@ -41,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "dstl_hpc.stacks); with --out-dir, one or more image ids",
     )
     p.add_argument("--out-dir", help="align every image given, writing DIR/{id}.h5")
+    p.add_argument(
+        "--compression",
+        choices=STACK_COMPRESSION,
+        default="gzip",
+        help="gzip: ~0.4 of the raw size; none: the raw size, ~4.7x faster to read patches "
+        "from when training cannot hold the stacks in memory (default gzip)",
+    )
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -137,11 +145,11 @@ def run(args) -> int:
 
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     for image, out in pairs:
-        align_one(layout, image, out, options, threads)
+        align_one(layout, image, out, options, threads, args.compression)
     return 0
 
 
-def align_one(layout, image_id: str, out: str, options, threads: int) -> None:
+def align_one(layout, image_id: str, out: str, options, threads: int, compression: str) -> None:
     """Read one image's TIFFs, align P, M and A to RGB, write its stack; log the timings."""
     from dstl_hpc.align import align_image
     from dstl_hpc.dataset import read_band, read_rgb
@@ -153,7 +161,7 @@ def align_one(layout, image_id: str, out: str, options, threads: int) -> None:
     read_s = time.perf_counter() - start
     stack, alignment = align_image(rgb, bands["P"], bands["M"], bands["A"], image_id, options)
     align_s = time.perf_counter() - start - read_s
-    write_stack(out, stack, image_id, alignment)
+    write_stack(out, stack, image_id, alignment, compression)
     write_s = time.perf_counter() - start - read_s - align_s
     shifts = ", ".join(
         f"{b} dx {a['dx']:+.3f} dy {a['dy']:+.3f} cc {a['cc']:.3f}"

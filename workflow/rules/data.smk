@@ -37,6 +37,7 @@ rule align:
     params:
         data=lambda wc, input: data_dir_of(input[0]),
         ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
+        compression=PLAN.stack_compression,
     log:
         f"{LOGS}/align/part{{part}}.log",
     group:
@@ -50,7 +51,7 @@ rule align:
         "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc align {params.data:q} {params.ids:q} --out-dir {output:q}"
-        " --threads {threads} > {log:q} 2>&1"
+        " --compression {params.compression:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule masks:
