@@ -99,6 +99,12 @@ SYNTHETIC = {
         "height and width of the RGB images",
     ),
     "seed": _key({"type": "integer"}, 0, "random seed of the synthetic data"),
+    "mosaic": _key(
+        {"type": "boolean"},
+        False,
+        "the tiles of a scene ({scene}_{row}_{col}) continue into each other, as in the real "
+        "data (all tiles of one size)",
+    ),
 }
 SYNTHETIC_DEFAULTS = {k: v["default"] for k, v in SYNTHETIC.items()}
 

@@ -386,3 +386,42 @@ def test_no_torch_import():
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(root))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)
+
+
+# ------------------------------------------------------------------ mosaic
+
+
+def test_mosaic_tiles_continue_into_their_neighbours(tmp_path):
+    """With --mosaic the tiles of a scene are cut from one landscape: what is drawn at
+    a tile's right (bottom) edge goes on at its neighbour's left (top) edge; without
+    it, neighbours are unrelated. Labels are compared next to the seam (the grid's last
+    column and row are never labelled)."""
+
+    def seam_agreement(root):
+        layout = Layout(root)
+        ids = set(dataset.read_ids(layout.train_wkt))
+        scores = []
+        for r in range(2):
+            for c in range(4):
+                a, right, below = f"6010_{r}_{c}", f"6010_{r}_{c + 1}", f"6010_{r + 1}_{c}"
+                ma = _label_masks(layout, a)
+                for b, cut in ((right, 1), (below, 0)):
+                    if b not in ids:
+                        continue
+                    mb = _label_masks(layout, b)
+                    for k in (1, 3, 5, 6):
+                        end = np.take(ma[k], -2, axis=cut)
+                        start = np.take(mb[k], 0, axis=cut)
+                        end, start = end[: len(start)], start[: len(end)]  # sizes may differ
+                        if end.any() or start.any():
+                            scores.append((end & start).sum() / (end | start).sum())
+        return float(np.mean(scores)), len(scores)
+
+    mosaic = synth.generate(tmp_path / "m", 12, 10, (96, 96), 4, mosaic=True)
+    assert mosaic["mosaic"] is True
+    assert all(s == [96, 96] for s in (v["RGB"] for v in mosaic["shapes"].values()))
+    tiled, n = seam_agreement(tmp_path / "m")
+    assert n >= 10 and tiled > 0.6, (tiled, n)
+    synth.generate(tmp_path / "s", 12, 10, (96, 96), 4)
+    single, _ = seam_agreement(tmp_path / "s")
+    assert single < tiled - 0.3, (single, tiled)

@@ -39,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"(default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}; real images are about 3348 3392)",
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    p.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="cut the tiles of each scene ({scene}_{row}_{col}) from one landscape, so that "
+        "objects run on into the neighbouring tiles, as in the real data (all tiles H x W)",
+    )
 
 
 def run(args) -> int:
@@ -51,6 +57,7 @@ def run(args) -> int:
         n_train=args.train,
         size=tuple(args.size),
         seed=args.seed,
+        mosaic=args.mosaic,
     )
     log.info(
         "wrote %d training and %d test images to %s in %.1f s",

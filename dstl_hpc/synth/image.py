@@ -12,7 +12,7 @@ from dstl_hpc.synth import built, land
 from dstl_hpc.synth.bands import BAND_FACTORS, band_shape, draw_offsets, render_bands
 from dstl_hpc.synth.labels import grid_frame, grid_wkt, scene_labels
 from dstl_hpc.synth.render import render_scene
-from dstl_hpc.synth.scene import Scene, Site
+from dstl_hpc.synth.scene import Scene, Site, object_unit
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,23 @@ class SynthImage:
     fractions: dict[int, float]
 
 
-def build_scene(rng: np.random.Generator, height: int, width: int, present: set[int]) -> Scene:
+def build_scene(
+    rng: np.random.Generator, height: int, width: int, present: set[int], unit: float | None = None
+) -> Scene:
     """Polygons (pixel coordinates) of one image holding the classes in ``present``."""
-    site = Site.start(rng, height, width, present)
+    site = Site.start(rng, height, width, present, unit)
     for cls, add in FEATURES:
         if cls in present:
             add(site)
     built.add_vehicles(site)
     return site.scene
+
+
+def _grid(rng) -> tuple[float, float]:
+    """An image's (Xmax, Ymin) near the real data's."""
+    xmax = round(0.00918 + rng.uniform(-0.00012, 0.00006), 6)
+    ymin = -round(0.00904 + rng.uniform(-0.00010, 0.00006), 6)
+    return xmax, ymin
 
 
 def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], present: set[int]):
@@ -108,12 +117,41 @@ def make_image(seed: int, index: int, image_id: str, size: tuple[int, int], pres
     if index > 0:  # slightly different sizes, as in the real data
         height += int(rng.integers(0, 3))
         width += int(rng.integers(0, 4))
-    xmax = round(0.00918 + rng.uniform(-0.00012, 0.00006), 6)
-    ymin = -round(0.00904 + rng.uniform(-0.00010, 0.00006), 6)
+    xmax, ymin = _grid(rng)
     shapes = {b: band_shape(height, width, b) for b in BAND_FACTORS}
     offsets = draw_offsets(rng, height, width, shapes)
     frame = grid_frame(width, height, xmax, ymin)
     scene, labels = _scene_with(rng, image_id, height, width, present, frame)
+    return _render(rng, image_id, scene, labels, xmax, ymin, offsets, shapes)
+
+
+def make_mosaic(seed: int, tiles: list[tuple[int, str, int, int]], size, present: set[int]):
+    """Render the tiles of one scene laid out as one landscape, so that a tile's objects
+    continue into its neighbours (as DSTL's {scene}_{row}_{col} tiles do). ``tiles``:
+    (index, image id, row, col); every tile is ``size`` (H, W). Returns SynthImages in
+    the order of ``tiles``."""
+    height, width = int(size[0]), int(size[1])
+    rows = 1 + max(r for _, _, r, _ in tiles)
+    cols = 1 + max(c for _, _, _, c in tiles)
+    first = min(i for i, _, _, _ in tiles)
+    scene_rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5CE4E, first]))
+    unit = object_unit(height, width)  # objects the size they have in a single image
+    whole = build_scene(scene_rng, rows * height, cols * width, present, unit)
+    images = []
+    for index, image_id, row, col in tiles:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+        xmax, ymin = _grid(rng)
+        shapes = {b: band_shape(height, width, b) for b in BAND_FACTORS}
+        offsets = draw_offsets(rng, height, width, shapes)
+        scene = whole.window(row * height, col * width, height, width)
+        labels = scene_labels(scene, grid_frame(width, height, xmax, ymin))
+        images.append(_render(rng, image_id, scene, labels, xmax, ymin, offsets, shapes))
+    return images
+
+
+def _render(rng, image_id: str, scene: Scene, labels, xmax, ymin, offsets, shapes) -> SynthImage:
+    """An image's WKT, rendered classes and bands from its scene and labels."""
+    height, width = scene.height, scene.width
     # Labels go through the grid WKT and back, so that imagery matches the CSV exactly.
     wkt, round_trip = grid_wkt(labels, image_id, width, height, xmax, ymin)
     material, bright, fractions = render_scene(rng, scene, round_trip)

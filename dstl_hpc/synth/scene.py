@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from shapely import affinity
 from shapely.geometry import LineString, Polygon, box
 
 from dstl_hpc.synth.shapes import parts
@@ -37,6 +38,22 @@ class Scene:
     def add(self, class_type: int, poly: Polygon, material: str) -> None:
         """Add an object of a class, painted with ``material``."""
         self.objects.setdefault(class_type, []).append((poly, material))
+
+    def window(self, row0: int, col0: int, height: int, width: int, margin: int = 40) -> Scene:
+        """The part of the scene that a ``height`` x ``width`` tile at (``row0``, ``col0``)
+        sees (objects within ``margin`` px of it, for their shadows), in the tile's pixel
+        coordinates: a tile of a mosaic scene."""
+        seen = box(col0 - margin, row0 - margin, col0 + width + margin, row0 + height + margin)
+
+        def move(geom):
+            return affinity.translate(geom, -col0, -row0)
+
+        out = Scene(height, width, sun=self.sun, unit=self.unit)
+        for cls, objs in self.objects.items():
+            out.objects[cls] = [(move(p), m) for p, m in objs if p.intersects(seen)]
+        out.fields = [(move(p), *rest) for p, *rest in self.fields if p.intersects(seen)]
+        out.roof_halves = [move(p) for p in self.roof_halves if p.intersects(seen)]
+        return out
 
 
 class Occupancy:
@@ -108,9 +125,18 @@ class Site:
     houses: list[tuple[Polygon, float]] = field(default_factory=list)
 
     @classmethod
-    def start(cls, rng: np.random.Generator, height: int, width: int, present: set[int]) -> Site:
-        """An empty site; draws the sun's direction (the first draw of a scene)."""
-        u = object_unit(height, width)
+    def start(
+        cls,
+        rng: np.random.Generator,
+        height: int,
+        width: int,
+        present: set[int],
+        unit: float | None = None,
+    ) -> Site:
+        """An empty site; draws the sun's direction (the first draw of a scene). ``unit``:
+        the small-object unit (default: :func:`object_unit` of the site's size; a mosaic
+        scene takes its tiles')."""
+        u = object_unit(height, width) if unit is None else unit
         scene = Scene(height, width, unit=u)
         sun_angle = rng.uniform(0, 2 * np.pi)
         scene.sun = (math.cos(sun_angle), math.sin(sun_angle))

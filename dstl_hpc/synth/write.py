@@ -19,7 +19,7 @@ from dstl_hpc.atomic import remove_stale
 from dstl_hpc.dataset import CLASS_TYPES, Layout, synthetic_ids
 from dstl_hpc.errors import DstlError
 from dstl_hpc.schema import SYNTHETIC_DEFAULTS
-from dstl_hpc.synth.image import SynthImage, make_image, presence_plan
+from dstl_hpc.synth.image import SynthImage, make_image, make_mosaic, presence_plan
 from dstl_hpc.synth.labels import EMPTY_WKT
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class SynthOptions:
     n_train: int = DEFAULT_TRAIN
     size: tuple[int, int] = DEFAULT_SIZE
     seed: int = DEFAULT_SEED
+    mosaic: bool = False  # the tiles of a scene continue into each other
 
     def validate(self) -> None:
         if self.n_images < 2:
@@ -126,15 +127,19 @@ def generate(
     n_train: int = DEFAULT_TRAIN,
     size: tuple[int, int] = DEFAULT_SIZE,
     seed: int = DEFAULT_SEED,
+    mosaic: bool = False,
 ) -> dict:
-    """Write the dataset to ``out_dir`` (atomically) and return the truth dict."""
-    opts = SynthOptions(int(n_images), int(n_train), (int(size[0]), int(size[1])), int(seed))
+    """Write the dataset to ``out_dir`` (atomically) and return the truth dict. With
+    ``mosaic``, the tiles of a scene ({scene}_{row}_{col}) are cut from one landscape,
+    so that objects run on into the neighbouring tiles, all of ``size``."""
+    size = (int(size[0]), int(size[1]))
+    opts = SynthOptions(int(n_images), int(n_train), size, int(seed), bool(mosaic))
     opts.validate()
     train, test = synthetic_ids(opts.n_images, opts.n_train)
-    plans = presence_plan(opts.n_images, opts.n_train, opts.seed)
     truth: dict = {
         "seed": opts.seed,
         "size": list(opts.size),
+        "mosaic": opts.mosaic,
         "train_ids": train,
         "test_ids": test,
         "offsets": {},
@@ -144,8 +149,8 @@ def generate(
     grid_rows, wkt_rows, test_wkt_rows = [], [], []
     with _atomic_dir(Path(out_dir)) as tmp:
         layout = Layout(tmp)
-        for index, image_id in enumerate(train + test):
-            img = make_image(opts.seed, index, image_id, opts.size, plans[index])
+        for index, img in enumerate(_images(opts, train + test)):
+            image_id = img.image_id
             is_train = index < opts.n_train
             _write_image(layout, img, truth)
             grid_rows.append([image_id, f"{img.xmax:.6f}", f"{img.ymin:.6f}"])
@@ -167,6 +172,23 @@ def generate(
         _write_csv(tmp / TEST_WKT_FILE, WKT_HEADER, test_wkt_rows)
         (tmp / TRUTH_FILE).write_text(json.dumps(truth, indent=2) + "\n")
     return truth
+
+
+def _images(opts: SynthOptions, ids: list[str]) -> Iterator[SynthImage]:
+    """The dataset's images in id order: one scene each, or (``mosaic``) one per DSTL
+    scene, cut into its tiles."""
+    plans = presence_plan(opts.n_images, opts.n_train, opts.seed)
+    if not opts.mosaic:
+        for index, image_id in enumerate(ids):
+            yield make_image(opts.seed, index, image_id, opts.size, plans[index])
+        return
+    scenes: dict[str, list[tuple[int, str, int, int]]] = {}
+    for index, image_id in enumerate(ids):
+        scene, row, col = image_id.split("_")
+        scenes.setdefault(scene, []).append((index, image_id, int(row), int(col)))
+    for tiles in scenes.values():
+        present = set().union(*(plans[i] for i, _, _, _ in tiles))
+        yield from make_mosaic(opts.seed, tiles, opts.size, present)
 
 
 def _write_image(layout: Layout, img: SynthImage, truth: dict) -> None:

@@ -16,6 +16,7 @@ if PLAN.synthetic:
             train=PLAN.synth["train_images"],
             size=PLAN.synth["size"],
             seed=PLAN.synth["seed"],
+            mosaic=["--mosaic"] if PLAN.synth["mosaic"] else [],
         log:
             f"{LOGS}/synth.log",
         threads: 1
@@ -26,7 +27,8 @@ if PLAN.synthetic:
             "../../envs/dstl.yaml"
         shell:
             "python -m dstl_hpc synth {params.out:q} --images {params.images:q}"
-            " --train {params.train:q} --size {params.size:q} --seed {params.seed:q} > {log:q} 2>&1"
+            " --train {params.train:q} --size {params.size:q} --seed {params.seed:q}"
+            " {params.mosaic:q} > {log:q} 2>&1"
 
 
 rule align:
