@@ -6,11 +6,20 @@ import numpy as np
 
 from dstl_hpc.dataset import CHANNELS
 from dstl_hpc.errors import DstlError
+from dstl_hpc.indices import INDICES, SOURCE_CHANNELS, index_planes
 from dstl_hpc.stacks import open_h5
 
 
+def _planes(block: np.ndarray) -> np.ndarray:
+    """A block's channels, then its index planes (dstl_hpc.indices), as float64 rows."""
+    if block.shape[0] >= SOURCE_CHANNELS:
+        block = np.concatenate([block, index_planes(block, INDICES)])
+    return block.astype(np.float64).reshape(block.shape[0], -1)
+
+
 def channel_stats(stack_paths) -> dict:
-    """Exact mean/std per channel over every pixel of every stack (streamed, float64 sums)."""
+    """Exact mean/std per channel over every pixel of every stack (streamed, float64
+    sums); then the same for each index channel (``dstl_hpc.indices``), named after it."""
     total = None
     total_sq = None
     count = 0
@@ -26,7 +35,7 @@ def channel_stats(stack_paths) -> dict:
             ds = h5["image"]
             rows = ds.chunks[1] if ds.chunks else 256
             for r in range(0, ds.shape[1], rows):
-                block = ds[:, r : r + rows].astype(np.float64).reshape(ds.shape[0], -1)
+                block = _planes(ds[:, r : r + rows])
                 s, sq = block.sum(axis=1), (block * block).sum(axis=1)
                 total = s if total is None else total + s
                 total_sq = sq if total_sq is None else total_sq + sq
@@ -36,6 +45,8 @@ def channel_stats(stack_paths) -> dict:
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0))
     std = np.where(std > 0, std, 1.0)
+    if len(mean) > len(channels):
+        channels = [*channels, *INDICES]
     return {
         "channels": list(channels),
         "mean": [round(float(v), 4) for v in mean],
