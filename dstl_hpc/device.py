@@ -1,6 +1,6 @@
 """The device a step runs on, and a fast, clear failure when CUDA is asked for but
 cannot be had: a job that asked the cluster for a GPU must not train on the CPU
-until its time limit (and then again on every retry)."""
+until its time limit (and then again on every retry). Also the CPUs a step may use."""
 
 from __future__ import annotations
 
@@ -9,6 +9,18 @@ import os
 from dstl_hpc.errors import DstlError
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def cpu_count(slurm: bool = True) -> int:
+    """CPUs of this job: SLURM_CPUS_PER_TASK when set (and ``slurm``), else this
+    process's affinity (all CPUs where there is none, off Linux)."""
+    env = os.environ.get("SLURM_CPUS_PER_TASK", "") if slurm else ""
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def cuda_problem(torch) -> str | None:

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 
 from dstl_hpc.argtypes import positive_int
 from dstl_hpc.stacks import STACK_COMPRESSION
 
 log = logging.getLogger("dstl_hpc.align")
-
-
-def _threads_default() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _odd(text: str) -> int:
@@ -119,6 +111,7 @@ def run(args) -> int:
 
     from dstl_hpc.align import AlignOptions
     from dstl_hpc.dataset import Layout
+    from dstl_hpc.device import cpu_count
     from dstl_hpc.paths import H5, guard_outputs
 
     layout = Layout(args.data_dir)
@@ -130,7 +123,7 @@ def run(args) -> int:
         suffixes=dict.fromkeys(outputs, H5),
         data_dirs=[args.data_dir],
     )
-    threads = args.threads or _threads_default()
+    threads = args.threads or cpu_count(slurm=False)
     cv2.setNumThreads(threads)
     options = AlignOptions(
         gauss_filt_size=args.gauss_filt_size,
