@@ -1,4 +1,4 @@
-"""The UNet of the reference solution, its model file, and input normalisation.
+"""The UNet of the reference solution and its model file.
 
 Architecture (``reference-solution.md``, "Model"): five levels with
 ``filters_base * [1, 2, 4, 8, 16]`` filters; a block is (3x3 conv, BN, ReLU) twice;
@@ -16,10 +16,8 @@ loss uses BCE-with-logits, and predictors apply ``torch.sigmoid``.
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -176,76 +174,3 @@ def write_predictor(model_path, out, predict_settings: dict) -> dict:
     obj["hparams"] = hparams
     save_atomic(out, obj)
     return hparams
-
-
-# -------------------------------------------------------------- normalisation
-
-
-def normalize(image: np.ndarray, mean, std) -> np.ndarray:
-    """(C', H, W) float32 ``(x - mean) / std`` of the first ``len(mean)`` channels.
-
-    ``image`` is a stack's (C >= len(mean), H, W) array (uint16 or float).
-    A zero std is taken as 1.
-    """
-    n = len(mean)
-    if image.ndim != 3 or image.shape[0] < n:
-        raise ValueError(f"image of shape {image.shape} has fewer than {n} channels")
-    m = np.asarray(mean, np.float32).reshape(n, 1, 1)
-    s = np.asarray(std, np.float32).reshape(n, 1, 1)
-    s = np.where(s > 0, s, np.float32(1.0))
-    out = image[:n].astype(np.float32)
-    out -= m
-    out /= s
-    return out
-
-
-def normalize_for_model(image: np.ndarray, meta: dict) -> np.ndarray:
-    """``normalize`` with a model file's meta (its mean/std per input channel)."""
-    return normalize(image, meta["mean"], meta["std"])
-
-
-# ------------------------------------------------------------------ tiling
-
-
-def fit_tile(tile: int, border: int, divisor: int, limit: int | None = None) -> int:
-    """The smallest output side >= min(tile, limit) with (side + 2 border) % divisor == 0."""
-    t = max(1, min(tile, limit) if limit else tile)
-    return t + (-(t + 2 * border)) % divisor
-
-
-@torch.no_grad()
-def predict_logits(
-    model: UNet,
-    image: np.ndarray,
-    tile: int = 512,
-    device="cpu",
-    bf16: bool = False,
-    channels_last: bool = False,
-    batch_tiles: int = 1,
-) -> np.ndarray:
-    """Logits (n_classes, H, W) float32 of a normalised (C, H, W) image.
-
-    The image is mirror-padded by the model's border (and up to whole tiles), cut
-    into tiles of ``tile`` output pixels (adjusted so the input side fits the net)
-    and predicted tile by tile; the model must be in eval mode.
-    """
-    _, h, w = image.shape
-    b = model.border
-    t = fit_tile(tile, b, model.divisor, limit=max(h, w))
-    ny, nx = math.ceil(h / t), math.ceil(w / t)
-    padded = np.pad(image, ((0, 0), (b, b + ny * t - h), (b, b + nx * t - w)), mode="reflect")
-    out = np.empty((model.n_classes, ny * t, nx * t), np.float32)
-    device = torch.device(device)
-    cuda = device.type == "cuda"
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    origins = [(y * t, x * t) for y in range(ny) for x in range(nx)]
-    for k in range(0, len(origins), batch_tiles):
-        chunk = origins[k : k + batch_tiles]
-        x = np.stack([padded[:, y : y + t + 2 * b, x : x + t + 2 * b] for y, x in chunk])
-        xt = torch.from_numpy(x).to(device, non_blocking=cuda).contiguous(memory_format=fmt)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and cuda):
-            logits = model(xt)
-        logits = logits.float().cpu().numpy()
-        for (y, x), lg in zip(chunk, logits, strict=True):
-            out[:, y : y + t, x : x + t] = lg
-    return out[:, :h, :w]

@@ -22,7 +22,6 @@ gathered and normalised on its own; on CUDA the normalised image lives on the GP
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -31,37 +30,9 @@ import torch
 
 from dstl_hpc.device import resolve_device
 from dstl_hpc.errors import DstlError
+from dstl_hpc.tiles import axis_tiles, reflect_indices, shift_offsets
 
 log = logging.getLogger(__name__)
-
-
-def reflect_indices(start: int, length: int, size: int) -> np.ndarray:
-    """Indices ``start .. start + length - 1`` mirrored into ``[0, size)`` (reflect-101)."""
-    idx = np.arange(start, start + length, dtype=np.int64)
-    if size == 1:
-        return np.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx >= size, period - idx, idx)
-
-
-def fit_side(side: int, border: int, divisor: int) -> int:
-    """The smallest output side >= ``side`` whose input side (+ 2 border) is divisible."""
-    side = max(1, int(side))
-    return side + (-(side + 2 * border)) % divisor
-
-
-def axis_tiles(length: int, tile: int, max_offset: int, border: int, divisor: int) -> int:
-    """Output tile side along one axis: about ``tile``, balanced to cover the axis."""
-    need = length + max_offset
-    n = math.ceil(need / fit_side(tile, border, divisor))
-    return fit_side(math.ceil(need / n), border, divisor)
-
-
-def shift_offsets(patch_inner: int, shift_steps: int) -> list[int]:
-    """Offsets of the shifted tilings along one axis: ``int(i * patch_inner / steps)``."""
-    steps = max(1, int(shift_steps))
-    return [int(i * patch_inner / steps) for i in range(steps)]
 
 
 @dataclass
@@ -93,44 +64,54 @@ def predict_probabilities(
     runs only these (oy, ox) shifted tilings of the options' grid and averages them.
     """
     opt = options or PredictOptions()
-    device = torch.device(device)
+    acc = tiled_mean(model, image, mean, std, opt, torch.device(device), passes, torch.sigmoid)
+    _, h, w = acc.shape
+    if opt.edge_margin > 0:
+        e = int(opt.edge_margin)
+        acc[:, :e] = 0
+        acc[:, h - e :] = 0
+        acc[:, :, :e] = 0
+        acc[:, :, w - e :] = 0
+    out = acc.cpu().numpy()
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+@torch.inference_mode()
+def predict_logits(
+    model,
+    image: np.ndarray,
+    mean,
+    std,
+    tile: int = 512,
+    device: torch.device | str = "cpu",
+    bf16: bool = False,
+    channels_last: bool = False,
+    batch: int = 1,
+) -> np.ndarray:
+    """Logits (n_classes, H, W) float32 of a raw image, predicted as ``predict_probabilities``
+    does with one tiling (no shift averaging) of tiles of about ``tile`` px: validation's
+    prediction. ``bf16`` and ``channels_last`` apply on CUDA only."""
+    opt = PredictOptions(
+        tile=tile, shift_steps=1, batch=batch, bf16=bf16, channels_last=channels_last
+    )
+    return tiled_mean(model, image, mean, std, opt, torch.device(device)).cpu().numpy()
+
+
+@torch.inference_mode()
+def tiled_mean(model, image, mean, std, opt: PredictOptions, device, passes=None, transform=None):
+    """(n_classes, H, W) float32 tensor on ``device``: ``transform`` (None: none) of the
+    logits of every pixel, averaged over the shifted tilings ``passes`` (None: all of
+    ``opt``'s grid). The one tiler of prediction and validation."""
     cuda = device.type == "cuda"
-    autocast = opt.bf16 and (cuda or opt.bf16_cpu)
     n_in = len(mean)
     if image.ndim != 3 or image.shape[0] < n_in:
         raise ValueError(f"image of shape {image.shape} has fewer than {n_in} channels")
     _, h, w = image.shape
     b = int(model.border)
-    div = int(model.divisor)
     offsets = shift_offsets(opt.patch_inner, opt.shift_steps)
-    ty = axis_tiles(h, opt.tile, offsets[-1], b, div)
-    tx = axis_tiles(w, opt.tile, offsets[-1], b, div)
-
-    m = np.asarray(mean, np.float32).reshape(n_in, 1, 1)
-    s = np.asarray(std, np.float32).reshape(n_in, 1, 1)
-    s = np.where(s > 0, s, np.float32(1.0))
-    if cuda:
-        # The normalised image on the GPU (one channel at a time through the host).
-        dtype = torch.bfloat16 if opt.bf16 else torch.float32
-        src = torch.empty((n_in, h, w), dtype=dtype, device=device)
-        for c in range(n_in):
-            ch = torch.from_numpy(image[c].astype(np.float32)).to(device)
-            src[c] = (ch - float(m[c, 0, 0])) / float(s[c, 0, 0])
-    else:
-        src = image[:n_in]
-        inv_s = (1.0 / s).astype(np.float32)
-
-    def gather(y0: int, x0: int) -> torch.Tensor:
-        rows = reflect_indices(y0 - b, ty + 2 * b, h)
-        cols = reflect_indices(x0 - b, tx + 2 * b, w)
-        if cuda:
-            r = torch.from_numpy(rows).to(device)
-            c = torch.from_numpy(cols).to(device)
-            return src.index_select(1, r).index_select(2, c)
-        t = src[:, rows[:, None], cols[None, :]].astype(np.float32)
-        t -= m
-        t *= inv_s
-        return torch.from_numpy(t)
+    ty = axis_tiles(h, opt.tile, offsets[-1], b, int(model.divisor))
+    tx = axis_tiles(w, opt.tile, offsets[-1], b, int(model.divisor))
+    gather = _tile_reader(image, mean, std, device, opt.bf16, b, (ty, tx))
 
     # Every (shift, tile) job; the tiling shifted by (oy, ox) starts at (-oy, -ox).
     if passes is None:
@@ -142,6 +123,7 @@ def predict_probabilities(
                 jobs.append((y0, x0))
     acc = torch.zeros((model.n_classes, h, w), dtype=torch.float32, device=device)
     fmt = torch.channels_last if (cuda and opt.channels_last) else torch.contiguous_format
+    autocast = opt.bf16 and (cuda or opt.bf16_cpu)
     batch = max(1, int(opt.batch))
     t0 = time.perf_counter()
     for k in range(0, len(jobs), batch):
@@ -150,19 +132,12 @@ def predict_probabilities(
         x = x.contiguous(memory_format=fmt)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(x)
-        prob = torch.sigmoid(logits.float())
+        prob = logits.float() if transform is None else transform(logits.float())
         for (y0, x0), p in zip(chunk, prob, strict=True):
             ya, xa = max(y0, 0), max(x0, 0)
             yb, xb = min(y0 + ty, h), min(x0 + tx, w)
             acc[:, ya:yb, xa:xb] += p[:, ya - y0 : yb - y0, xa - x0 : xb - x0]
     acc /= float(len(passes))
-    if opt.edge_margin > 0:
-        e = int(opt.edge_margin)
-        acc[:, :e] = 0
-        acc[:, h - e :] = 0
-        acc[:, :, :e] = 0
-        acc[:, :, w - e :] = 0
-    out = acc.cpu().numpy()
     log.debug(
         "%d x %d px: %d tiles of %d x %d out, %d shift(s), %.1f s",
         h,
@@ -173,7 +148,46 @@ def predict_probabilities(
         len(passes),
         time.perf_counter() - t0,
     )
-    return np.clip(out, 0.0, 1.0, out=out)
+    return acc
+
+
+def _tile_reader(image, mean, std, device, bf16: bool, border: int, tile: tuple[int, int]):
+    """``gather(y0, x0)``: the normalised (C, ty + 2 border, tx + 2 border) input of the
+    output tile at (y0, x0), mirrored where it leaves the image. On the CPU the raw image
+    is kept and each tile normalised on its own; on CUDA the whole image is normalised
+    once onto the GPU (bf16 with ``bf16``) and tiles are sliced there."""
+    n_in = len(mean)
+    _, h, w = image.shape
+    (ty, tx), b = tile, border
+    m = np.asarray(mean, np.float32).reshape(n_in, 1, 1)
+    s = np.asarray(std, np.float32).reshape(n_in, 1, 1)
+    s = np.where(s > 0, s, np.float32(1.0))
+    if device.type == "cuda":
+        # The normalised image on the GPU (one channel at a time through the host).
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        src = torch.empty((n_in, h, w), dtype=dtype, device=device)
+        for c in range(n_in):
+            ch = torch.from_numpy(image[c].astype(np.float32)).to(device)
+            src[c] = (ch - float(m[c, 0, 0])) / float(s[c, 0, 0])
+
+        def gather(y0: int, x0: int) -> torch.Tensor:
+            r = torch.from_numpy(reflect_indices(y0 - b, ty + 2 * b, h)).to(device)
+            c = torch.from_numpy(reflect_indices(x0 - b, tx + 2 * b, w)).to(device)
+            return src.index_select(1, r).index_select(2, c)
+
+        return gather
+    raw = image[:n_in]
+    inv_s = (1.0 / s).astype(np.float32)
+
+    def gather(y0: int, x0: int) -> torch.Tensor:
+        rows = reflect_indices(y0 - b, ty + 2 * b, h)
+        cols = reflect_indices(x0 - b, tx + 2 * b, w)
+        t = raw[:, rows[:, None], cols[None, :]].astype(np.float32)
+        t -= m
+        t *= inv_s
+        return torch.from_numpy(t)
+
+    return gather
 
 
 def to_uint8(prob: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ import torch
 
 from dstl_hpc.errors import DstlError
 from dstl_hpc.memory import memory_budget
+from dstl_hpc.tiles import reflect_indices
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +139,6 @@ def rotation_matrix(angle: float, out_side: int, cx: float, cy: float) -> np.nda
     tx = cos * d0 - sin * d0 + cx - 0.5
     ty = sin * d0 + cos * d0 + cy - 0.5
     return np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
-
-
-def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
-    """Mirror indices into [0, n) (numpy 'reflect' / cv2 BORDER_REFLECT_101)."""
-    if n == 1:
-        return np.zeros_like(idx)
-    period = 2 * (n - 1)
-    idx = np.abs(idx) % period
-    return np.where(idx >= n, period - idx, idx)
 
 
 class PatchSampler:
@@ -271,8 +263,8 @@ class PatchSampler:
             src = self._hwc[i]
             if y0 >= 0 and x0 >= 0 and y1 <= h and x1 <= w:
                 return src[y0:y1, x0:x1]
-            ry = _reflect_index(np.arange(y0, y1), h)
-            rx = _reflect_index(np.arange(x0, x1), w)
+            ry = reflect_indices(y0, y1 - y0, h)
+            rx = reflect_indices(x0, x1 - x0, w)
             return src[np.ix_(ry, rx)]
         chw = self._read(i, y0, y1, x0, x1)
         planes, hh, ww = chw.shape
@@ -286,8 +278,8 @@ class PatchSampler:
         cy0, cy1 = max(0, y0), min(h, y1)
         cx0, cx1 = max(0, x0), min(w, x1)
         if (cy0, cy1, cx0, cx1) != (y0, y1, x0, x1):
-            ry = _reflect_index(np.arange(y0, y1), h)
-            rx = _reflect_index(np.arange(x0, x1), w)
+            ry = reflect_indices(y0, y1 - y0, h)
+            rx = reflect_indices(x0, x1 - x0, w)
             # mirrored indices may reach beyond the clipped window: read their span
             cy0, cy1 = min(cy0, int(ry.min())), max(cy1, int(ry.max()) + 1)
             cx0, cx1 = min(cx0, int(rx.min())), max(cx1, int(rx.max()) + 1)

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 
@@ -7,11 +6,7 @@ from dstl_hpc.model import (
     UNet,
     build_model,
     count_parameters,
-    fit_tile,
     load_model_file,
-    normalize,
-    normalize_for_model,
-    predict_logits,
     save_model_file,
 )
 from dstl_hpc.settings import merge_settings
@@ -106,30 +101,3 @@ def test_model_file_errors(tmp_path):
         meta = _meta(s, 3)
         del meta["epochs_done"]
         save_model_file(tmp_path / "m.pt", UNet(3, 1, 4), meta)
-
-
-def test_normalize_uses_the_first_channels_of_the_stats():
-    img = np.arange(5 * 2 * 3, dtype=np.uint16).reshape(5, 2, 3)
-    out = normalize(img, [1.0, 2.0, 3.0], [2.0, 4.0, 0.0])
-    assert out.shape == (3, 2, 3) and out.dtype == np.float32
-    np.testing.assert_allclose(out[0], (img[0] - 1.0) / 2.0)
-    np.testing.assert_allclose(out[1], (img[1] - 2.0) / 4.0)
-    np.testing.assert_allclose(out[2], img[2] - 3.0)  # zero std taken as 1
-    meta = {"mean": [1.0, 2.0], "std": [2.0, 4.0]}
-    assert normalize_for_model(img, meta).shape == (2, 2, 3)
-    with pytest.raises(ValueError, match="fewer than 3 channels"):
-        normalize(img[:2], [0, 0, 0], [1, 1, 1])
-
-
-def test_fit_tile_and_tiled_prediction_shape():
-    assert fit_tile(512, 16, 16) == 512
-    assert fit_tile(500, 16, 32) == 512
-    assert fit_tile(512, 16, 16, limit=70) == 80
-    torch.manual_seed(0)
-    model = UNet(3, 2, filters_base=4, border=16).eval()
-    img = np.random.default_rng(0).normal(size=(3, 50, 70)).astype(np.float32)
-    out = predict_logits(model, img, tile=32)
-    assert out.shape == (2, 50, 70) and out.dtype == np.float32
-    whole = predict_logits(model, img, tile=1024)
-    assert whole.shape == (2, 50, 70)
-    assert np.isfinite(out).all() and np.isfinite(whole).all()

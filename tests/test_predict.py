@@ -12,14 +12,13 @@ from dstl_hpc.dataset import CHANNELS  # noqa: E402
 from dstl_hpc.model import build_model, save_model_file  # noqa: E402
 from dstl_hpc.predict import (  # noqa: E402
     PredictOptions,
-    axis_tiles,
+    predict_logits,
     predict_probabilities,
-    reflect_indices,
-    shift_offsets,
     to_uint8,
 )
 from dstl_hpc.settings import copy_defaults  # noqa: E402
 from dstl_hpc.stacks import read_prediction, write_stack  # noqa: E402
+from dstl_hpc.tiles import axis_tiles, reflect_indices, shift_offsets  # noqa: E402
 
 MEAN = [400.0, 450.0, 330.0]
 STD = [60.0, 50.0, 25.0]
@@ -109,6 +108,42 @@ def test_tile_equals_patch_by_patch(model):
     image = random_image(100, 133, seed=1)
     got = predict_probabilities(model, image, MEAN, STD, opt)
     np.testing.assert_allclose(got, patchwise(model, image), atol=1e-5)
+
+
+def test_validation_logits_come_from_the_prediction_tiler(model):
+    # validation predicts with one tiling of the same tiles: sigmoid of its logits is
+    # the prediction without shift averaging (up to the sigmoid's last bit)
+    image = random_image(50, 70, seed=7)
+    for tile in (32, 64, 1024):
+        logits = predict_logits(model, image, MEAN, STD, tile=tile)
+        assert logits.shape == (2, 50, 70) and logits.dtype == np.float32
+        opt = PredictOptions(tile=tile, shift_steps=1)
+        prob = predict_probabilities(model, image, MEAN, STD, opt)
+        np.testing.assert_allclose(torch.sigmoid(torch.from_numpy(logits)), prob, atol=1e-7)
+    # tiles of the training patch's size are the reference's windows (mirrored edges)
+    image = random_image(100, 133, seed=1)
+    logits = predict_logits(model, image, MEAN, STD, tile=64)
+    np.testing.assert_allclose(
+        torch.sigmoid(torch.from_numpy(logits)), patchwise(model, image), atol=1e-5
+    )
+    with pytest.raises(ValueError, match="fewer than 3 channels"):
+        predict_logits(model, image[:2], MEAN, STD)
+
+
+def test_tiles_are_normalised_with_the_first_channels_of_the_stats():
+    from dstl_hpc.predict import _tile_reader
+
+    img = np.arange(5 * 4 * 6, dtype=np.uint16).reshape(5, 4, 6)
+    gather = _tile_reader(
+        img, [1.0, 2.0, 3.0], [2.0, 4.0, 0.0], torch.device("cpu"), False, 1, (2, 3)
+    )
+    tile = gather(0, 0).numpy()  # output rows 0..1, cols 0..2, one pixel of context
+    assert tile.shape == (3, 4, 5) and tile.dtype == np.float32
+    rows, cols = reflect_indices(-1, 4, 4), reflect_indices(-1, 5, 6)
+    want = img[:3][:, rows[:, None], cols[None, :]].astype(np.float32)
+    np.testing.assert_allclose(tile[0], (want[0] - 1.0) / 2.0, rtol=1e-6)
+    np.testing.assert_allclose(tile[1], (want[1] - 2.0) / 4.0, rtol=1e-6)
+    np.testing.assert_array_equal(tile[2], want[2] - 3.0)  # zero std taken as 1
 
 
 def test_large_tiles_close_to_patches(model):

@@ -383,3 +383,116 @@ def test_progress_bar_on_a_terminal(capsys):
     bar.close()
     assert "epoch 1/3" in capsys.readouterr().err
     assert "2/4" in shown and "loss 0.5000 10 patches/s" in shown
+
+
+def test_signal_flag_sets_the_flag_and_restores_the_handlers():
+    import threading
+
+    from dstl_hpc.train.signals import EXIT_CODES, signal_flag
+
+    seen = []
+
+    def mine(signum, _frame):
+        seen.append(signum)
+
+    before = signal.signal(signal.SIGUSR1, mine)
+    try:
+        with signal_flag() as flag:
+            assert flag["signal"] is None
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert flag["signal"] == signal.SIGUSR1 and EXIT_CODES[flag["signal"]] == 138
+            assert seen == []  # ours replaced the caller's handler...
+        assert signal.getsignal(signal.SIGUSR1) is mine  # ...and it is back
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert seen == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+
+    # outside the main thread no handler can be installed: the flag stays unset
+    states = []
+
+    def in_thread():
+        with signal_flag() as flag:
+            states.append((flag["signal"], signal.getsignal(signal.SIGTERM)))
+
+    term = signal.getsignal(signal.SIGTERM)
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join()
+    assert states == [(None, term)]
+
+
+def _state_objects(seed):
+    from dstl_hpc.model import UNet
+
+    torch.manual_seed(seed)
+    model = UNet(3, 1, filters_base=4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1], gamma=0.2)
+    return model, optimizer, scheduler
+
+
+def test_checkpoint_round_trip_restores_states_and_position(tmp_path, caplog):
+    import random
+
+    from dstl_hpc.sampler import PatchDataset
+    from dstl_hpc.train.state import Checkpoint, Position, fingerprint, load_checkpoint
+
+    patches = PatchDataset(None, 16, seed=5)  # a checkpoint records its state only
+    patches.set_epoch(1)
+    s = merge_settings(TINY)
+    fp = fingerprint(s, ["a"], ["b"], [1.0] * 3, [2.0] * 3, "g", "validation")
+    # settings that do not change the weights (prediction settings...) may change
+    assert fingerprint({**s, "tile": 64, "epochs": 9}, ["a"], ["b"], [1.0] * 3, [2.0] * 3,
+                       "g", "validation") == fp  # fmt: skip
+    model, optimizer, scheduler = _state_objects(0)
+    model(torch.rand(2, 3, 64, 64)).mean().backward()
+    optimizer.step()
+    scheduler.step()
+    path = tmp_path / "ckpt.pt"
+    rows = [{"epoch": 1, "lr": 0.01, "train_loss": 0.5}]
+    Checkpoint(path, fp, model, optimizer, scheduler, patches).save(
+        Position(1, 3, {"loss_sum": 1.5, "seconds": 2.0}, rows)
+    )
+    want = torch.rand(3), np.random.rand(3), random.random()
+    assert load_checkpoint(path)["sampler"] == {"seed": 5, "epoch": 1, "length": 16}
+
+    other = _state_objects(1)
+    pos = Checkpoint(path, fp, *other, patches).resume(n_batches=7)
+    assert (pos.epoch, pos.batch, pos.partial, pos.rows) == (
+        1,
+        3,
+        {"loss_sum": 1.5, "seconds": 2.0},
+        rows,
+    )
+    for a, b in zip(model.state_dict().values(), other[0].state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert other[1].state_dict()["state"][0]["step"] == 1
+    assert other[2].get_last_lr() == scheduler.get_last_lr() == [pytest.approx(0.002)]
+    # the RNG states too: the same draws follow
+    got = torch.rand(3), np.random.rand(3), random.random()
+    assert torch.equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2]
+
+    # another training's checkpoint, or an unreadable one: the start, with a warning
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.train"):
+        fresh = Checkpoint(path, fp + "x", *_state_objects(2), patches)
+        assert fresh.resume(7) == Position()
+        path.write_bytes(b"not a checkpoint")
+        assert Checkpoint(path, fp, *_state_objects(2), patches).resume(7) == Position()
+    assert "ignoring it and training from scratch" in caplog.text and "is unreadable" in caplog.text
+    fresh.remove()
+    assert not path.exists()
+    fresh.remove()  # no file: nothing to do
+
+
+def test_cpu_count_honours_slurm_where_asked(monkeypatch):
+    from dstl_hpc.device import cpu_count as device_cpu_count
+
+    affinity = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert cpu_count() == device_cpu_count(slurm=False) == affinity
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "37")
+    assert cpu_count() == 37  # training: the job's allocation
+    assert device_cpu_count(slurm=False) == affinity  # align: this process's CPUs
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "0")
+    assert cpu_count() == affinity

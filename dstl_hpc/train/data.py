@@ -1,0 +1,121 @@
+"""What a training reads: the stats, the stack and mask files of its ids, and the
+patches of each epoch (``dstl_hpc.sampler``), batched for the DataLoader."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from dstl_hpc.augment import DeviceAugment, resolve_augment_on
+from dstl_hpc.dataset import CHANNELS
+from dstl_hpc.errors import DstlError
+from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler
+from dstl_hpc.train.validation import ValidSet
+
+log = logging.getLogger("dstl_hpc.train")
+
+# Fewer gradient steps than this in a whole training are warned about: on real
+# imagery ~20 steps scored 0.28 where 10x more scored 0.43 (the demo makes ~60).
+FEW_STEPS = 500
+
+
+def load_stats(path) -> dict:
+    """The stats JSON: {"channels": [20], "mean": [20], "std": [20], "images": [...]}."""
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        stats = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DstlError(f"{path}: not a JSON stats file ({exc})") from None
+    for key in ("mean", "std"):
+        vals = stats.get(key) if isinstance(stats, dict) else None
+        if not isinstance(vals, list) or not all(isinstance(v, int | float) for v in vals):
+            raise DstlError(f"{path}: {key!r} must be a list of numbers")
+    if len(stats["mean"]) != len(stats["std"]):
+        raise DstlError(f"{path}: mean and std have different lengths")
+    stats.setdefault("channels", list(CHANNELS[: len(stats["mean"])]))
+    return stats
+
+
+def channel_stats(stats, n_channels: int) -> tuple[list[float], list[float], list[str]]:
+    """(mean, std, channel names) of the first ``n_channels`` channels of the stats
+    (a stats JSON path or its dict)."""
+    stats = stats if isinstance(stats, dict) else load_stats(stats)
+    if len(stats["mean"]) < n_channels:
+        raise DstlError(f"stats: {len(stats['mean'])} channels, n_channels is {n_channels}")
+    mean = [float(v) for v in stats["mean"][:n_channels]]
+    std = [float(v) for v in stats["std"][:n_channels]]
+    return mean, std, list(stats.get("channels", CHANNELS))[:n_channels]
+
+
+def image_paths(directories, ids, what: str) -> list[Path]:
+    """``{id}.h5`` of each id, from the first of ``directories`` (one or a list) holding it."""
+    dirs = (
+        [Path(directories)] if isinstance(directories, str | Path) else list(map(Path, directories))
+    )
+    paths = []
+    for i in ids:
+        found = [d / f"{i}.h5" for d in dirs if (d / f"{i}.h5").exists()]
+        if not found:
+            where = ", ".join(str(d) for d in dirs)
+            raise DstlError(f"{dirs[0] / f'{i}.h5'}: {what} file not found (looked in {where})")
+        paths.append(found[0])
+    return paths
+
+
+def epoch_batches(settings: dict, area: int) -> int:
+    """Batches per epoch, >= one: ``patches_per_epoch`` patches when set (the seed's
+    code: a fixed count whatever the number of images), else ``epoch_fraction`` of the
+    training area in patch_inner^2 patches."""
+    patches = settings["patches_per_epoch"]
+    if patches is None:
+        patches = settings["epoch_fraction"] * area / settings["patch_inner"] ** 2
+    return max(1, round(patches / settings["batch_size"]))
+
+
+@dataclass
+class TrainingData:
+    """The training patches and the validation set of one training.
+
+    ``batches`` (``PatchBatches``, or ``CropBatches`` with ``augment`` set when the
+    device augments) hands out batch ``b`` of the epoch set on ``dataset``."""
+
+    sampler: PatchSampler
+    dataset: PatchDataset
+    batches: PatchBatches
+    augment: DeviceAugment | None
+    augment_on: str
+    n_batches: int
+    valid: ValidSet
+
+
+def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, std, device):
+    """The ``TrainingData`` of settings ``s``; warns when the training makes few steps."""
+    classes, nc = s["classes"], s["n_channels"]
+    train_stacks = image_paths(stacks_dir, train_ids, "stack")
+    train_masks = image_paths(masks_dir, train_ids, "mask")
+    valid_stacks = image_paths(stacks_dir, valid_ids, "stack")
+    valid_masks = image_paths(masks_dir, valid_ids, "mask")
+    sampler = PatchSampler(train_stacks, train_masks, classes, mean, std, s, s["in_memory"])
+    n_batches = epoch_batches(s, sampler.area)
+    bs = s["batch_size"]
+    steps = n_batches * s["epochs"]
+    if steps < FEW_STEPS:
+        log.warning(
+            "only %d gradient steps (%d epochs x %d batches of %d): too few to learn real "
+            "imagery; raise patches_per_epoch (the seed: 70912 patches per epoch)",
+            steps,
+            s["epochs"],
+            n_batches,
+            bs,
+        )
+    dataset = PatchDataset(sampler, n_batches * bs, s["seed"])
+    augment_on = resolve_augment_on(s["augment_on"], device)
+    # device: the DataLoader crops, the device rotates / flips / jitters whole batches
+    augment = DeviceAugment(sampler, device) if augment_on == "device" else None
+    batches = (PatchBatches if augment is None else CropBatches)(dataset, bs)
+    valid = ValidSet(valid_stacks, valid_masks, nc, classes, keep=sampler.in_memory)
+    return TrainingData(sampler, dataset, batches, augment, augment_on, n_batches, valid)

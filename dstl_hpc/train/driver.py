@@ -1,0 +1,194 @@
+"""``train()``: set a training up, resume it, run its epochs, write the model file."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dstl_hpc.device import cpu_count, resolve_device
+from dstl_hpc.errors import DstlError
+from dstl_hpc.model import build_model, save_model_file
+from dstl_hpc.settings import validate_settings
+from dstl_hpc.train.data import TrainingData, channel_stats, training_data
+from dstl_hpc.train.loop import Runtime, train_epoch
+from dstl_hpc.train.progress import log_epoch, write_metrics
+from dstl_hpc.train.signals import EXIT_CODES, signal_flag
+from dstl_hpc.train.state import Checkpoint, Position, fingerprint
+from dstl_hpc.train.validation import validate
+
+log = logging.getLogger("dstl_hpc.train")
+
+
+def train(
+    *,
+    out,
+    metrics,
+    checkpoint,
+    stats,
+    stacks_dir,
+    masks_dir,
+    train_ids,
+    valid_ids=(),
+    group: str,
+    variant: str,
+    settings: dict,
+    device: str = "auto",
+    threads: int | None = None,
+    hooks: dict | None = None,
+    log_every: float = 60.0,
+) -> int:
+    """Train (or resume) and write ``out`` and ``metrics``; returns the exit code.
+
+    ``stats`` is the stats JSON path or its dict. ``hooks`` (tests): optional
+    callables ``"batch"(epoch, batches_done)`` and ``"epoch"(epochs_done)``.
+    """
+    hooks = hooks or {}
+    s = validate_settings(settings)
+    train_ids, valid_ids = list(train_ids), list(valid_ids or [])
+    if not train_ids:
+        raise DstlError("no training images given")
+    if overlap := sorted(set(train_ids) & set(valid_ids)):
+        raise DstlError(f"images both in training and validation: {', '.join(overlap)}")
+    mean, std, channel_names = channel_stats(stats, s["n_channels"])
+    run = _runtime(device, threads, s)
+    torch.manual_seed(s["seed"])
+    np.random.seed(s["seed"])
+    random.seed(s["seed"])
+    data = training_data(s, stacks_dir, masks_dir, train_ids, valid_ids, mean, std, run.device)
+    model = build_model(s, s["n_channels"], len(s["classes"])).to(run.device)
+    if run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=s["lr_decay_epochs"], gamma=1.0 / s["lr_decay_factor"]
+    )
+    fp = fingerprint(s, train_ids, valid_ids, mean, std, group, variant)
+    ckpt = Checkpoint(checkpoint, fp, model, optimizer, scheduler, data.dataset)
+    start = ckpt.resume(data.n_batches)
+    _log_start(s, variant, group, len(train_ids), len(valid_ids), data, run)
+    epochs = _Epochs(s, run, data, ckpt, mean, std, metrics, hooks, log_every)
+    with signal_flag() as flag:
+        for epoch in range(start.epoch, s["epochs"]):
+            if flag["signal"] or epochs.train(epoch, start, flag):
+                return EXIT_CODES[flag["signal"]]
+
+    meta = {
+        "hparams": s,
+        "classes": s["classes"],
+        "channels": channel_names,
+        "mean": mean,
+        "std": std,
+        "group": group,
+        "variant": variant,
+        "epochs_done": len(start.rows),
+        "train_ids": train_ids,
+        "valid_ids": valid_ids,
+    }
+    save_model_file(out, model, meta)
+    write_metrics(metrics, start.rows, s["classes"])
+    ckpt.remove()
+    log.info("wrote %s and %s after %d epochs", out, metrics, len(start.rows))
+    return 0
+
+
+@dataclass
+class _Epochs:
+    """An epoch of a training and what follows it: validation, the learning-rate step,
+    the checkpoint, the metrics CSV and the epoch's log line."""
+
+    s: dict
+    run: Runtime
+    data: TrainingData
+    ckpt: Checkpoint
+    mean: list[float]
+    std: list[float]
+    metrics: object  # the metrics CSV's path
+    hooks: dict
+    log_every: float
+
+    def train(self, epoch: int, start: Position, flag: dict) -> bool:
+        """Train epoch ``epoch`` (resuming at ``start`` when it is its epoch) and append
+        its metrics row to ``start.rows``; True when a signal stopped it (checkpointed)."""
+        s, data, ckpt = self.s, self.data, self.ckpt
+        part = start.partial if epoch == start.epoch else None
+        first = start.batch if epoch == start.epoch else 0
+        before = part["seconds"] if part else 0.0
+        lr = ckpt.optimizer.param_groups[0]["lr"]
+        args = (epoch, first, part["loss_sum"] if part else 0.0, flag, self.hooks, self.log_every)
+        end = train_epoch(ckpt.model, ckpt.optimizer, data, s, self.run, *args)
+        if end.stopped:
+            part = {"loss_sum": end.loss_sum, "seconds": before + end.seconds}
+            ckpt.save(Position(epoch, end.done, part, start.rows))
+            log.warning(
+                "checkpoint written to %s at epoch %d, batch %d/%d; exiting",
+                ckpt.path,
+                epoch + 1,
+                end.done,
+                data.n_batches,
+            )
+            return True
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": end.loss_sum / data.n_batches}
+        t0 = time.monotonic()
+        if len(data.valid):
+            run = self.run
+            scores = validate(
+                ckpt.model,
+                data.valid,
+                self.mean,
+                self.std,
+                s,
+                run.device,
+                run.bf16,
+                run.channels_last,
+            )
+            row.update(scores)
+        row["seconds"] = before + end.seconds + time.monotonic() - t0
+        start.rows.append(row)
+        ckpt.scheduler.step()
+        ckpt.save(Position(epoch + 1, 0, None, start.rows))
+        write_metrics(self.metrics, start.rows, s["classes"])
+        rate = (data.n_batches - first) * s["batch_size"] / max(end.seconds, 1e-9)
+        log_epoch(row, s["epochs"], s["classes"], bool(len(data.valid)), rate)
+        if "epoch" in self.hooks:
+            self.hooks["epoch"](epoch + 1)
+        return False
+
+
+def _runtime(device: str, threads: int | None, s: dict) -> Runtime:
+    """The device (``resolve_device``), CPU threads (set for torch) and DataLoader
+    workers (auto: up to 8 on CUDA, none on the CPU) of settings ``s``."""
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    n_threads = int(threads) if threads else cpu_count()
+    torch.set_num_threads(max(1, n_threads))
+    if cuda:
+        torch.backends.cudnn.benchmark = s["cudnn_benchmark"]
+    workers = s["num_workers"]
+    if workers == "auto":
+        workers = min(8, max(0, cpu_count() - 1)) if cuda else 0
+    return Runtime(dev, n_threads, workers, cuda and s["bf16"], cuda and s["channels_last"])
+
+
+def _log_start(s, variant, group, n_train, n_valid, data: TrainingData, run: Runtime) -> None:
+    log.info(
+        "training %s/%s: classes %s, %d train / %d valid images, %d epochs x %d batches of %d, "
+        "device %s, %d threads, %d workers, data %s, augmentation on %s",
+        variant,
+        group,
+        s["classes"],
+        n_train,
+        n_valid,
+        s["epochs"],
+        data.n_batches,
+        s["batch_size"],
+        run.device,
+        run.threads,
+        run.workers,
+        "in memory" if data.sampler.in_memory else "from HDF5",
+        data.augment_on,
+    )
