@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dstl_hpc.dataset import CLASS_TYPES, parse_wkt, read_wkt_lines, wkt_where
+from dstl_hpc.dataset import (
+    CLASS_TYPES,
+    Layout,
+    grid_for,
+    grid_to_pixels,
+    image_size,
+    parse_wkt,
+    read_grid_sizes,
+    read_wkt_entries,
+    read_wkt_lines,
+    wkt_where,
+)
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import polygonal, repair
 
@@ -91,6 +102,51 @@ def _load_predictions(paths) -> dict[str, dict[int, tuple[str, str]]]:
     return out
 
 
+def _images_to_score(truth: dict, preds: dict, images, truth_csv) -> list[str]:
+    """``images`` (repeats dropped; each must have truth polygons), or by default the
+    truth ids present in the predictions."""
+    if images is None:
+        images = [i for i in truth if i in preds]
+        if not images:
+            raise DstlError(f"{truth_csv}: no image of the predictions has truth polygons")
+        return images
+    images = list(dict.fromkeys(images))
+    missing = [i for i in images if i not in truth]
+    if missing:
+        raise DstlError(f"{truth_csv}: no truth polygons for image(s) {', '.join(missing)}")
+    for i in images:
+        if i not in preds:
+            log.warning("image %s is in no prediction CSV: scored as empty", i)
+    return images
+
+
+def _classes_to_score(preds: dict, images: list[str], classes) -> list[int]:
+    """``classes`` (checked), or by default those present in the predictions."""
+    if classes is None:
+        classes = sorted({ct for i in images for ct in preds.get(i, {})}) or list(CLASS_TYPES)
+    for k in classes:
+        if k not in CLASS_TYPES:
+            raise DstlError(f"--classes: {k} is not a ClassType in 1..10")
+    return classes
+
+
+def _geometry(entry):
+    """The valid MultiPolygon of a (wkt, where) entry; empty for None."""
+    return safe_parse(*entry) if entry is not None else polygonal(None)
+
+
+def _pixel_counts(truth, pred, size: tuple[int, int], grid: tuple[float, float]):
+    """(pixels in both, pixels in either) of two grid-unit MultiPolygons rasterised on
+    an (H, W) image."""
+    from dstl_hpc.raster import rasterize
+
+    h, w = size
+    xmax, ymin = grid
+    tm = rasterize(grid_to_pixels(truth, w, h, xmax, ymin), (h, w)).astype(bool)
+    pm = rasterize(grid_to_pixels(pred, w, h, xmax, ymin), (h, w)).astype(bool)
+    return int(np.count_nonzero(tm & pm)), int(np.count_nonzero(tm | pm))
+
+
 def score(
     truth_csv,
     pred_csvs,
@@ -104,70 +160,32 @@ def score(
     ``classes``: ClassTypes to score (default: those present in the predictions);
     ``data_dir``: a DSTL data directory for the pixel metric (image sizes); None skips it.
     """
-    from dstl_hpc.dataset import (
-        Layout,
-        grid_to_pixels,
-        image_size,
-        read_grid_sizes,
-        read_wkt_entries,
-    )
-    from dstl_hpc.raster import rasterize
-
     truth = read_wkt_entries(truth_csv)
     preds = _load_predictions(pred_csvs)
-    if images is None:
-        images = [i for i in truth if i in preds]
-        if not images:
-            raise DstlError(f"{truth_csv}: no image of the predictions has truth polygons")
-    else:
-        images = list(dict.fromkeys(images))
-        missing = [i for i in images if i not in truth]
-        if missing:
-            raise DstlError(f"{truth_csv}: no truth polygons for image(s) {', '.join(missing)}")
-        for i in images:
-            if i not in preds:
-                log.warning("image %s is in no prediction CSV: scored as empty", i)
-    if classes is None:
-        classes = sorted({ct for i in images for ct in preds.get(i, {})}) or list(CLASS_TYPES)
-    for k in classes:
-        if k not in CLASS_TYPES:
-            raise DstlError(f"--classes: {k} is not a ClassType in 1..10")
-
+    images = _images_to_score(truth, preds, images, truth_csv)
+    classes = _classes_to_score(preds, images, classes)
     layout = Layout(data_dir) if data_dir is not None else None
     grids = read_grid_sizes(layout.grid_sizes) if layout is not None else None
-    poly = ClassSums()
-    pix = ClassSums()
+    poly, pix = ClassSums(), ClassSums()  # pix stays empty (all None) without a data dir
     for image_id in images:
         size = None
         if layout is not None:
-            if image_id not in grids:
-                raise DstlError(f"{layout.grid_sizes}: image {image_id} is missing")
+            grid_for(grids, image_id, layout.grid_sizes)
             size = image_size(layout, image_id)
         for k in classes:
-            t_entry = truth[image_id].get(k)
-            t = safe_parse(*t_entry) if t_entry is not None else polygonal(None)
-            p_entry = preds.get(image_id, {}).get(k)
-            p = safe_parse(*p_entry) if p_entry is not None else polygonal(None)
+            t = _geometry(truth[image_id].get(k))
+            p = _geometry(preds.get(image_id, {}).get(k))
             poly.add(k, *jaccard_areas(t, p))
             if size is not None:
-                h, w = size
-                xmax, ymin = grids[image_id]
-                tm = rasterize(grid_to_pixels(t, w, h, xmax, ymin), (h, w)).astype(bool)
-                pm = rasterize(grid_to_pixels(p, w, h, xmax, ymin), (h, w)).astype(bool)
-                tp = int(np.count_nonzero(tm & pm))
-                pix.add(k, tp, int(np.count_nonzero(tm | pm)))
-
-    per_class = poly.per_class(classes)
-    out = {"per_class": per_class, "mean": mean_of(per_class)}
-    if layout is not None:
-        pixel_per_class = pix.per_class(classes)
-        out["pixel_per_class"] = pixel_per_class
-        out["pixel_mean"] = mean_of(pixel_per_class)
-    else:
-        out["pixel_per_class"] = {str(k): None for k in CLASS_TYPES}
-        out["pixel_mean"] = None
-    out["images"] = list(images)
-    return out
+                pix.add(k, *_pixel_counts(t, p, size, grids[image_id]))
+    per_class, pixel_per_class = poly.per_class(classes), pix.per_class(classes)
+    return {
+        "per_class": per_class,
+        "mean": mean_of(per_class),
+        "pixel_per_class": pixel_per_class,
+        "pixel_mean": mean_of(pixel_per_class),
+        "images": list(images),
+    }
 
 
 def format_table(result: dict) -> str:

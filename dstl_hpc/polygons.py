@@ -30,15 +30,16 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.dataset import parse_wkt, read_wkt_lines, wkt_where
+from dstl_hpc.dataset import WKT_HEADER, parse_wkt, read_wkt_lines, wkt_where
 from dstl_hpc.errors import DstlError
 from dstl_hpc.stacks import open_h5
 
 log = logging.getLogger(__name__)
 
-HEADER = ["ImageId", "ClassType", "MultipolygonWKT"]
+HEADER = WKT_HEADER
 EMPTY_WKT = "MULTIPOLYGON EMPTY"
 DECIMALS = 8
+PAD = 2  # px of padding around the upsampled mask
 
 
 # ----------------------------------------------------------------- geometry
@@ -92,6 +93,46 @@ def _cyclic_neighbours(starts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
     return prev, nxt
 
 
+def _ring_starts(ring_id: np.ndarray, n_rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """(points per ring, index of each ring's first point) of concatenated rings."""
+    counts = np.bincount(ring_id, minlength=n_rings)
+    return counts, np.concatenate(([0], np.cumsum(counts)[:-1]))
+
+
+def _simplified(pts: np.ndarray, ring_id: np.ndarray, n_rings: int):
+    """(pts, ring_id) without consecutive repeated points, then without collinear points
+    where the ring goes on in the same direction (back-and-forth spikes stay)."""
+    for step in ("duplicates", "collinear"):
+        counts, starts = _ring_starts(ring_id, n_rings)
+        prev, nxt = _cyclic_neighbours(starts[counts > 0], len(pts))
+        if step == "duplicates":
+            keep = np.any(pts != pts[prev], axis=1)
+        else:
+            a, b = pts - pts[prev], pts[nxt] - pts
+            cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+            dot = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
+            keep = (cross != 0) | (dot <= 0)
+        pts, ring_id = pts[keep], ring_id[keep]
+    return pts, ring_id
+
+
+def _areas_and_repeats(pts, ring_id, counts, starts) -> tuple[np.ndarray, np.ndarray]:
+    """Shoelace area of each ring, and whether it passes one vertex twice (a diagonal
+    contact)."""
+    nonempty = counts > 0
+    _, nxt = _cyclic_neighbours(starts[nonempty], len(pts))
+    x, y = pts[:, 0], pts[:, 1]
+    cross = x * y[nxt] - y * x[nxt]
+    areas = np.zeros(len(counts))
+    areas[nonempty] = 0.5 * np.abs(np.add.reduceat(cross, starts[nonempty]))
+    order = np.lexsort((y, x, ring_id))
+    r_s, x_s, y_s = ring_id[order], x[order], y[order]
+    same = (r_s[1:] == r_s[:-1]) & (x_s[1:] == x_s[:-1]) & (y_s[1:] == y_s[:-1])
+    repeats = np.zeros(len(counts), bool)
+    repeats[r_s[1:][same]] = True
+    return areas, repeats
+
+
 def _corner_rings(contours, pad: int) -> list[np.ndarray]:
     """Map contours of the 2x-upsampled, padded mask to pixel-corner rings, all at once.
 
@@ -102,35 +143,84 @@ def _corner_rings(contours, pad: int) -> list[np.ndarray]:
     lengths = np.fromiter((len(c) for c in contours), np.int64, len(contours))
     pts = (np.concatenate([c.reshape(-1, 2) for c in contours]).astype(np.int64) - pad + 1) // 2
     ring_id = np.repeat(np.arange(len(contours)), lengths)
-    for step in ("duplicates", "collinear"):
-        counts = np.bincount(ring_id, minlength=len(contours))
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[counts > 0]
-        prev, nxt = _cyclic_neighbours(starts, len(pts))
-        if step == "duplicates":
-            keep = np.any(pts != pts[prev], axis=1)
-        else:
-            # collinear and going on in the same direction; back-and-forth spikes stay
-            a, b = pts - pts[prev], pts[nxt] - pts
-            cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-            dot = a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]
-            keep = (cross != 0) | (dot <= 0)
-        pts, ring_id = pts[keep], ring_id[keep]
-    counts = np.bincount(ring_id, minlength=len(contours))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    # Shoelace areas per ring, and rings that pass a vertex twice (diagonal contacts).
-    nonempty = counts > 0
-    _, nxt = _cyclic_neighbours(starts[nonempty], len(pts))
-    x, y = pts[:, 0], pts[:, 1]
-    cross = x * y[nxt] - y * x[nxt]
-    areas = np.zeros(len(contours))
-    areas[nonempty] = 0.5 * np.abs(np.add.reduceat(cross, starts[nonempty]))
-    order = np.lexsort((y, x, ring_id))
-    r_s, x_s, y_s = ring_id[order], x[order], y[order]
-    same = (r_s[1:] == r_s[:-1]) & (x_s[1:] == x_s[:-1]) & (y_s[1:] == y_s[:-1])
-    repeats = np.zeros(len(contours), bool)
-    repeats[r_s[1:][same]] = True
+    pts, ring_id = _simplified(pts, ring_id, len(contours))
+    counts, starts = _ring_starts(ring_id, len(contours))
+    areas, repeats = _areas_and_repeats(pts, ring_id, counts, starts)
     rings = np.split(pts.astype(np.int32), np.cumsum(counts)[:-1])
     return rings, areas, repeats
+
+
+def _contours(mask: np.ndarray):
+    """(contours, hierarchy rows) of the mask upsampled 2x and padded by ``PAD``
+    (``RETR_CCOMP``: outer contours and their holes); (None, None) when there are none."""
+    import cv2
+
+    h, w = mask.shape
+    up = np.zeros((2 * h + 2 * PAD, 2 * w + 2 * PAD), np.uint8)
+    m8 = np.ascontiguousarray((mask != 0).view(np.uint8))
+    up[PAD:-PAD, PAD:-PAD] = cv2.resize(m8, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
+    contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    del up
+    if hierarchy is None or not contours:
+        return None, None
+    return contours, hierarchy.reshape(-1, 4)
+
+
+def _kept_ring(pts: np.ndarray, area: float, exact: bool, epsilon: float, min_area: float):
+    """A ring's points (simplified with ``approxPolyDP`` unless ``exact``), or None when
+    it has fewer than 3 points, no area or less than ``min_area``."""
+    import cv2
+
+    if len(pts) < 3:
+        return None
+    if not exact:
+        pts = cv2.approxPolyDP(pts.reshape(-1, 1, 2), float(epsilon), True)
+        area = abs(cv2.contourArea(pts)) if len(pts) >= 3 else 0.0
+        pts = pts.reshape(-1, 2)
+    if area <= 0 or area < min_area:
+        return None
+    return pts
+
+
+def _shell_polygons(i: int, hierarchy: np.ndarray, ring, simple: bool) -> list:
+    """The valid polygon(s) of outer contour ``i`` and its holes (its children);
+    ``ring(j)`` gives contour j's kept points or None. ``simple``: an exact ring with no
+    repeated vertex, valid as it is when it has no holes."""
+    from shapely.geometry import Polygon
+
+    shell = ring(i)
+    if shell is None:
+        return []
+    holes = []
+    child = hierarchy[i, 2]
+    while child != -1:
+        hole = ring(child)
+        if hole is not None:
+            holes.append(hole)
+        child = hierarchy[child, 0]
+    poly = Polygon(shell, holes)
+    # Exact pixel-edge rings are simple unless a vertex repeats (diagonal contact);
+    # holes may touch and simplified rings may cross: those are checked.
+    if (simple and not holes) or poly.is_valid:
+        return [poly]
+    return list(repair(poly).geoms)
+
+
+def _union(parts: list):
+    """A valid MultiPolygon of the parts. Exact parts of different contours meet at most
+    at points; simplified parts may overlap, and islands overlap the shell of a hole
+    that min_area filled: then they are merged."""
+    import shapely
+    from shapely.geometry import MultiPolygon
+
+    if not parts:
+        return MultiPolygon()
+    mp = MultiPolygon(parts)
+    if not mp.is_valid:
+        mp = polygonal(shapely.union_all(parts))
+        if not mp.is_valid:
+            mp = repair(mp)
+    return mp
 
 
 def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0.0):
@@ -139,73 +229,26 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: float = 0
     ``epsilon``: ``cv2.approxPolyDP`` tolerance in px (0 = exact pixel edges);
     ``min_area``: outer contours and holes with a smaller area (px^2) are dropped.
     """
-    import cv2
-    import shapely
-    from shapely.geometry import MultiPolygon, Polygon
+    from shapely.geometry import MultiPolygon
 
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
     if not mask.any():
         return MultiPolygon()
-    pad = 2
-    h, w = mask.shape
-    up = np.zeros((2 * h + 2 * pad, 2 * w + 2 * pad), np.uint8)
-    m8 = np.ascontiguousarray((mask != 0).view(np.uint8))
-    up[pad:-pad, pad:-pad] = cv2.resize(m8, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
-    contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-    del up
-    if hierarchy is None or not contours:
+    contours, hierarchy = _contours(mask)
+    if hierarchy is None:
         return MultiPolygon()
-    hierarchy = hierarchy.reshape(-1, 4)
-    rings, areas, repeats = _corner_rings(contours, pad)
+    rings, areas, repeats = _corner_rings(contours, PAD)
     exact = epsilon <= 0
 
-    def ring(i: int) -> np.ndarray | None:
-        pts = rings[i]
-        if len(pts) < 3:
-            return None
-        if exact:
-            area = areas[i]
-        else:
-            pts = cv2.approxPolyDP(pts.reshape(-1, 1, 2), float(epsilon), True)
-            area = abs(cv2.contourArea(pts)) if len(pts) >= 3 else 0.0
-            pts = pts.reshape(-1, 2)
-        if area <= 0 or area < min_area:
-            return None
-        return pts
+    def ring(j: int):
+        return _kept_ring(rings[j], areas[j], exact, epsilon, min_area)
 
     parts = []
     for i in np.flatnonzero(hierarchy[:, 3] == -1):  # outer contours; holes are children
-        shell = ring(i)
-        if shell is None:
-            continue
-        holes = []
-        child = hierarchy[i, 2]
-        while child != -1:
-            hole = ring(child)
-            if hole is not None:
-                holes.append(hole)
-            child = hierarchy[child, 0]
-        poly = Polygon(shell, holes)
-        # Exact pixel-edge rings are simple unless a vertex repeats (diagonal contact);
-        # holes may touch and simplified rings may cross: those are checked.
-        if exact and not holes and not repeats[i]:
-            parts.append(poly)
-        elif poly.is_valid:
-            parts.append(poly)
-        else:
-            parts.extend(repair(poly).geoms)
-    if not parts:
-        return MultiPolygon()
-    mp = MultiPolygon(parts)
-    # Exact parts of different contours meet at most at points; simplified parts may
-    # overlap, and islands overlap the shell of a hole that min_area filled.
-    if not mp.is_valid:
-        mp = polygonal(shapely.union_all(parts))
-        if not mp.is_valid:
-            mp = repair(mp)
-    return mp
+        parts.extend(_shell_polygons(i, hierarchy, ring, exact and not repeats[i]))
+    return _union(parts)
 
 
 # ---------------------------------------------------------------------- WKT
@@ -258,12 +301,6 @@ def read_prediction_plane(path, class_type: int) -> tuple[np.ndarray, str]:
     if not image_id:
         raise DstlError(f"{path}: no image_id attribute")
     return plane.astype(np.float32) / np.float32(scale), image_id
-
-
-def grid_for(grid_sizes: dict, image_id: str, grid_path) -> tuple[float, float]:
-    if image_id not in grid_sizes:
-        raise DstlError(f"{grid_path}: image {image_id} is missing")
-    return grid_sizes[image_id]
 
 
 def prob_to_grid_polygons(

@@ -23,10 +23,20 @@ from __future__ import annotations
 
 import itertools
 import logging
+from typing import NamedTuple
 
 import numpy as np
 
+from dstl_hpc.dataset import (
+    grid_for,
+    grid_to_pixels,
+    read_grid_sizes,
+    read_wkt_entries,
+    scalers,
+)
 from dstl_hpc.errors import DstlError
+from dstl_hpc.metrics import jaccard_areas, mean_of, safe_parse
+from dstl_hpc.polygons import check_threshold, mask_to_polygons, read_prediction_plane
 from dstl_hpc.schema import DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -67,6 +77,40 @@ def _candidates(result: dict) -> list[tuple[float, float, float]]:
     return [(float(t), eps, area) for t in result["thresholds"]]
 
 
+def _leave_one_out(images, candidates, inter, union, own) -> dict:
+    """image -> the candidate chosen on the other images (``inter`` and ``union``:
+    arrays of images x candidates)."""
+    chosen = {}
+    for i, image in enumerate(images):
+        others = [r for r in range(len(images)) if r != i]
+        scores = _ratios(inter[others].sum(axis=0), union[others].sum(axis=0))
+        pick = choose_candidate(candidates, scores, own)[0]
+        # with no area on the other images at all, 0.5 may be off the grid
+        chosen[image] = (
+            pick
+            if pick in candidates
+            else min(candidates, key=lambda c: (c[1:] != own, abs(c[0] - pick[0])))
+        )
+    return chosen
+
+
+def _score_at(chosen: dict, images, candidates, inter, union, method: str) -> dict:
+    """The held-out dict: each image scored at its chosen candidate, intersections and
+    unions summed over images."""
+    cols = [candidates.index(chosen[image]) for image in images]
+    i_sum = float(sum(inter[r, j] for r, j in enumerate(cols)))
+    u_sum = float(sum(union[r, j] for r, j in enumerate(cols)))
+    return {
+        "score": i_sum / u_sum if u_sum > 0 else None,
+        "thresholds": {image: c[0] for image, c in chosen.items()},
+        "settings": {
+            image: {"threshold": c[0], "epsilon": c[1], "min_area": c[2]}
+            for image, c in chosen.items()
+        },  # fmt: skip
+        "method": method,
+    }
+
+
 def held_out(result: dict) -> dict:
     """Leave-one-image-out score of a sweep result: each image is scored at the
     candidate (threshold, epsilon, min_area) chosen on the other images; intersections
@@ -96,30 +140,9 @@ def held_out(result: dict) -> dict:
     elif len(images) < 2:
         return {"score": None, "thresholds": {}, "method": "needs two or more images"}
     else:
-        chosen = {}
-        for i, image in enumerate(images):
-            others = [r for r in range(len(images)) if r != i]
-            scores = _ratios(inter[others].sum(axis=0), union[others].sum(axis=0))
-            pick = choose_candidate(candidates, scores, own)[0]
-            # with no area on the other images at all, 0.5 may be off the grid
-            chosen[image] = (
-                pick
-                if pick in candidates
-                else min(candidates, key=lambda c: (c[1:] != own, abs(c[0] - pick[0])))
-            )
+        chosen = _leave_one_out(images, candidates, inter, union, own)
         method = "leave-one-image-out"
-    cols = [candidates.index(chosen[image]) for image in images]
-    i_sum = float(sum(inter[r, j] for r, j in enumerate(cols)))
-    u_sum = float(sum(union[r, j] for r, j in enumerate(cols)))
-    return {
-        "score": i_sum / u_sum if u_sum > 0 else None,
-        "thresholds": {image: c[0] for image, c in chosen.items()},
-        "settings": {
-            image: {"threshold": c[0], "epsilon": c[1], "min_area": c[2]}
-            for image, c in chosen.items()
-        },  # fmt: skip
-        "method": method,
-    }
+    return _score_at(chosen, images, candidates, inter, union, method)
 
 
 def with_held_out(scores: dict, sweeps: list[dict]) -> dict:
@@ -130,8 +153,6 @@ def with_held_out(scores: dict, sweeps: list[dict]) -> dict:
     threshold fixed in the config: nothing was tuned) keep their score. With fewer than
     two images nothing can be held out: ``mean`` is None and ``held_out.note`` says why.
     """
-    from dstl_hpc.metrics import mean_of
-
     out = dict(scores)
     out["per_class_tuned"] = dict(scores["per_class"])
     out["mean_tuned"] = scores["mean"]
@@ -158,6 +179,115 @@ def with_held_out(scores: dict, sweeps: list[dict]) -> dict:
     return out
 
 
+class _Areas(NamedTuple):
+    """Grid-unit areas of a sweep: per image (rows in ``images`` order) and candidate."""
+
+    images: list[str]
+    inter: list[np.ndarray]
+    union: list[np.ndarray]
+    pred: np.ndarray  # predicted area of each candidate, summed over images
+    truth: float  # truth area, summed over images
+
+
+def _checked_thresholds(thresholds, fixed) -> list[float]:
+    thresholds = sorted(set(float(t) for t in (thresholds or DEFAULT_THRESHOLDS)))
+    for t in thresholds:
+        check_threshold(t, "--thresholds")
+    if fixed is not None:
+        check_threshold(fixed, "--fixed")
+    return thresholds
+
+
+def _candidate_grid(thresholds, own, fixed, epsilons, min_areas) -> list[tuple]:
+    """Every (threshold, epsilon, min_area) to try. A fixed threshold keeps the class's
+    own epsilon and min_area: nothing is tuned."""
+    more_eps = () if fixed is not None else map(float, epsilons or ())
+    more_areas = () if fixed is not None else map(float, min_areas or ())
+    eps_grid = sorted({own[0], *more_eps})
+    area_grid = sorted({own[1], *more_areas})
+    return [(t, e, a) for e, a in itertools.product(eps_grid, area_grid) for t in thresholds]
+
+
+def _truth_in_pixels(entries: dict, class_type: int, shape, grid) -> tuple:
+    """(the class's truth MultiPolygon in pixels, grid units per px^2) of one image."""
+    h, w = shape
+    xmax, ymin = grid
+    fx, fy = scalers(w, h, xmax, ymin)
+    wkt, where = entries.get(class_type, ("MULTIPOLYGON EMPTY", ""))
+    return grid_to_pixels(safe_parse(wkt, where), w, h, xmax, ymin), 1.0 / abs(fx * fy)
+
+
+def _candidate_areas(prob, t_px, px_to_grid: float, candidates):
+    """(intersections, unions, predicted areas) of each candidate on one image, grid units."""
+    inter, union, pred = (np.zeros(len(candidates)) for _ in range(3))
+    for j, (thr, eps, area) in enumerate(candidates):
+        p_px = mask_to_polygons(prob >= np.float32(thr), epsilon=eps, min_area=area)
+        i_px, u_px = jaccard_areas(t_px, p_px)
+        inter[j] = i_px * px_to_grid
+        union[j] = u_px * px_to_grid
+        pred[j] = p_px.area * px_to_grid
+    return inter, union, pred
+
+
+def _sweep_areas(class_type, truth_csv, grid_sizes_csv, predictions, candidates) -> _Areas:
+    """Every candidate polygonised and scored on each prediction's image."""
+    truth = read_wkt_entries(truth_csv)
+    grids = read_grid_sizes(grid_sizes_csv)
+    images, inter_by_image, union_by_image = [], [], []
+    pred_area, truth_area = np.zeros(len(candidates)), 0.0
+    for path in predictions:
+        prob, image_id = read_prediction_plane(path, class_type)
+        if image_id in images:
+            raise DstlError(f"{path}: image {image_id} given twice")
+        images.append(image_id)
+        if image_id not in truth:
+            raise DstlError(f"{truth_csv}: no truth polygons for image {image_id} (from {path})")
+        grid = grid_for(grids, image_id, grid_sizes_csv)
+        t_px, px_to_grid = _truth_in_pixels(truth[image_id], class_type, prob.shape, grid)
+        truth_area += t_px.area * px_to_grid
+        inter, union, pred = _candidate_areas(prob, t_px, px_to_grid, candidates)
+        inter_by_image.append(inter)
+        union_by_image.append(union)
+        pred_area += pred
+        log.info("sweep class %s: %s done", class_type, image_id)
+    return _Areas(images, inter_by_image, union_by_image, pred_area, truth_area)
+
+
+def _result(class_type, thresholds, candidates, own, fixed, areas: _Areas) -> dict:
+    """The sweep dict: the best candidate (or the fixed threshold), its curve, every
+    candidate's score and per-image areas."""
+    all_scores = _ratios(np.sum(areas.inter, axis=0), np.sum(areas.union, axis=0))
+    if fixed is not None:
+        best, note = (float(fixed), *own), "threshold fixed by configuration"
+    else:
+        best, note = choose_candidate(candidates, all_scores, own)
+    # The curve over thresholds at the chosen epsilon and min_area (the report plots it).
+    curve = [j for j, c in enumerate(candidates) if c[1:] == best[1:]]
+    out = {
+        "class": int(class_type),
+        "threshold": best[0],
+        "fixed": fixed is not None,
+        "thresholds": thresholds,
+        "scores": [all_scores[j] for j in curve],
+        "epsilon": best[1],
+        "min_area": best[2],
+        "own_epsilon": own[0],
+        "own_min_area": own[1],
+        "images": areas.images,
+        "truth_area": areas.truth,
+        "pred_area": [float(areas.pred[j]) for j in curve],
+        # every (threshold, epsilon, min_area) tried, its score over all images, and
+        # its grid-unit areas per image (rows, in ``images`` order)
+        "candidates": [list(c) for c in candidates],
+        "candidate_scores": all_scores,
+        "inter_by_image": [[float(v) for v in row] for row in areas.inter],
+        "union_by_image": [[float(v) for v in row] for row in areas.union],
+    }
+    if note:
+        out["note"] = note
+    return out
+
+
 def sweep(
     class_type: int,
     truth_csv,
@@ -175,83 +305,10 @@ def sweep(
     ``epsilons`` / ``min_areas``: further values to try beside the class's own
     ``epsilon`` / ``min_area`` (a small grid: each value multiplies the work).
     """
-    from dstl_hpc.dataset import grid_to_pixels, read_grid_sizes, read_wkt_entries, scalers
-    from dstl_hpc.metrics import jaccard_areas, safe_parse
-    from dstl_hpc.polygons import check_threshold, mask_to_polygons, read_prediction_plane
-
-    thresholds = sorted(set(float(t) for t in (thresholds or DEFAULT_THRESHOLDS)))
-    for t in thresholds:
-        check_threshold(t, "--thresholds")
-    if fixed is not None:
-        check_threshold(fixed, "--fixed")
+    thresholds = _checked_thresholds(thresholds, fixed)
     if not predictions:
         raise DstlError("sweep: no prediction files given")
     own = (float(epsilon), float(min_area))
-    # A fixed threshold keeps the class's own epsilon and min_area: nothing is tuned.
-    eps_grid = sorted({own[0], *(() if fixed is not None else map(float, epsilons or ()))})
-    area_grid = sorted({own[1], *(() if fixed is not None else map(float, min_areas or ()))})
-    settings = list(itertools.product(eps_grid, area_grid))
-    candidates = [(t, e, a) for e, a in settings for t in thresholds]
-    truth = read_wkt_entries(truth_csv)
-    grids = read_grid_sizes(grid_sizes_csv)
-
-    inter_by_image, union_by_image = [], []
-    pred_area = np.zeros(len(candidates))
-    truth_area = 0.0
-    images = []
-    for path in predictions:
-        prob, image_id = read_prediction_plane(path, class_type)
-        if image_id in images:
-            raise DstlError(f"{path}: image {image_id} given twice")
-        images.append(image_id)
-        if image_id not in truth:
-            raise DstlError(f"{truth_csv}: no truth polygons for image {image_id} (from {path})")
-        if image_id not in grids:
-            raise DstlError(f"{grid_sizes_csv}: image {image_id} is missing")
-        xmax, ymin = grids[image_id]
-        h, w = prob.shape
-        fx, fy = scalers(w, h, xmax, ymin)
-        px_to_grid = 1.0 / abs(fx * fy)
-        wkt, where = truth[image_id].get(class_type, ("MULTIPOLYGON EMPTY", ""))
-        t_px = grid_to_pixels(safe_parse(wkt, where), w, h, xmax, ymin)
-        truth_area += t_px.area * px_to_grid
-        inter_by_image.append(np.zeros(len(candidates)))
-        union_by_image.append(np.zeros(len(candidates)))
-        for j, (thr, eps, area) in enumerate(candidates):
-            p_px = mask_to_polygons(prob >= np.float32(thr), epsilon=eps, min_area=area)
-            i_px, u_px = jaccard_areas(t_px, p_px)
-            inter_by_image[-1][j] = i_px * px_to_grid
-            union_by_image[-1][j] = u_px * px_to_grid
-            pred_area[j] += p_px.area * px_to_grid
-        log.info("sweep class %s: %s done", class_type, image_id)
-
-    all_scores = _ratios(np.sum(inter_by_image, axis=0), np.sum(union_by_image, axis=0))
-    if fixed is not None:
-        best, note = (float(fixed), *own), "threshold fixed by configuration"
-    else:
-        best, note = choose_candidate(candidates, all_scores, own)
-    # The curve over thresholds at the chosen epsilon and min_area (the report plots it).
-    curve = [j for j, c in enumerate(candidates) if c[1:] == best[1:]]
-    out = {
-        "class": int(class_type),
-        "threshold": best[0],
-        "fixed": fixed is not None,
-        "thresholds": thresholds,
-        "scores": [all_scores[j] for j in curve],
-        "epsilon": best[1],
-        "min_area": best[2],
-        "own_epsilon": own[0],
-        "own_min_area": own[1],
-        "images": images,
-        "truth_area": truth_area,
-        "pred_area": [float(pred_area[j]) for j in curve],
-        # every (threshold, epsilon, min_area) tried, its score over all images, and
-        # its grid-unit areas per image (rows, in ``images`` order)
-        "candidates": [list(c) for c in candidates],
-        "candidate_scores": all_scores,
-        "inter_by_image": [[float(v) for v in row] for row in inter_by_image],
-        "union_by_image": [[float(v) for v in row] for row in union_by_image],
-    }
-    if note:
-        out["note"] = note
-    return out
+    candidates = _candidate_grid(thresholds, own, fixed, epsilons, min_areas)
+    areas = _sweep_areas(class_type, truth_csv, grid_sizes_csv, predictions, candidates)
+    return _result(class_type, thresholds, candidates, own, fixed, areas)

@@ -48,11 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc.dataset import read_grid_sizes
+    from dstl_hpc.dataset import grid_for, read_grid_sizes
     from dstl_hpc.paths import CSV, guard_outputs
     from dstl_hpc.polygons import (
         check_threshold,
-        grid_for,
         prob_to_grid_polygons,
         read_prediction_plane,
         read_threshold_json,

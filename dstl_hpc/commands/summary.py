@@ -52,6 +52,116 @@ def _size(path: Path) -> str:
     return ""
 
 
+UNREADABLE = (OSError, ValueError, AttributeError)  # a file or its JSON is not as expected
+
+
+def _thresholds(res: Path, problems: list[str]) -> dict[int, str]:
+    """ClassType -> "threshold (fixed|swept)" of the sweep JSONs there are."""
+    thresholds: dict[int, str] = {}
+    for k in CLASS_TYPES:
+        p = res / "validation" / "thresholds" / f"class_{k}.json"
+        if not p.exists():
+            continue
+        try:
+            d = json.loads(p.read_text())
+            how = "fixed" if d.get("fixed") else "swept"
+            thresholds[k] = f"{_f(d.get('threshold'), 'g')} ({how})"
+        except UNREADABLE as exc:
+            problems.append(f"{p}: unreadable ({type(exc).__name__})")
+    return thresholds
+
+
+def _json_section(path: Path, lines: list[str], problems: list[str], add) -> None:
+    """``add(lines, obj)`` with the JSON of ``path``, or a problem when it is unreadable;
+    lines added before the problem stay."""
+    try:
+        add(lines, json.loads(path.read_text()))
+    except UNREADABLE as exc:
+        problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")
+
+
+def _means(lines: list[str], scores: dict, tuned) -> None:
+    if tuned is not None:
+        lines.append(
+            f"  held-out mean polygon Jaccard {_f(scores.get('mean'))} (thresholds "
+            "chosen on the other validation images)"
+        )
+        lines.append(
+            f"  tuned mean polygon Jaccard {_f(scores.get('mean_tuned'))} (thresholds "
+            "chosen on the scored images: optimistic)"
+        )
+        lines.append(f"  mean pixel Jaccard {_f(scores.get('pixel_mean'))}")
+    else:
+        lines.append(
+            f"  mean polygon Jaccard {_f(scores.get('mean'))}"
+            f"   mean pixel Jaccard {_f(scores.get('pixel_mean'))}"
+        )
+
+
+def _validation(lines: list[str], scores: dict, thresholds: dict[int, str]) -> None:
+    """The validation scores: means, then a row per class."""
+    per = scores.get("per_class") or {}
+    pix = scores.get("pixel_per_class") or {}
+    images = scores.get("images") or []
+    lines.append(
+        f"validation ({len(images)} image{'s' if len(images) != 1 else ''}"
+        f"{': ' + ' '.join(images) if images else ''}):"
+    )
+    tuned = scores.get("per_class_tuned")
+    _means(lines, scores, tuned)
+    tuned = tuned or {}
+    head = f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}"
+    lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold")
+    for k in CLASS_TYPES:
+        lines.append(
+            f"  {k:>5} {CLASS_NAMES[k]:<15} {_f(per.get(str(k))):>8}"
+            f" {_f(pix.get(str(k))):>8}"
+            + (f" {_f(tuned.get(str(k))):>8}" if tuned else "")
+            + f"  {thresholds.get(k, '-')}"
+        )
+    lines.append("  ('-': no truth and no prediction, or not scored; threshold '-': fixed")
+    lines.append("   in the configuration or not swept)")
+
+
+def _test(lines: list[str], test: dict) -> None:
+    per = test.get("per_class") or {}
+    lines.append(
+        f"test ({len(test.get('images') or [])} images, synthetic truth; the 'all' "
+        f"variant's submission): mean polygon Jaccard {_f(test.get('mean'))}"
+    )
+    lines.append("  " + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in CLASS_TYPES))
+
+
+def _sources(lines: list[str], sources: dict) -> None:
+    truth_ids = sources.get("truth_ids") or []
+    if truth_ids:
+        lines.append(
+            f"training ids in the submission, given their truth polygons: {' '.join(truth_ids)}"
+        )
+
+
+def _submission(res: Path, lines: list[str], problems: list[str]) -> None:
+    sub = res / "submission.csv.gz"
+    if not sub.exists():
+        problems.append(f"{sub}: missing (no submission: variant 'all' not run?)")
+        return
+    try:
+        rows = _count_rows(sub)
+        lines.append(f"submission: {sub.resolve()} ({rows} rows, {_size(sub)})")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        problems.append(f"{sub}: unreadable ({type(exc).__name__}: {exc})")
+
+
+def _report(res: Path, lines: list[str]) -> None:
+    report = res / "report"
+    if report.is_dir():
+        n = sum(1 for p in report.rglob("*") if p.is_file() and not p.name.startswith("."))
+        lines.append(
+            f"report figures: {report.resolve()}/ ({n} files); "
+            "`snakemake --report report.zip` bundles them"
+        )
+
+
 def summarize(results) -> tuple[list[str], list[str]]:
     """(lines to print, problems: what is missing or unreadable)."""
     res = Path(results)
@@ -60,106 +170,20 @@ def summarize(results) -> tuple[list[str], list[str]]:
     if not res.is_dir():
         return lines, [f"{res}: no such directory"]
 
-    scores_path = res / "validation" / "scores.json"
-    thr_dir = res / "validation" / "thresholds"
-    thresholds: dict[int, str] = {}
-    for k in CLASS_TYPES:
-        p = thr_dir / f"class_{k}.json"
-        if not p.exists():
-            continue
-        try:
-            d = json.loads(p.read_text())
-            how = "fixed" if d.get("fixed") else "swept"
-            thresholds[k] = f"{_f(d.get('threshold'), 'g')} ({how})"
-        except (OSError, ValueError, AttributeError) as exc:
-            problems.append(f"{p}: unreadable ({type(exc).__name__})")
-    if scores_path.exists():
-        try:
-            scores = json.loads(scores_path.read_text())
-            per = scores.get("per_class") or {}
-            pix = scores.get("pixel_per_class") or {}
-            images = scores.get("images") or []
-            lines.append(
-                f"validation ({len(images)} image{'s' if len(images) != 1 else ''}"
-                f"{': ' + ' '.join(images) if images else ''}):"
-            )
-            tuned = scores.get("per_class_tuned")
-            if tuned is not None:
-                lines.append(
-                    f"  held-out mean polygon Jaccard {_f(scores.get('mean'))} (thresholds "
-                    "chosen on the other validation images)"
-                )
-                lines.append(
-                    f"  tuned mean polygon Jaccard {_f(scores.get('mean_tuned'))} (thresholds "
-                    "chosen on the scored images: optimistic)"
-                )
-                lines.append(f"  mean pixel Jaccard {_f(scores.get('pixel_mean'))}")
-            else:
-                lines.append(
-                    f"  mean polygon Jaccard {_f(scores.get('mean'))}"
-                    f"   mean pixel Jaccard {_f(scores.get('pixel_mean'))}"
-                )
-            tuned = tuned or {}
-            head = f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}"
-            lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold")
-            for k in CLASS_TYPES:
-                lines.append(
-                    f"  {k:>5} {CLASS_NAMES[k]:<15} {_f(per.get(str(k))):>8}"
-                    f" {_f(pix.get(str(k))):>8}"
-                    + (f" {_f(tuned.get(str(k))):>8}" if tuned else "")
-                    + f"  {thresholds.get(k, '-')}"
-                )
-            lines.append("  ('-': no truth and no prediction, or not scored; threshold '-': fixed")
-            lines.append("   in the configuration or not swept)")
-        except (OSError, ValueError, AttributeError) as exc:
-            problems.append(f"{scores_path}: unreadable ({type(exc).__name__}: {exc})")
+    thresholds = _thresholds(res, problems)
+    scores = res / "validation" / "scores.json"
+    if scores.exists():
+        _json_section(scores, lines, problems, lambda ls, d: _validation(ls, d, thresholds))
     else:
-        problems.append(
-            f"{scores_path}: missing (no validation scores: variant 'validation' not run?)"
-        )
-
-    test_path = res / "test" / "scores.json"
-    if test_path.exists():
-        try:
-            test = json.loads(test_path.read_text())
-            per = test.get("per_class") or {}
-            lines.append(
-                f"test ({len(test.get('images') or [])} images, synthetic truth; the 'all' "
-                f"variant's submission): mean polygon Jaccard {_f(test.get('mean'))}"
-            )
-            lines.append("  " + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in CLASS_TYPES))
-        except (OSError, ValueError, AttributeError) as exc:
-            problems.append(f"{test_path}: unreadable ({type(exc).__name__}: {exc})")
-
-    sources = res / "submission_sources.json"
-    if sources.exists():
-        try:
-            truth_ids = json.loads(sources.read_text()).get("truth_ids") or []
-            if truth_ids:
-                lines.append(
-                    f"training ids in the submission, given their truth polygons: "
-                    f"{' '.join(truth_ids)}"
-                )
-        except (OSError, ValueError, AttributeError) as exc:
-            problems.append(f"{sources}: unreadable ({type(exc).__name__}: {exc})")
-
-    sub = res / "submission.csv.gz"
-    if sub.exists():
-        try:
-            rows = _count_rows(sub)
-            lines.append(f"submission: {sub.resolve()} ({rows} rows, {_size(sub)})")
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            problems.append(f"{sub}: unreadable ({type(exc).__name__}: {exc})")
-    else:
-        problems.append(f"{sub}: missing (no submission: variant 'all' not run?)")
-
-    report = res / "report"
-    if report.is_dir():
-        n = sum(1 for p in report.rglob("*") if p.is_file() and not p.name.startswith("."))
-        lines.append(
-            f"report figures: {report.resolve()}/ ({n} files); "
-            "`snakemake --report report.zip` bundles them"
-        )
+        problems.append(f"{scores}: missing (no validation scores: variant 'validation' not run?)")
+    for path, add in (
+        (res / "test" / "scores.json", _test),
+        (res / "submission_sources.json", _sources),
+    ):
+        if path.exists():
+            _json_section(path, lines, problems, add)
+    _submission(res, lines, problems)
+    _report(res, lines)
     return lines, problems
 
 

@@ -22,6 +22,7 @@ synthetic ids), :mod:`~dstl_hpc.dataset.csvs` (grid sizes, WKT CSVs, ids),
 
 from dstl_hpc.dataset.csvs import (
     WKT_HEADER,
+    grid_for,
     grid_of,
     open_csv,
     read_grid_sizes,
@@ -71,6 +72,7 @@ __all__ = [
     "Layout",
     "as_multipolygon",
     "band_shape_problem",
+    "grid_for",
     "grid_of",
     "grid_to_pixels",
     "image_polygons",

@@ -130,11 +130,16 @@ def read_grid_sizes(path: str | Path) -> dict[str, tuple[float, float]]:
     return out
 
 
+def grid_for(grid_sizes: dict, image_id: str, grid_path) -> tuple[float, float]:
+    """(Xmax, Ymin) of one image of ``read_grid_sizes``; DstlError naming the file when
+    it is missing."""
+    if image_id not in grid_sizes:
+        raise DstlError(f"{grid_path}: image {image_id} is missing")
+    return grid_sizes[image_id]
+
+
 def grid_of(layout: Layout, image_id: str) -> tuple[float, float]:
-    grids = read_grid_sizes(layout.grid_sizes)
-    if image_id not in grids:
-        raise DstlError(f"{layout.grid_sizes}: image {image_id} is missing")
-    return grids[image_id]
+    return grid_for(read_grid_sizes(layout.grid_sizes), image_id, layout.grid_sizes)
 
 
 # -------------------------------------------------------------------- WKT CSVs
