@@ -1,0 +1,104 @@
+"""The files around the polygons: a class's plane of a prediction HDF5, the sweep's
+threshold JSON, and the polygon CSVs (``ImageId,ClassType,MultipolygonWKT``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from dstl_hpc.atomic import atomic_path
+from dstl_hpc.dataset import WKT_HEADER, parse_wkt, read_wkt_lines, wkt_where
+from dstl_hpc.errors import DstlError
+from dstl_hpc.stacks import open_h5
+
+HEADER = WKT_HEADER
+
+
+def read_prediction_plane(path, class_type: int) -> tuple[np.ndarray, str]:
+    """(probability float32 (H, W) in [0, 1], image id) of one class of a prediction."""
+    with open_h5(path, "prob") as h5:
+        classes = [int(c) for c in h5.attrs.get("classes", [])]
+        if class_type not in classes:
+            raise DstlError(f"{path}: class {class_type} not predicted (classes {classes})")
+        ds = h5["prob"]
+        if ds.ndim != 3 or ds.shape[0] != len(classes):
+            raise DstlError(f"{path}: prob has shape {ds.shape}, expected ({len(classes)}, H, W)")
+        plane = ds[classes.index(class_type)]
+        scale = float(h5.attrs.get("scale", 255))
+        image_id = str(h5.attrs.get("image_id", ""))
+    if not image_id:
+        raise DstlError(f"{path}: no image_id attribute")
+    return plane.astype(np.float32) / np.float32(scale), image_id
+
+
+def read_threshold_json(path) -> dict:
+    """``{"threshold", "epsilon", "min_area"}`` chosen by a sweep; epsilon and min_area
+    are None in a JSON that holds only a threshold."""
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        obj = json.loads(path.read_text())
+        t = float(obj["threshold"])
+        out = {"threshold": t}
+        for key in ("epsilon", "min_area"):
+            value = obj.get(key)
+            out[key] = None if value is None else float(value)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DstlError(
+            f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})"
+        ) from None
+    check_threshold(t, str(path))
+    for key in ("epsilon", "min_area"):
+        if out[key] is not None and not (math.isfinite(out[key]) and out[key] >= 0):
+            raise DstlError(f"{path}: {key} {out[key]} is not a finite number >= 0")
+    return out
+
+
+def check_threshold(t: float, where: str = "--threshold") -> None:
+    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise DstlError(f"{where}: threshold {t} is not in [0, 1]")
+
+
+# ------------------------------------------------------------------- CSVs
+
+
+def write_rows(path, rows) -> None:
+    """Write ``(ImageId, ClassType, WKT)`` rows under the standard header (atomically)."""
+    with atomic_path(path, suffix=".csv") as tmp, tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(HEADER)
+        for image_id, class_type, wkt in rows:
+            writer.writerow([image_id, int(class_type), wkt])
+
+
+def read_rows(path, check: bool = False) -> list[tuple[str, int, str]]:
+    """Rows of a polygon CSV (header checked, repeats as ``dataset.read_wkt_lines``), in
+    file order. ``check``: every WKT is parsed once, a DstlError naming the file, line,
+    image and class when it is unparsable or has NaN / inf coordinates."""
+    rows = []
+    for lineno, image_id, ct, wkt in read_wkt_lines(path):
+        if check:
+            parse_wkt(wkt, wkt_where(path, lineno, image_id, ct))
+        rows.append((image_id, ct, wkt))
+    return rows
+
+
+def gather(out_path, pieces) -> int:
+    """Concatenate polygon CSVs, sorted by (ImageId, ClassType), every WKT checked to parse;
+    returns the row count."""
+    rows: dict[tuple[str, int], tuple[str, int, str]] = {}
+    where: dict[tuple[str, int], str] = {}
+    for piece in pieces:
+        for image_id, ct, wkt in read_rows(piece, check=True):
+            key = (image_id, ct)
+            if key in rows:
+                raise DstlError(f"{piece}: image {image_id} class {ct} already in {where[key]}")
+            rows[key] = (image_id, ct, wkt)
+            where[key] = str(piece)
+    write_rows(out_path, [rows[k] for k in sorted(rows)])
+    return len(rows)
