@@ -10,7 +10,10 @@ tiling. With shift averaging the whole tiling is shifted by ``(i * s, j * s)``,
 ``s = patch_inner / shift_steps``, for ``i, j < shift_steps`` (3 -> 9 passes), and
 the sigmoid probabilities are averaged per pixel. This is the reference's 96 px
 window sliding with step 64 (or 64 / 3) when ``tile == patch_inner``, but with large
-tiles the network runs on far fewer, larger inputs.
+tiles the network runs on far fewer, larger inputs. ``tiled_mean`` is this tiler;
+validation after each training epoch uses it too (``predict_logits``: one tiling of
+``valid_tile`` px tiles, logits), so it scores what ``predict`` gives without shifts. Tile
+sizes and mirror indices are ``dstl_hpc.tiles``.
 
 Memory stays bounded: on the CPU the raw uint16 image is kept and each tile is
 gathered and normalised on its own; on CUDA the normalised image lives on the GPU
