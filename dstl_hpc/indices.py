@@ -34,7 +34,7 @@ RANGES = {
     "evi": (-1.0, 1.0),
     "savi": (-1.5, 1.5),
 }
-INDICES = tuple(RANGES)
+INDICES = tuple(RANGES)  # the choices of the `indices` setting (a test keeps them equal)
 # Source channels an index needs: M bands, i.e. the first 12 channels of a stack.
 SOURCE_CHANNELS = 1 + max(BAND[b] for b in ("M2", "M3", "M5", "M6", "M7", "M8"))
 DN_SCALE = 2047.0  # 11-bit M bands
@@ -100,11 +100,6 @@ def with_indices(stack: np.ndarray, n_channels: int, names, axis: int = 0) -> np
     if not names:
         return first
     return np.concatenate([first, index_planes(stack, names, axis)], axis=axis)
-
-
-def input_channels(n_channels: int, names) -> list[str]:
-    """Names of the model's input planes, as in stats.json."""
-    return list(CHANNELS[:n_channels]) + list(names)
 
 
 def source_channels(n_channels: int, names) -> int:

@@ -133,7 +133,7 @@ def save_atomic(path, obj) -> None:
     write_bytes(path, buffer.getbuffer())
 
 
-def _read_model_obj(path) -> dict:
+def read_model_obj(path) -> dict:
     """The dict a model file holds, checked to be one of ours."""
     path = Path(path)
     if not path.exists():
@@ -151,26 +151,9 @@ def _read_model_obj(path) -> dict:
 
 def load_model_file(path, device="cpu") -> tuple[UNet, dict]:
     """(model on ``device`` in eval mode, meta dict without the state_dict)."""
-    obj = _read_model_obj(path)
-    meta = {k: v for k, v in obj.items() if k != "state_dict"}
+    obj = read_model_obj(path)
+    meta = {k: v for k, v in obj.items() if k not in ("state_dict", "members")}
     hp = meta["hparams"]
     model = build_model(hp, n_in=len(meta["mean"]), n_classes=len(meta["classes"]))
     model.load_state_dict(obj["state_dict"])
     return model.to(device).eval(), meta
-
-
-def write_predictor(model_path, out, predict_settings: dict) -> dict:
-    """Copy a model file to ``out`` with its prediction settings (``tile``,
-    ``shift_average``, ``shift_steps``, ``edge_margin``) set to ``predict_settings``:
-    the file ``predict`` reads, so that a hand-run ``dstl-hpc predict`` on it does what
-    the workflow does. Returns the new hparams. Training settings are never changed."""
-    from dstl_hpc.settings import PREDICT_KEYS, validate_settings
-
-    obj = _read_model_obj(model_path)
-    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
-    if other:
-        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
-    hparams = validate_settings({**obj["hparams"], **predict_settings}, where=str(out))
-    obj["hparams"] = hparams
-    save_atomic(out, obj)
-    return hparams

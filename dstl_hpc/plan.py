@@ -25,6 +25,7 @@ from dstl_hpc.paths import check_apart, check_path_text
 from dstl_hpc.schema import (
     CLASS_DEFAULTS,
     DEFAULTS,
+    ENSEMBLE_DEFAULTS,
     RESOURCE_DEFAULTS,
     SYNTHETIC_DEFAULTS,
 )
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("validation", "all")
 RESOURCE_KEYS = ("train_resources", "predict_resources")
+# Group keys that are not train settings: resources, and the ensemble's shape.
+GROUP_KEYS = (*RESOURCE_KEYS, *ENSEMBLE_DEFAULTS)
+# A group's extra ensemble members train as units named {group}__m{member}.
+MEMBER = "__m"
 # Settings used only at prediction time: changing them re-predicts, never retrains.
 
 
@@ -270,11 +275,15 @@ class Plan:
                     **overrides.get(key, {}),
                 }
             merged.update({k: v for k, v in overrides.items() if k not in RESOURCE_KEYS})
+            for key, default in ENSEMBLE_DEFAULTS.items():
+                merged.setdefault(key, default)
             if "classes" not in merged:
                 raise DstlError(f"config groups.{name}: 'classes' is required")
+            if MEMBER in name:
+                raise DstlError(f"config groups.{name}: {MEMBER!r} is kept for ensemble members")
             # Every value checked now, before any job (the training checks them again).
             merge_settings(
-                {k: v for k, v in merged.items() if k not in RESOURCE_KEYS},
+                {k: v for k, v in merged.items() if k not in GROUP_KEYS},
                 where=f"config groups.{name}",
             )
             for key in RESOURCE_KEYS:
@@ -287,10 +296,33 @@ class Plan:
             groups[name] = merged
         return groups
 
-    def train_settings(self, group: str) -> dict:
-        """A group's settings for `dstl-hpc train --settings` (no resources, no prediction keys)."""
-        skip = RESOURCE_KEYS + PREDICT_KEYS
-        return {k: v for k, v in self.groups[group].items() if k not in skip}
+    # ------------------------------------------------------------ members
+    def units(self, group: str) -> list[str]:
+        """The training units of a group: the group itself, then {group}__m1... for the
+        further ensemble members."""
+        n = int(self.groups[group]["members"])
+        return [group] + [f"{group}{MEMBER}{m}" for m in range(1, n)]
+
+    @property
+    def all_units(self) -> list[str]:
+        return [u for g in self.groups for u in self.units(g)]
+
+    def group_of(self, unit: str) -> tuple[str, int]:
+        """(group, member index) of a training unit (or of a group: member 0)."""
+        group, _, member = unit.partition(MEMBER)
+        if group not in self.groups:
+            raise DstlError(f"{unit}: not a class group of this config")
+        return group, int(member or 0)
+
+    def train_settings(self, unit: str) -> dict:
+        """A unit's settings for `dstl-hpc train --settings` (no resources, ensemble keys
+        or prediction keys); member m trains with seed + m."""
+        group, member = self.group_of(unit)
+        skip = GROUP_KEYS + PREDICT_KEYS
+        settings = {k: v for k, v in self.groups[group].items() if k not in skip}
+        if member:
+            settings["seed"] = int(settings.get("seed", 0)) + member
+        return settings
 
     def train_settings_json(self, group: str) -> str:
         return json.dumps(self.train_settings(group), sort_keys=True)
@@ -307,10 +339,25 @@ class Plan:
             opts += ["--shift-steps", str(g["shift_steps"])]
         if "edge_margin" in g:
             opts += ["--edge-margin", str(g["edge_margin"])]
+        if "mosaic" in g:
+            opts.append("--mosaic" if g["mosaic"] else "--no-mosaic")
         return opts
 
-    def resources(self, group: str, kind: str) -> dict:
-        return dict(self.groups[group][f"{kind}_resources"])
+    def mosaic(self, group: str) -> bool:
+        return bool(self.groups[group].get("mosaic", False))
+
+    def context_ids(self, group: str, ids: list[str]) -> list[str]:
+        """With ``mosaic``, the scene neighbours of ``ids`` a predict job reads (their
+        stacks' edges give the images context); else none."""
+        if not self.mosaic(group):
+            return []
+        from dstl_hpc.mosaic import neighbour_ids
+
+        known = self.all_ids
+        return sorted({n for i in ids for n in neighbour_ids(i, known)} - set(ids))
+
+    def resources(self, unit: str, kind: str) -> dict:
+        return dict(self.groups[self.group_of(unit)[0]][f"{kind}_resources"])
 
     def asks_gpu(self, group: str, kind: str) -> bool:
         r = self.resources(group, kind)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ class PredictOptions:
     bf16: bool = True  # CUDA only, unless bf16_cpu
     channels_last: bool = True  # CUDA only
     bf16_cpu: bool = False  # with bf16: autocast on the CPU too (benchmarks; off in the workflow)
+    mosaic: bool = False  # surround images with their scene neighbours (dstl_hpc.mosaic)
 
 
 @torch.inference_mode()
@@ -68,14 +69,8 @@ def predict_probabilities(
     """
     opt = options or PredictOptions()
     acc = tiled_mean(model, image, mean, std, opt, torch.device(device), passes, torch.sigmoid)
-    _, h, w = acc.shape
-    if opt.edge_margin > 0:
-        e = int(opt.edge_margin)
-        acc[:, :e] = 0
-        acc[:, h - e :] = 0
-        acc[:, :, :e] = 0
-        acc[:, :, w - e :] = 0
     out = acc.cpu().numpy()
+    _clear_edges(out, opt.edge_margin)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -209,6 +204,7 @@ def options_from_meta(meta: dict, **overrides) -> PredictOptions:
         edge_margin=int(hp.get("edge_margin", 0)),
         bf16=bool(hp.get("bf16", True)),
         channels_last=bool(hp.get("channels_last", True)),
+        mosaic=bool(hp.get("mosaic", False)),
     )
     for k, v in overrides.items():
         if v is not None:
@@ -233,15 +229,17 @@ def predict_files(
     pairs,
     device: str = "auto",
     threads: int | None = None,
+    context_dirs=(),
     **overrides,
 ) -> list[dict]:
-    """Predict several (stack, out) pairs with one model, loaded once."""
-    from dstl_hpc.model import load_model_file
+    """Predict several (stack, out) pairs with one model (or predictor) file, loaded once.
+    ``context_dirs``: where the images' scene neighbours' stacks are (with ``mosaic``)."""
+    from dstl_hpc.predictor import load_predictor
 
     if threads:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)
-    model, meta = load_model_file(model_path, dev)
+    members, meta = load_predictor(model_path, dev)
     batch = overrides.pop("batch", None)
     opt = options_from_meta(meta, **overrides)
     # Default batch: on CUDA about 4 Mpx of output per forward; on the CPU one tile.
@@ -250,39 +248,116 @@ def predict_files(
     )
     if opt.tile < 1 or opt.shift_steps < 1 or opt.edge_margin < 0 or opt.batch < 1:
         raise DstlError("--tile, --shift-steps and --batch must be >= 1, --edge-margin >= 0")
-    return [_predict_one(model, meta, opt, dev, stack, out) for stack, out in pairs]
+    inputs = ModelInput.of(meta)
+    return [
+        _predict_one(members, meta, opt, dev, inputs, stack, out, context_dirs)
+        for stack, out in pairs
+    ]
 
 
-def _predict_one(model, meta, opt, dev, stack_path, out_path) -> dict:
-    from dstl_hpc.stacks import read_stack, stack_info, write_prediction
+@dataclass
+class ModelInput:
+    """What a model reads from a stack: its first ``n_channels`` channels, then the
+    index planes ``indices`` (dstl_hpc.indices) computed from them."""
 
-    n_in = len(meta["mean"])
+    n_channels: int
+    indices: list[str]
+    channels: list[str]  # the stack channels the model was trained on, by name
+
+    @classmethod
+    def of(cls, meta: dict) -> ModelInput:
+        hp = meta.get("hparams", {})
+        indices = list(hp.get("indices") or [])
+        n = len(meta["mean"]) - len(indices)
+        return cls(n, indices, [str(c) for c in meta.get("channels", [])][:n])
+
+    def read(self, stack_path, rows=slice(None), cols=slice(None)) -> np.ndarray:
+        """The model's input planes of a stack (a window of it with ``rows``/``cols``)."""
+        from dstl_hpc.indices import source_channels, with_indices
+        from dstl_hpc.stacks import open_h5
+
+        n = source_channels(self.n_channels, self.indices)
+        with open_h5(stack_path, "image") as h5:
+            raw = h5["image"][:n, rows, cols]
+        return with_indices(raw, self.n_channels, self.indices)
+
+    def check(self, stack_path, info: dict) -> None:
+        from dstl_hpc.indices import source_channels
+
+        have = info["channels"][: self.n_channels]
+        if self.channels and have != self.channels:
+            raise DstlError(
+                f"{stack_path}: channels {have} do not match the model's {self.channels}"
+            )
+        need = source_channels(self.n_channels, self.indices)
+        if info["shape"][0] < need:
+            raise DstlError(f"{stack_path}: {info['shape'][0]} channels, the model needs {need}")
+
+
+def _context_reader(inputs: ModelInput, context_dirs):
+    """``read_strip(image_id, rows, cols)`` of dstl_hpc.mosaic.with_context: the model's
+    input planes of a neighbour's stack found in ``context_dirs``, or None."""
+    from pathlib import Path
+
+    dirs = [Path(d) for d in context_dirs]
+
+    def read_strip(image_id: str, rows, cols):
+        for d in dirs:
+            path = d / f"{image_id}.h5"
+            if path.exists():
+                return inputs.read(path, rows, cols)
+        return None
+
+    return read_strip
+
+
+def _predict_one(members, meta, opt, dev, inputs, stack_path, out_path, context_dirs) -> dict:
+    from dstl_hpc.mosaic import with_context
+    from dstl_hpc.predictor import combine_members
+    from dstl_hpc.stacks import stack_info, write_prediction
+
     info = stack_info(stack_path)
-    want = [str(c) for c in meta.get("channels", [])]
-    if want and info["channels"][:n_in] != want:
-        raise DstlError(
-            f"{stack_path}: channels {info['channels'][:n_in]} do not match the model's {want}"
-        )
-    if info["shape"][0] < n_in:
-        raise DstlError(f"{stack_path}: {info['shape'][0]} channels, the model needs {n_in}")
-    image = read_stack(stack_path, channels=n_in)
+    inputs.check(stack_path, info)
+    image = inputs.read(stack_path)
     h, w = image.shape[1:]
+    margin = 0
+    if opt.mosaic:  # the context a training patch had, from the neighbours
+        margin = int(opt.patch_inner) + int(members[0][0].border)
+        image = with_context(image, info["image_id"], _context_reader(inputs, context_dirs), margin)
     t0 = time.perf_counter()
-    prob = predict_probabilities(model, image, meta["mean"], meta["std"], opt, dev)
-    seconds = time.perf_counter() - t0
+    whole = replace(opt, edge_margin=0)
+    probs = [
+        (predict_probabilities(net, image, meta["mean"], meta["std"], whole, dev), idx)
+        for net, idx in members
+    ]
     del image
     classes = [int(c) for c in meta["classes"]]
+    prob = combine_members(probs, len(classes), meta.get("combine", "mean"))
+    prob = prob[:, margin : margin + h, margin : margin + w]
+    _clear_edges(prob, opt.edge_margin)
+    seconds = time.perf_counter() - t0
     write_prediction(out_path, to_uint8(prob), info["image_id"], classes)
-    mpx = h * w / 1e6
     log.info(
-        "%s: %d x %d px, classes %s, %d pass(es), %.1f s (%.2f Mpx/s) on %s",
+        "%s: %d x %d px, classes %s, %d member(s), %d pass(es)%s, %.1f s (%.2f Mpx/s) on %s",
         info["image_id"],
         h,
         w,
         classes,
+        len(members),
         opt.shift_steps**2,
+        f", {margin} px of scene context" if margin else "",
         seconds,
-        mpx / max(seconds, 1e-9),
+        h * w / 1e6 / max(seconds, 1e-9),
         dev,
     )
     return {"image_id": info["image_id"], "seconds": seconds, "shape": (h, w), "device": str(dev)}
+
+
+def _clear_edges(prob: np.ndarray, margin: int) -> None:
+    """Pixels within ``margin`` of the image edge set to 0, in place."""
+    if margin > 0:
+        e = int(margin)
+        prob[:, :e] = 0
+        prob[:, prob.shape[1] - e :] = 0
+        prob[:, :, :e] = 0
+        prob[:, :, prob.shape[2] - e :] = 0

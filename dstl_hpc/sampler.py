@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.indices import source_channels, with_indices
 from dstl_hpc.memory import memory_budget
 from dstl_hpc.tiles import reflect_indices
 
@@ -169,7 +170,12 @@ class PatchSampler:
         self.stack_paths = [Path(p) for p in stack_paths]
         self.mask_paths = [Path(p) for p in mask_paths]
         self.classes = [int(c) for c in classes]
-        self.n_channels = int(settings["n_channels"])
+        # input planes: the stack's first n_channels channels, then the index planes,
+        # computed from the first ``n_source`` channels wherever pixels are read
+        self.indices = list(settings.get("indices") or [])
+        self.n_stack = int(settings["n_channels"])
+        self.n_source = source_channels(self.n_stack, self.indices)
+        self.n_channels = self.n_stack + len(self.indices)
         if len(mean) < self.n_channels or len(std) < self.n_channels:
             raise DstlError(f"stats: need mean/std for {self.n_channels} channels, got {len(mean)}")
         self.mean = np.asarray(mean[: self.n_channels], np.float32).reshape(-1, 1, 1)
@@ -190,8 +196,8 @@ class PatchSampler:
         for sp, mp in zip(self.stack_paths, self.mask_paths, strict=True):
             s_shape = _h5_shape(sp, "image")
             m_shape = _h5_shape(mp, "mask")
-            if len(s_shape) != 3 or s_shape[0] < self.n_channels:
-                raise DstlError(f"{sp}: image of shape {s_shape} lacks {self.n_channels} channels")
+            if len(s_shape) != 3 or s_shape[0] < self.n_source:
+                raise DstlError(f"{sp}: image of shape {s_shape} lacks {self.n_source} channels")
             if len(m_shape) != 3 or m_shape[0] < max(self.classes):
                 raise DstlError(f"{mp}: mask of shape {m_shape} lacks class {max(self.classes)}")
             if s_shape[1:] != m_shape[1:]:
@@ -222,12 +228,18 @@ class PatchSampler:
         msk = self._dataset(self.mask_paths[k], "mask")
         step = 256
         for y in range(0, h, step):  # bands of rows: no second full-size copy
-            out[y : y + step, :, :nc] = img[:nc, y : y + step].transpose(1, 2, 0)
+            rows = slice(y, y + step)
+            out[y : y + step, :, :nc] = self._planes(img, rows, slice(None)).transpose(1, 2, 0)
             for j, c in enumerate(self.classes):
                 out[y : y + step, :, nc + j] = msk[c - 1, y : y + step]
         self._handles.pop(self.stack_paths[k]).file.close()
         self._handles.pop(self.mask_paths[k]).file.close()
         return out
+
+    def _planes(self, image, rows: slice, cols: slice) -> np.ndarray:
+        """uint16 (n_channels, h, w) input planes of a stack dataset's window."""
+        raw = image[: self.n_source, rows, cols]
+        return with_indices(raw, self.n_stack, self.indices) if self.indices else raw
 
     # -- HDF5 handles: opened lazily, once per process (DataLoader workers fork)
     def __getstate__(self):
@@ -285,7 +297,8 @@ class PatchSampler:
             cx0, cx1 = min(cx0, int(rx.min())), max(cx1, int(rx.max()) + 1)
         nc = self.n_channels
         out = np.empty((nc + len(self.classes), cy1 - cy0, cx1 - cx0), np.uint16)
-        out[:nc] = self._dataset(self.stack_paths[i], "image")[:nc, cy0:cy1, cx0:cx1]
+        image = self._dataset(self.stack_paths[i], "image")
+        out[:nc] = self._planes(image, slice(cy0, cy1), slice(cx0, cx1))
         masks = self._dataset(self.mask_paths[i], "mask")
         for j, c in enumerate(self.classes):
             out[nc + j] = masks[c - 1, cy0:cy1, cx0:cx1]

@@ -135,6 +135,23 @@ RESOURCES = {
 }
 RESOURCE_DEFAULTS = {k: v.get("default") for k, v in RESOURCES.items()}
 
+# Group keys that shape the DAG, not a model's training (not train settings).
+ENSEMBLE = {
+    "members": _key(
+        {"type": "integer", "minimum": 1},
+        1,
+        "models trained per group and variant (seeds seed, seed + 1, ...), as parallel jobs; "
+        "their probabilities are combined before thresholds",
+    ),
+    "ensemble": _key(
+        {"enum": ["mean", "median"]},
+        "mean",
+        "how members' probabilities are combined: mean, or median (with 3 members: a pixel "
+        "is kept when 2 of 3 agree at any threshold, the seed's vote)",
+    ),
+}
+ENSEMBLE_DEFAULTS = {k: v["default"] for k, v in ENSEMBLE.items()}
+
 CLASS_SETTINGS = {
     "threshold": _key(
         {"type": ["number", "null"], "minimum": 0, "maximum": 1},
@@ -162,6 +179,7 @@ def config_schema() -> dict:
     """The JSON schema of the workflow config."""
     group = settings_schema()
     group["properties"].update(
+        _strip_defaults(ENSEMBLE),
         train_resources={"$ref": "#/$defs/resources"},
         predict_resources={"$ref": "#/$defs/resources"},
     )
@@ -256,6 +274,7 @@ def docs_text() -> str:
         lines.append(f"| `{k}` | {default} | {s.help} |")
     tables = (
         ("Top level", TOP_LEVEL),
+        ("Ensembles (`defaults`, `groups.<name>`)", ENSEMBLE),
         ("Per class (`class_defaults`, `classes.<k>`)", CLASS_SETTINGS),
         ("Resources (`train_resources`, `predict_resources`, `resources.<step>`)", RESOURCES),
         ("Synthetic data (`synthetic`)", SYNTHETIC),

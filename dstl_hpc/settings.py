@@ -24,8 +24,8 @@ from dstl_hpc.errors import DstlError
 
 
 class Setting(NamedTuple):
-    """One group setting. ``kind``: int, number, bool, choice, classes or epochs (a
-    list of epochs). ``minimum``/``maximum`` bound numbers (``open`` makes them
+    """One group setting. ``kind``: int, number, bool, choice, classes, epochs (a list
+    of epochs) or names (a list of ``choices``). ``minimum``/``maximum`` bound numbers (``open`` makes them
     strict: "lo", "hi" or "both"); ``choices`` lists a choice's values (an int with
     choices is one of them); ``nullable`` admits null, ``auto`` the string "auto"."""
 
@@ -45,6 +45,13 @@ S = Setting
 SETTINGS: dict[str, Setting] = {
     "classes": S(None, "ClassTypes (1..10) predicted by the group's model", "classes"),
     "n_channels": S(12, "input channels: the first N of R,G,B,P,M1..M8,A1..A8", "int", 1, 20),
+    "indices": S(
+        [],
+        "index channels added after the first n_channels (they need the M bands): ndvi, ndwi, "
+        "ccci, evi, savi (dstl_hpc.indices)",
+        "names",
+        choices=("ndvi", "ndwi", "ccci", "evi", "savi"),
+    ),
     "filters_base": S(32, "UNet filters at the top level; levels use x1,2,4,8,16", "int", 1),
     "top_scale": S(
         2, "first max-pooling factor (4: faster, for small objects)", "int", choices=(2, 4)
@@ -123,6 +130,13 @@ SETTINGS: dict[str, Setting] = {
         "predict: pixels within this distance of the image edge are left empty",
         "int",
         0,
+        stage="predict",
+    ),
+    "mosaic": S(
+        False,
+        "predict: surround each image with its scene neighbours' pixels ({scene}_{row}_{col} "
+        "tiles) instead of mirroring its edges (mirrored where a neighbour is missing)",
+        "bool",
         stage="predict",
     ),
 }
@@ -229,6 +243,14 @@ def _classes_value(key: str, v, spec: Setting) -> list[int]:
     return [int(c) for c in v]
 
 
+def _names_value(key: str, v, spec: Setting) -> list[str]:
+    if not isinstance(v, list | tuple) or not all(x in spec.choices for x in v):
+        raise DstlError(f"{key} must be a list of {', '.join(spec.choices)}, got {v!r}")
+    if len(set(v)) != len(v):
+        raise DstlError(f"{key} has duplicates: {list(v)}")
+    return list(v)
+
+
 def _epochs_value(key: str, v, spec: Setting) -> list[int]:
     if _is_int(v):
         v = [v]
@@ -244,6 +266,7 @@ CHECKS = {
     "choice": _choice_value,
     "classes": _classes_value,
     "epochs": _epochs_value,
+    "names": _names_value,
 }
 
 
@@ -296,6 +319,8 @@ def schema_of(spec: Setting) -> dict:
         out["uniqueItems"] = True
     elif spec.kind == "epochs":
         out = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+    elif spec.kind == "names":
+        out = {"type": "array", "items": {"enum": list(spec.choices)}, "uniqueItems": True}
     elif spec.kind == "choice" or spec.choices:
         out = {"enum": list(spec.choices)}
     else:

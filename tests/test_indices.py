@@ -9,7 +9,6 @@ from dstl_hpc.indices import (
     RANGES,
     dequantize,
     index_planes,
-    input_channels,
     source_channels,
     with_indices,
 )
@@ -66,7 +65,6 @@ def test_input_planes_channel_first_or_last():
     last = with_indices(stack.transpose(1, 2, 0), 4, ["ndwi", "ndvi"], axis=-1)
     assert np.array_equal(last, first.transpose(1, 2, 0))
     assert np.array_equal(with_indices(stack, 3, []), stack[:3])
-    assert input_channels(3, ["ndwi"]) == ["R", "G", "B", "ndwi"]
     assert source_channels(3, ["ndwi"]) == 12 and source_channels(3, []) == 3
     with pytest.raises(ValueError, match="first 12 channels"):
         index_planes(stack[:4], ["ndwi"])

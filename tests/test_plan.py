@@ -156,3 +156,40 @@ def test_polygon_parts_group_whole_predict_parts():
     for images, parts in ((2, 1), (3, 1), (7, 2), (9, 3)):  # whole parts, rounded down
         cfg["polygon_images_per_job"] = images
         assert Plan(cfg).polygon_parts_per_job == parts
+
+
+def test_ensemble_members_are_training_units_with_their_own_seeds():
+    cfg = demo_config()
+    cfg["groups"] = {
+        "roads": {"classes": [3, 4], "members": 3, "seed": 5},
+        "cars": {"classes": [9]},
+    }
+    plan = Plan(cfg)
+    assert plan.units("roads") == ["roads", "roads__m1", "roads__m2"]
+    assert plan.all_units == ["roads", "roads__m1", "roads__m2", "cars"]
+    seeds = [plan.train_settings(u)["seed"] for u in plan.units("roads")]
+    assert seeds == [5, 6, 7]
+    assert plan.group_of("roads__m2") == ("roads", 2) and plan.group_of("cars") == ("cars", 0)
+    for key in ("members", "ensemble", "train_resources"):
+        assert key not in plan.train_settings("roads__m1")
+    assert plan.resources("roads__m1", "train") == plan.resources("roads", "train")
+    cfg["groups"]["x__m1"] = {"classes": [1]}
+    with pytest.raises(DstlError, match="kept for ensemble members"):
+        Plan(cfg)
+
+
+def test_mosaic_groups_read_their_images_scene_neighbours():
+    cfg = demo_config()
+    cfg["groups"] = {"m": {"classes": [1], "mosaic": True}, "p": {"classes": [2]}}
+    plan = Plan(cfg)
+    ids = plan.part_ids("all", 0)
+    context = plan.context_ids("m", ids)
+    assert context and not set(context) & set(ids)
+    for i in context:  # every one is a tile next to one of the part's images
+        _, r, c = i.split("_")
+        assert any(
+            abs(int(r) - int(j.split("_")[1])) <= 1 and abs(int(c) - int(j.split("_")[2])) <= 1
+            for j in ids
+        )
+    assert plan.context_ids("p", ids) == []
+    assert "--mosaic" in plan.predict_options("m") and "--mosaic" not in plan.predict_options("p")

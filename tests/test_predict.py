@@ -273,3 +273,96 @@ def test_predictor_file_carries_the_prediction_settings(model, tmp_path, capsys)
     assert not (tmp_path / "x.pt").exists()
     assert main(["predictor", str(trained), str(trained)]) == 2  # never over its input
     assert trained.read_bytes() == before
+
+
+def _save(model, path, hp=None, **meta):
+    base = {"hparams": hp or tiny_settings(tile=64, shift_average=False), "classes": [1, 2],
+            "channels": list(CHANNELS[:3]), "mean": MEAN, "std": STD, "group": "g",
+            "variant": "all", "epochs_done": 1}  # fmt: skip
+    save_model_file(path, model, {**base, **meta})
+    return path
+
+
+def _stack(tmp_path, name="6120_2_2", h=70, w=75, seed=9):
+    stack = np.zeros((20, h, w), np.uint16)
+    stack[:3] = random_image(h, w, seed=seed)
+    write_stack(tmp_path / f"{name}.h5", stack, name, {})
+    return tmp_path / f"{name}.h5"
+
+
+@pytest.mark.parametrize("how", ["mean", "median"])
+def test_an_ensemble_of_identical_members_equals_one_member(model, tmp_path, how):
+    one = _save(model, tmp_path / "one.pt")
+    s = str(_stack(tmp_path))
+    assert main(["predictor", str(one), str(one), str(tmp_path / "two.pt"), "--ensemble", how]) == 0
+    for name in ("one", "two"):
+        assert main(["predict", str(tmp_path / f"{name}.pt"), s, str(tmp_path / f"{name}.h5")]) == 0
+    assert np.array_equal(
+        read_prediction(tmp_path / "one.h5")[0], read_prediction(tmp_path / "two.h5")[0]
+    )
+
+
+def test_ensemble_members_are_averaged_and_must_match(model, tmp_path, capsys):
+    from dstl_hpc.predictor import load_predictor
+
+    torch.manual_seed(1)
+    other = build_model(tiny_settings(), n_in=3, n_classes=2).eval()
+    a, b = _save(model, tmp_path / "a.pt"), _save(other, tmp_path / "b.pt")
+    for how in ("mean", "median"):
+        out = tmp_path / f"ens_{how}.pt"
+        assert main(["predictor", str(a), str(b), str(out), "--ensemble", how]) == 0
+        members, meta = load_predictor(out)
+        assert meta["members"] == 2 and meta["combine"] == how
+    image = _stack(tmp_path)
+    s = str(image)
+    assert main(["predict", str(tmp_path / "ens_mean.pt"), s, str(tmp_path / "e.h5")]) == 0
+    opt = PredictOptions(tile=64, shift_steps=1)
+    raw = read_stack_all(image)
+    want = (
+        predict_probabilities(model, raw, MEAN, STD, opt)
+        + predict_probabilities(other, raw, MEAN, STD, opt)
+    ) / 2
+    assert np.abs(read_prediction(tmp_path / "e.h5")[0] - to_uint8(want) / 255.0).max() < 1e-6
+    # members of other classes cannot be combined: one line, exit 2, nothing written
+    c = _save(model, tmp_path / "c.pt", classes=[1, 3])
+    capsys.readouterr()
+    assert main(["predictor", str(a), str(c), str(tmp_path / "bad.pt")]) == 2
+    assert "c.pt: its classes differ" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def read_stack_all(path):
+    from dstl_hpc.stacks import read_stack
+
+    return read_stack(path)
+
+
+def test_mosaic_predicts_a_tile_as_part_of_its_scene(model, tmp_path):
+    """The centre tile of a 3 x 3 scene predicted with mosaic (its neighbours found in
+    --context-dirs, margin patch_inner + border = 80 px = one tile) is the whole scene
+    predicted and cut back; the plain (mirrored) prediction differs at the edge next
+    to an unlike neighbour; with no neighbour found, mosaic gives the plain one."""
+    hp = tiny_settings(tile=64, shift_average=False)
+    plain = _save(model, tmp_path / "plain.pt", hp)
+    mosaic = tmp_path / "mosaic.pt"
+    assert main(["predictor", str(plain), str(mosaic), "--mosaic"]) == 0
+    d = tmp_path / "stacks"
+    d.mkdir()
+    scene = np.zeros((20, 240, 240), np.uint16)
+    scene[:3] = random_image(240, 240, seed=4)
+    scene[:3, 80:160, 160:] = 2000  # the right-hand neighbour: unlike a mirror of the edge
+    for r in range(3):
+        for c in range(3):
+            tile = scene[:, 80 * r : 80 * (r + 1), 80 * c : 80 * (c + 1)]
+            write_stack(d / f"6120_{r}_{c}.h5", np.ascontiguousarray(tile), f"6120_{r}_{c}", {})
+    a, run = str(d / "6120_1_1.h5"), ["--threads", "1"]
+    assert main(["predict", str(plain), a, str(tmp_path / "p.h5"), *run]) == 0
+    assert main(["predict", str(mosaic), a, str(tmp_path / "alone.h5"), *run]) == 0
+    args = ["--context-dirs", str(tmp_path), str(d), *run]
+    assert main(["predict", str(mosaic), a, str(tmp_path / "m.h5"), *args]) == 0
+    p, alone, m = (read_prediction(tmp_path / f"{n}.h5")[0] for n in ("p", "alone", "m"))
+    opt = PredictOptions(tile=64, shift_steps=1)
+    whole = to_uint8(predict_probabilities(model, scene, MEAN, STD, opt))[:, 80:160, 80:160]
+    assert np.array_equal(np.rint(m * 255).astype(np.uint8), whole)
+    assert np.abs(p - m)[:, :, -4:].max() >= 2 / 255  # the mirror was not the scene
+    assert np.abs(alone - p).max() <= 1 / 255 + 1e-6  # no neighbour: a mirror either way

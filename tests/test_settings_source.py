@@ -24,6 +24,12 @@ from dstl_hpc.settings import PREDICT_KEYS, SETTINGS, merge_settings, schema_of
 from tests.test_plan import demo_config
 
 
+def test_index_names_are_the_indices_setting_choices():
+    from dstl_hpc.indices import INDICES
+
+    assert SETTINGS["indices"].choices == INDICES
+
+
 def test_checked_in_schema_and_key_table_are_up_to_date(capsys):
     assert main(["--check"]) == 0, capsys.readouterr().err
     assert yaml.safe_load(SCHEMA_FILE.read_text()) == json.loads(json.dumps(config_schema()))
@@ -48,7 +54,10 @@ def _edge_values(spec):
         strict = spec.open in ("hi", "both")
         pairs += [(spec.maximum, not strict), (spec.maximum + step, False)]
     for choice in spec.choices:
-        pairs.append((choice, True))
+        pairs.append(([choice] if spec.kind == "names" else choice, True))
+    if spec.kind == "names":
+        pairs += [(list(spec.choices), True), (["bogus"], False), ([spec.choices[0]] * 2, False)]
+        pairs.append((spec.choices[0], False))
     if spec.kind in ("int", "number", "choice"):
         pairs.append(("x", False))
     if spec.kind == "bool":

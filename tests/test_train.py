@@ -26,11 +26,11 @@ from dstl_hpc.train import cpu_count, epoch_batches, metrics_columns, train
 torch.set_num_threads(1)
 
 CONTRACT_KEYS = (
-    "classes n_channels filters_base top_scale dropout patch_inner patch_border batch_size lr "
+    "classes n_channels indices filters_base top_scale dropout patch_inner patch_border batch_size lr "
     "lr_decay_epochs lr_decay_factor epochs epoch_fraction patches_per_epoch log_loss dice_loss "
     "rotate_deg flips jitter oversample augment_on "
     "in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile "
-    "tile shift_average shift_steps edge_margin"
+    "tile shift_average shift_steps edge_margin mosaic"
 ).split()
 
 
@@ -496,3 +496,48 @@ def test_cpu_count_honours_slurm_where_asked(monkeypatch):
     assert device_cpu_count(slurm=False) == affinity  # align: this process's CPUs
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "0")
     assert cpu_count() == affinity
+
+
+def _water_dataset(root, n=4, size=64, seed=3):
+    """Squares (class 1) that only an index shows: green (M3) up, NIR2 (M8) down, so
+    NDWI is high, while R, G, B and the other bands are the same noise everywhere."""
+    from dstl_hpc.dataset import CHANNELS
+    from dstl_hpc.stats import channel_stats
+
+    rng = np.random.default_rng(seed)
+    ids = [f"d{i}" for i in range(n)]
+    for i in ids:
+        mask = np.zeros((10, size, size), np.uint8)
+        for _ in range(5):
+            h, w = rng.integers(8, 16, 2)
+            y, x = rng.integers(0, size - h), rng.integers(0, size - w)
+            mask[0, y : y + h, x : x + w] = 1
+        img = rng.normal(400, 30, (20, size, size))
+        img[CHANNELS.index("M3")] += 150.0 * mask[0]
+        img[CHANNELS.index("M8")] -= 150.0 * mask[0]
+        write_stack(root / "stacks" / f"{i}.h5", img.clip(1).astype(np.uint16), i, {})
+        write_mask(root / "masks" / f"{i}.h5", mask, i, {})
+    stats = channel_stats([root / "stacks" / f"{i}.h5" for i in ids[:3]])
+    (root / "stats.json").write_text(json.dumps(stats))
+
+
+def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path):
+    """n_channels 3 (R, G, B: noise only) cannot find the squares; with the ndwi index
+    channel computed at load time it can, and predict computes it the same way."""
+    from dstl_hpc.predict import predict_file
+    from dstl_hpc.stacks import read_mask, read_prediction
+
+    _water_dataset(tmp_path)
+    base = {**TINY, "epochs": 8, "jitter": 0.0, "dropout": 0.0, "epoch_fraction": 3.0, "tile": 32}
+    scores = {}
+    for name, indices in (("plain", []), ("ndwi", ["ndwi"])):
+        assert _run(tmp_path, name, {**base, "indices": indices}) == 0
+        scores[name] = float(_rows(tmp_path / name / "metrics.csv")[-1]["jaccard_1"])
+    assert scores["ndwi"] > 0.5 and scores["plain"] < 0.3, scores
+    _, meta = load_model_file(tmp_path / "ndwi" / "model.pt")
+    assert meta["channels"] == ["R", "G", "B", "ndwi"] and len(meta["mean"]) == 4
+    out = tmp_path / "d3_pred.h5"
+    predict_file(tmp_path / "ndwi" / "model.pt", tmp_path / "stacks" / "d3.h5", out, "cpu", 1)
+    prob = read_prediction(out)[0][0] > 0.5
+    truth = read_mask(tmp_path / "masks" / "d3.h5", [1])[0] > 0
+    assert (prob & truth).sum() / (prob | truth).sum() > 0.5

@@ -191,3 +191,34 @@ def test_dry_run_of_the_demo_lists_every_stage(tmp_path):
     for rule in ("synth", "align", "masks", "stats", "train", "predict", "sweep", "polygonize",
                  "gather", "score", "merge"):  # fmt: skip
         assert re.search(rf"^{rule}\s+\d+", text, re.M), rule
+
+
+@pytest.mark.slow
+def test_options_beyond_the_seed_run_end_to_end(tmp_path):
+    """Mosaic scenes, index channels and an ensemble of two members: the workflow runs
+    them through, and the models and predictions say so."""
+    import torch
+
+    cfg = tiny_config()
+    cfg["synthetic"]["mosaic"] = True
+    cfg["groups"] = {
+        "built": {"classes": [1, 2], "members": 2, "ensemble": "median", "mosaic": True},
+        "rest": {"classes": list(range(3, 11)), "indices": ["ndwi", "ndvi"]},
+    }
+    snakemake(tmp_path, cfg)
+    res = tmp_path / "results"
+    built = torch.load(res / "models/all/built/predictor.pt", weights_only=True)
+    assert len(built["members"]) == 2 and built["combine"] == "median"
+    assert built["hparams"]["mosaic"] is True
+    seeds = [
+        torch.load(res / f"models/all/{u}/model.pt", weights_only=True)["hparams"]["seed"]
+        for u in ("built", "built__m1")
+    ]
+    assert seeds == [0, 1]
+    rest = torch.load(res / "models/all/rest/model.pt", weights_only=True)
+    assert rest["channels"][-2:] == ["ndwi", "ndvi"] and len(rest["mean"]) == 14
+    stats = json.loads((res / "stats.json").read_text())
+    assert {"ndwi", "ndvi", "ccci"} <= set(stats["channels"])
+    log = (res / "logs/predict/all/built/part0.log").read_text()
+    assert "2 member(s)" in log and "px of scene context" in log
+    assert (res / "submission.csv.gz").exists() and (res / "validation/scores.json").exists()

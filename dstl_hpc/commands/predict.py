@@ -33,11 +33,23 @@ def add_prediction_settings(p: argparse.ArgumentParser, default: str) -> None:
         default=None,
         help=f"pixels within this distance of the image edge are set to 0 ({default})",
     )
+    p.add_argument(
+        "--mosaic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="surround each image with its scene neighbours' pixels ({scene}_{row}_{col} "
+        f"tiles, found in --context-dirs) instead of mirroring its edges ({default})",
+    )
 
 
 def prediction_settings(args) -> dict:
     """The prediction settings given on the command line, as model hparams."""
-    given = {"tile": args.tile, "shift_steps": args.shift_steps, "edge_margin": args.edge_margin}
+    given = {
+        "tile": args.tile,
+        "shift_steps": args.shift_steps,
+        "edge_margin": args.edge_margin,
+        "mosaic": args.mosaic,
+    }
     settings = {k: v for k, v in given.items() if v is not None}
     if args.no_shift_average:
         settings["shift_average"] = False
@@ -60,6 +72,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="predict every stack given, writing DIR/<stack file name> (the model is loaded once)",
     )
     add_prediction_settings(p, "default: the model's")
+    p.add_argument(
+        "--context-dirs",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="with mosaic: dirs of {id}.h5 stacks where the images' scene neighbours are "
+        "looked for (missing ones: the edge is mirrored)",
+    )
     p.add_argument(
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto"
     )
@@ -104,9 +124,11 @@ def run(args) -> int:
         pairs,
         device=args.device,
         threads=args.threads,
+        context_dirs=args.context_dirs,
         tile=args.tile,
         shift_steps=shift_steps,
         edge_margin=args.edge_margin,
+        mosaic=args.mosaic,
         batch=args.batch,
     )
     return 0

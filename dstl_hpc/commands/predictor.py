@@ -1,10 +1,11 @@
-"""dstl-hpc predictor MODEL.pt OUT.pt [--tile N] [--shift-steps N | --no-shift-average]
-   [--edge-margin N]
+"""dstl-hpc predictor MODEL.pt [MODEL.pt ...] OUT.pt [--tile N]
+   [--shift-steps N | --no-shift-average] [--edge-margin N] [--mosaic | --no-mosaic]
+   [--ensemble mean|median]
 
-The model file that ``predict`` reads: a trained model with its group's prediction
-settings written into it. A change of those settings rewrites this small step and
-the predictions, never the training; and ``dstl-hpc predict OUT.pt STACK.h5 X.h5`` by
-hand predicts exactly as the workflow did.
+The model file that ``predict`` reads: a trained model (or the members of an
+ensemble) with its group's prediction settings written into it. A change of those
+settings rewrites this small step and the predictions, never the training; and
+``dstl-hpc predict OUT.pt STACK.h5 X.h5`` by hand predicts exactly as the workflow did.
 """
 
 from __future__ import annotations
@@ -19,27 +20,41 @@ log = logging.getLogger("dstl_hpc.predictor")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "model", metavar="MODEL.pt", help="trained model (models/{variant}/{group}/model.pt)"
-    )
-    p.add_argument(
-        "out", metavar="OUT.pt", help="model file to write, with the prediction settings"
+        "paths",
+        nargs="+",
+        metavar="MODEL.pt [MODEL.pt ...] OUT.pt",
+        help="trained model(s) (models/{variant}/{group}/model.pt; several: the members of "
+        "an ensemble), then the model file to write",
     )
     add_prediction_settings(p, "default: as trained")
+    p.add_argument(
+        "--ensemble",
+        choices=("mean", "median"),
+        default="mean",
+        help="how several members' probabilities are combined (default mean)",
+    )
 
 
 def run(args) -> int:
+    from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import guard_outputs
 
-    guard_outputs({"OUT.pt": args.out}, [args.model], suffixes={"OUT.pt": (".pt",)})
-    from dstl_hpc.model import write_predictor
+    if len(args.paths) < 2:
+        raise DstlError("predictor: give MODEL.pt [MODEL.pt ...] OUT.pt")
+    *models, out = args.paths
+    guard_outputs({"OUT.pt": out}, models, suffixes={"OUT.pt": (".pt",)})
+    from dstl_hpc.predictor import write_predictor
 
-    hparams = write_predictor(args.model, args.out, prediction_settings(args))
+    hp = write_predictor(models, out, prediction_settings(args), args.ensemble)
     log.info(
-        "%s: tile %d, shift_average %s, shift_steps %d, edge_margin %d",
-        args.out,
-        hparams["tile"],
-        hparams["shift_average"],
-        hparams["shift_steps"],
-        hparams["edge_margin"],
+        "%s: %d member(s)%s, tile %d, shift_average %s, shift_steps %d, edge_margin %d, mosaic %s",
+        out,
+        len(models),
+        f" ({args.ensemble})" if len(models) > 1 else "",
+        hp["tile"],
+        hp["shift_average"],
+        hp["shift_steps"],
+        hp["edge_margin"],
+        hp["mosaic"],
     )
     return 0

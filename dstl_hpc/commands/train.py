@@ -35,6 +35,7 @@ _KINDS = {
     "choice": (str, None, None),
     "classes": (int, "K", "+"),
     "epochs": (int, "E", "*"),
+    "names": (str, "NAME", "*"),
 }
 
 
@@ -57,7 +58,7 @@ def _with_words(convert, spec):
 def _flag(key: str, spec) -> dict:
     """argparse keywords of one setting's flag, from its spec."""
     convert, metavar, nargs = _KINDS[spec.kind]
-    if spec.kind == "choice":
+    if spec.kind in ("choice", "names"):
         metavar = "|".join(spec.choices)
     elif spec.auto:
         metavar = f"auto|{metavar}"

@@ -40,15 +40,23 @@ def load_stats(path) -> dict:
     return stats
 
 
-def channel_stats(stats, n_channels: int) -> tuple[list[float], list[float], list[str]]:
-    """(mean, std, channel names) of the first ``n_channels`` channels of the stats
-    (a stats JSON path or its dict)."""
+def channel_stats(stats, n_channels: int, indices=()) -> tuple[list[float], list[float], list[str]]:
+    """(mean, std, names) of the model's input planes: the first ``n_channels`` channels
+    of the stats (a stats JSON path or its dict), then the index channels ``indices``."""
     stats = stats if isinstance(stats, dict) else load_stats(stats)
     if len(stats["mean"]) < n_channels:
         raise DstlError(f"stats: {len(stats['mean'])} channels, n_channels is {n_channels}")
-    mean = [float(v) for v in stats["mean"][:n_channels]]
-    std = [float(v) for v in stats["std"][:n_channels]]
-    return mean, std, list(stats.get("channels", CHANNELS))[:n_channels]
+    names = list(stats.get("channels", CHANNELS))
+    missing = [k for k in indices if k not in names]
+    if missing:
+        raise DstlError(
+            f"stats: no {', '.join(missing)} (a stats.json written before index channels: "
+            "run `dstl-hpc stats` again)"
+        )
+    rows = list(range(n_channels)) + [names.index(k) for k in indices]
+    mean = [float(stats["mean"][r]) for r in rows]
+    std = [float(stats["std"][r]) for r in rows]
+    return mean, std, names[:n_channels] + list(indices)
 
 
 def image_paths(directories, ids, what: str) -> list[Path]:
@@ -117,5 +125,5 @@ def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, st
     # device: the DataLoader crops, the device rotates / flips / jitters whole batches
     augment = DeviceAugment(sampler, device) if augment_on == "device" else None
     batches = (PatchBatches if augment is None else CropBatches)(dataset, bs)
-    valid = ValidSet(valid_stacks, valid_masks, nc, classes, keep=sampler.in_memory)
+    valid = ValidSet(valid_stacks, valid_masks, nc, classes, sampler.in_memory, s["indices"])
     return TrainingData(sampler, dataset, batches, augment, augment_on, n_batches, valid)

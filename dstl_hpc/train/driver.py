@@ -54,13 +54,13 @@ def train(
         raise DstlError("no training images given")
     if overlap := sorted(set(train_ids) & set(valid_ids)):
         raise DstlError(f"images both in training and validation: {', '.join(overlap)}")
-    mean, std, channel_names = channel_stats(stats, s["n_channels"])
+    mean, std, channel_names = channel_stats(stats, s["n_channels"], s["indices"])
     run = _runtime(device, threads, s)
     torch.manual_seed(s["seed"])
     np.random.seed(s["seed"])
     random.seed(s["seed"])
     data = training_data(s, stacks_dir, masks_dir, train_ids, valid_ids, mean, std, run.device)
-    model = build_model(s, s["n_channels"], len(s["classes"])).to(run.device)
+    model = build_model(s, len(mean), len(s["classes"])).to(run.device)  # + index planes
     if run.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])

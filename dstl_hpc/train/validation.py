@@ -15,15 +15,17 @@ from dstl_hpc.predict import predict_logits
 class ValidSet:
     """Validation images (uint16 kept in memory when ``keep``) and their masks."""
 
-    def __init__(self, stack_paths, mask_paths, n_channels, classes, keep: bool):
+    def __init__(self, stack_paths, mask_paths, n_channels, classes, keep: bool, indices=()):
         self.stack_paths, self.mask_paths = stack_paths, mask_paths
-        self.n_channels, self.classes = n_channels, classes
+        self.n_channels, self.classes, self.indices = n_channels, classes, list(indices)
         self.cache = [self._read(i) for i in range(len(stack_paths))] if keep else None
 
     def _read(self, i):
+        from dstl_hpc.indices import source_channels, with_indices
         from dstl_hpc.stacks import read_mask, read_stack
 
-        img = read_stack(self.stack_paths[i], self.n_channels)
+        raw = read_stack(self.stack_paths[i], source_channels(self.n_channels, self.indices))
+        img = with_indices(raw, self.n_channels, self.indices)
         msk = read_mask(self.mask_paths[i], self.classes)
         if img.shape[1:] != msk.shape[1:]:
             raise DstlError(

@@ -23,7 +23,7 @@ CLASSES = PLAN.classes
 
 wildcard_constraints:
     image=r"[A-Za-z0-9_]+",
-    group="|".join(GROUPS),
+    group="|".join(PLAN.all_units),  # groups, and their further ensemble members
     variant="validation|all",
     k=r"\d+",
     part=r"\d+",
@@ -105,8 +105,19 @@ def part_stacks(variant, part):
     return [PLAN.stack_file(i) for i in PLAN.part_ids(variant, int(part))]
 
 
-def part_stack_dirs(variant, part):
-    return PLAN.stack_dirs(PLAN.part_ids(variant, int(part)))
+def part_stack_dirs(wildcards):
+    """The align dirs a predict job reads: its images' and, with ``mosaic``, their
+    scene neighbours' (for the context at the images' edges)."""
+    ids = PLAN.part_ids(wildcards.variant, int(wildcards.part))
+    return PLAN.stack_dirs(ids + PLAN.context_ids(wildcards.group, ids))
+
+
+def context_args(wildcards, input):
+    """`--context-dirs` of a mosaic predict job: where its images' neighbours are."""
+    ids = PLAN.part_ids(wildcards.variant, int(wildcards.part))
+    if not PLAN.context_ids(wildcards.group, ids):
+        return []
+    return ["--context-dirs", *input.stacks]
 
 
 def prediction_dir(variant, k, part):

@@ -5,15 +5,16 @@
 
 
 rule predictor:
-    # The trained model with the group's prediction settings: changing them reruns
-    # this copy and the predictions, never the training; the file is self-contained
-    # for a hand-run `dstl-hpc predict`.
+    # The trained model (or the group's ensemble members) with the group's prediction
+    # settings: changing them reruns this copy and the predictions, never the training;
+    # the file is self-contained for a hand-run `dstl-hpc predict`.
     input:
-        f"{R}/models/{{variant}}/{{group}}/model.pt",
+        lambda wc: [f"{R}/models/{wc.variant}/{u}/model.pt" for u in PLAN.units(wc.group)],
     output:
         f"{R}/models/{{variant}}/{{group}}/predictor.pt",
     params:
         options=lambda wc: PLAN.predict_options(wc.group),
+        ensemble=lambda wc: ["--ensemble", PLAN.groups[wc.group]["ensemble"]],
     log:
         f"{LOGS}/predictor/{{variant}}/{{group}}.log",
     threads: 1
@@ -23,18 +24,20 @@ rule predictor:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc predictor {input:q} {output:q} {params.options:q} > {log:q} 2>&1"
+        "python -m dstl_hpc predictor {input:q} {output:q} {params.options:q}"
+        " {params.ensemble:q} > {log:q} 2>&1"
 
 
 rule predict:
     input:
         model=f"{R}/models/{{variant}}/{{group}}/predictor.pt",
-        stacks=lambda wc: part_stack_dirs(wc.variant, wc.part),
+        stacks=part_stack_dirs,
     output:
         directory(f"{R}/predictions/{{variant}}/{{group}}/part{{part}}"),
     params:
         stacks=lambda wc: part_stacks(wc.variant, wc.part),
         device=lambda wc: PLAN.device(wc.group, "predict"),
+        context=context_args,
     log:
         f"{LOGS}/predict/{{variant}}/{{group}}/part{{part}}.log",
     threads: group_res("predict", "cpus_per_task")
@@ -50,4 +53,4 @@ rule predict:
         "../../envs/dstl-cuda.yaml"
     shell:
         "python -m dstl_hpc predict {input.model:q} {params.stacks:q} --out-dir {output:q}"
-        " --device {params.device:q} --threads {threads} > {log:q} 2>&1"
+        " {params.context:q} --device {params.device:q} --threads {threads} > {log:q} 2>&1"

@@ -1,0 +1,93 @@
+"""The model file ``predict`` reads (``models/{variant}/{group}/predictor.pt``).
+
+A trained model file (``model.pt``, written by ``train``) with the group's prediction
+settings written into its ``hparams`` (tile, shift averaging, edge margin, mosaic),
+so that ``dstl-hpc predict predictor.pt ...`` by hand does what the workflow does.
+When a group has several ensemble members, the file holds them all (``members``:
+each a state dict and the classes it predicts) and how their probabilities are
+combined (``combine``: mean or median); the top-level state dict is the first
+member's, so that a predictor reads like a model file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dstl_hpc.errors import DstlError
+from dstl_hpc.model import build_model, read_model_obj, save_atomic
+
+# What ensemble members must share: their input, their outputs and their network.
+SHARED_META = ("classes", "channels", "mean", "std")
+SHARED_HPARAMS = ("n_channels", "indices", "filters_base", "top_scale", "patch_border")
+COMBINE = ("mean", "median")
+
+
+def _check_members(paths, objs) -> None:
+    first = objs[0]
+    for path, obj in zip(paths[1:], objs[1:], strict=True):
+        for key in SHARED_META:
+            if obj.get(key) != first.get(key):
+                raise DstlError(f"{path}: its {key} differ from {paths[0]}'s (ensemble members)")
+        for key in SHARED_HPARAMS:
+            if obj["hparams"].get(key) != first["hparams"].get(key):
+                raise DstlError(f"{path}: its {key} differs from {paths[0]}'s (ensemble members)")
+
+
+def write_predictor(model_paths, out, predict_settings: dict, combine: str = "mean") -> dict:
+    """Write ``out``: the model file(s) ``model_paths`` (one, or an ensemble's members)
+    with their prediction settings set to ``predict_settings``. Returns the hparams.
+    Training settings are never changed."""
+    from dstl_hpc.settings import PREDICT_KEYS, validate_settings
+
+    if combine not in COMBINE:
+        raise DstlError(f"{out}: combine must be mean or median, got {combine!r}")
+    paths = [str(p) for p in model_paths]
+    objs = [read_model_obj(p) for p in paths]
+    _check_members(paths, objs)
+    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
+    if other:
+        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
+    obj = dict(objs[0])
+    obj["hparams"] = validate_settings({**obj["hparams"], **predict_settings}, where=str(out))
+    if len(objs) > 1:
+        obj["members"] = [
+            {"state_dict": o["state_dict"], "classes": list(o["classes"]), "source": p}
+            for p, o in zip(paths, objs, strict=True)
+        ]
+        obj["combine"] = combine
+    save_atomic(out, obj)
+    return obj["hparams"]
+
+
+def load_predictor(path, device="cpu"):
+    """([(model in eval mode, indices of the classes it predicts)], meta) of a predictor
+    or model file: one member for a plain model file."""
+    obj = read_model_obj(path)
+    meta = {k: v for k, v in obj.items() if k not in ("state_dict", "members")}
+    classes = [int(c) for c in meta["classes"]]
+    members = obj.get("members") or [{"state_dict": obj["state_dict"], "classes": classes}]
+    models = []
+    for member in members:
+        net = build_model(meta["hparams"], n_in=len(meta["mean"]), n_classes=len(classes))
+        net.load_state_dict(member["state_dict"])
+        unknown = sorted(set(member["classes"]) - set(classes))
+        if unknown:
+            raise DstlError(f"{path}: a member predicts classes {unknown} the model has not")
+        models.append((net.to(device).eval(), [classes.index(int(k)) for k in member["classes"]]))
+    meta["members"] = len(members)
+    return models, meta
+
+
+def combine_members(probs: list[tuple[np.ndarray, list[int]]], n_classes: int, how: str):
+    """(n_classes, H, W) float32 from each member's (n_classes, H, W) probabilities and
+    the class indices it predicts: per class, the mean or median of its members."""
+    out = None
+    for c in range(n_classes):
+        have = [p[c] for p, idx in probs if c in idx]
+        if not have:
+            raise DstlError(f"no ensemble member predicts class index {c}")
+        plane = have[0] if len(have) == 1 else getattr(np, how)(np.stack(have), axis=0)
+        if out is None:
+            out = np.empty((n_classes, *plane.shape), np.float32)
+        out[c] = plane
+    return out
