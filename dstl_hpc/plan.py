@@ -281,6 +281,13 @@ class Plan:
                 raise DstlError(f"config groups.{name}: 'classes' is required")
             if MEMBER in name:
                 raise DstlError(f"config groups.{name}: {MEMBER!r} is kept for ensemble members")
+            if merged["checkpoint"] == "best" and "validation" not in config.get(
+                "variants", VARIANTS
+            ):
+                raise DstlError(
+                    f"config groups.{name}: checkpoint best chooses epochs on validation; "
+                    "add the validation variant to variants"
+                )
             # Every value checked now, before any job (the training checks them again).
             merge_settings(
                 {k: v for k, v in merged.items() if k not in GROUP_KEYS},
@@ -342,6 +349,14 @@ class Plan:
         if "mosaic" in g:
             opts.append("--mosaic" if g["mosaic"] else "--no-mosaic")
         return opts
+
+    def select_from(self, unit: str, variant: str) -> list[str]:
+        """The validation run's metrics CSV a unit's ``all`` training chooses its epochs
+        from (``checkpoint: best``), as a one-item list; else []."""
+        group, _ = self.group_of(unit)
+        if variant != "all" or self.groups[group]["checkpoint"] != "best":
+            return []
+        return [str(self.results / "models" / "validation" / unit / "metrics.csv")]
 
     def mosaic(self, group: str) -> bool:
         return bool(self.groups[group].get("mosaic", False))

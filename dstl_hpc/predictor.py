@@ -20,6 +20,7 @@ from dstl_hpc.model import build_model, read_model_obj, save_atomic
 SHARED_META = ("classes", "channels", "mean", "std")
 SHARED_HPARAMS = ("n_channels", "indices", "filters_base", "top_scale", "patch_border")
 COMBINE = ("mean", "median")
+CHECKPOINT = ("last", "best")
 
 
 def _check_members(paths, objs) -> None:
@@ -33,10 +34,39 @@ def _check_members(paths, objs) -> None:
                 raise DstlError(f"{path}: its {key} differs from {paths[0]}'s (ensemble members)")
 
 
-def write_predictor(model_paths, out, predict_settings: dict, combine: str = "mean") -> dict:
+def _members(path, obj: dict, checkpoint: str) -> list[dict]:
+    """A model file's members: its last weights for every class, or (``best``) per
+    class the weights of the epoch that validated best (dstl_hpc.train.best); classes
+    without one (never scored) keep the last weights."""
+    classes = [int(k) for k in obj["classes"]]
+    if checkpoint == "last":
+        return [{"state_dict": obj["state_dict"], "classes": classes, "source": path}]
+    if not obj.get("best"):
+        raise DstlError(
+            f"{path}: no best checkpoints (trained without validation images and without "
+            "--select-from)"
+        )
+    by_epoch: dict[str, list[int]] = {}
+    for k in classes:
+        entry = obj["best"].get(str(k))
+        by_epoch.setdefault(str(entry["epoch"]) if entry else "last", []).append(k)
+    return [
+        {
+            "state_dict": obj["state_dict"] if e == "last" else obj["best_states"][e],
+            "classes": ks,
+            "source": f"{path} (epoch {e})",
+        }
+        for e, ks in by_epoch.items()
+    ]
+
+
+def write_predictor(
+    model_paths, out, predict_settings: dict, combine: str = "mean", checkpoint: str = "last"
+) -> dict:
     """Write ``out``: the model file(s) ``model_paths`` (one, or an ensemble's members)
-    with their prediction settings set to ``predict_settings``. Returns the hparams.
-    Training settings are never changed."""
+    with their prediction settings set to ``predict_settings``; ``checkpoint`` best:
+    each class from the epoch that validated best. Returns the hparams. Training
+    settings are never changed."""
     from dstl_hpc.settings import PREDICT_KEYS, validate_settings
 
     if combine not in COMBINE:
@@ -47,14 +77,15 @@ def write_predictor(model_paths, out, predict_settings: dict, combine: str = "me
     other = sorted(set(predict_settings) - set(PREDICT_KEYS))
     if other:
         raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
-    obj = dict(objs[0])
+    if checkpoint not in CHECKPOINT:
+        raise DstlError(f"{out}: checkpoint must be last or best, got {checkpoint!r}")
+    obj = {k: v for k, v in objs[0].items() if k != "best_states"}
     obj["hparams"] = validate_settings({**obj["hparams"], **predict_settings}, where=str(out))
-    if len(objs) > 1:
-        obj["members"] = [
-            {"state_dict": o["state_dict"], "classes": list(o["classes"]), "source": p}
-            for p, o in zip(paths, objs, strict=True)
-        ]
-        obj["combine"] = combine
+    members = [m for p, o in zip(paths, objs, strict=True) for m in _members(p, o, checkpoint)]
+    if len(members) > 1 or checkpoint == "best":
+        obj["members"], obj["combine"] = members, combine
+        obj["state_dict"] = members[0]["state_dict"]  # read as a model file: the first
+    obj["checkpoint"] = checkpoint
     save_atomic(out, obj)
     return obj["hparams"]
 

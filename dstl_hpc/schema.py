@@ -135,7 +135,7 @@ RESOURCES = {
 }
 RESOURCE_DEFAULTS = {k: v.get("default") for k, v in RESOURCES.items()}
 
-# Group keys that shape the DAG, not a model's training (not train settings).
+# Group keys that shape the DAG and what predicts, not a model's training.
 ENSEMBLE = {
     "members": _key(
         {"type": "integer", "minimum": 1},
@@ -150,6 +150,12 @@ ENSEMBLE = {
         "is kept when 2 of 3 agree at any threshold, the seed's vote)",
     ),
 }
+ENSEMBLE["checkpoint"] = _key(
+    {"enum": ["last", "best"]},
+    "last",
+    "the weights predictions are made with: the last epoch's, or per class the epoch that "
+    "validated best (the all variant then trains up to the latest such epoch and keeps them)",
+)
 ENSEMBLE_DEFAULTS = {k: v["default"] for k, v in ENSEMBLE.items()}
 
 CLASS_SETTINGS = {
@@ -274,7 +280,7 @@ def docs_text() -> str:
         lines.append(f"| `{k}` | {default} | {s.help} |")
     tables = (
         ("Top level", TOP_LEVEL),
-        ("Ensembles (`defaults`, `groups.<name>`)", ENSEMBLE),
+        ("Ensembles and checkpoints (`defaults`, `groups.<name>`)", ENSEMBLE),
         ("Per class (`class_defaults`, `classes.<k>`)", CLASS_SETTINGS),
         ("Resources (`train_resources`, `predict_resources`, `resources.<step>`)", RESOURCES),
         ("Synthetic data (`synthetic`)", SYNTHETIC),

@@ -195,15 +195,15 @@ def test_dry_run_of_the_demo_lists_every_stage(tmp_path):
 
 @pytest.mark.slow
 def test_options_beyond_the_seed_run_end_to_end(tmp_path):
-    """Mosaic scenes, index channels and an ensemble of two members: the workflow runs
-    them through, and the models and predictions say so."""
+    """Mosaic scenes, index channels, an ensemble of two members and best checkpoints:
+    the workflow runs them through, and the models and predictions say so."""
     import torch
 
     cfg = tiny_config()
     cfg["synthetic"]["mosaic"] = True
     cfg["groups"] = {
         "built": {"classes": [1, 2], "members": 2, "ensemble": "median", "mosaic": True},
-        "rest": {"classes": list(range(3, 11)), "indices": ["ndwi", "ndvi"]},
+        "rest": {"classes": list(range(3, 11)), "indices": ["ndwi", "ndvi"], "checkpoint": "best"},
     }
     snakemake(tmp_path, cfg)
     res = tmp_path / "results"
@@ -217,6 +217,10 @@ def test_options_beyond_the_seed_run_end_to_end(tmp_path):
     assert seeds == [0, 1]
     rest = torch.load(res / "models/all/rest/model.pt", weights_only=True)
     assert rest["channels"][-2:] == ["ndwi", "ndvi"] and len(rest["mean"]) == 14
+    # checkpoint best: the all variant trained up to the epochs validation chose, kept them
+    assert rest["best"] and rest["epochs_done"] == max(v["epoch"] for v in rest["best"].values())
+    ready = torch.load(res / "models/all/rest/predictor.pt", weights_only=True)
+    assert ready["checkpoint"] == "best" and ready["members"]
     stats = json.loads((res / "stats.json").read_text())
     assert {"ndwi", "ndvi", "ccci"} <= set(stats["channels"])
     log = (res / "logs/predict/all/built/part0.log").read_text()

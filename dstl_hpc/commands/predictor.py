@@ -1,6 +1,6 @@
 """dstl-hpc predictor MODEL.pt [MODEL.pt ...] OUT.pt [--tile N]
    [--shift-steps N | --no-shift-average] [--edge-margin N] [--mosaic | --no-mosaic]
-   [--ensemble mean|median]
+   [--ensemble mean|median] [--checkpoint last|best]
 
 The model file that ``predict`` reads: a trained model (or the members of an
 ensemble) with its group's prediction settings written into it. A change of those
@@ -28,6 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_prediction_settings(p, "default: as trained")
     p.add_argument(
+        "--checkpoint",
+        choices=("last", "best"),
+        default="last",
+        help="the weights to predict with: the last epoch's, or per class the epoch that "
+        "validated best (kept by train with validation images or --select-from) (default last)",
+    )
+    p.add_argument(
         "--ensemble",
         choices=("mean", "median"),
         default="mean",
@@ -45,7 +52,7 @@ def run(args) -> int:
     guard_outputs({"OUT.pt": out}, models, suffixes={"OUT.pt": (".pt",)})
     from dstl_hpc.predictor import write_predictor
 
-    hp = write_predictor(models, out, prediction_settings(args), args.ensemble)
+    hp = write_predictor(models, out, prediction_settings(args), args.ensemble, args.checkpoint)
     log.info(
         "%s: %d member(s)%s, tile %d, shift_average %s, shift_steps %d, edge_margin %d, mosaic %s",
         out,

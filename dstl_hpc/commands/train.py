@@ -144,6 +144,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="without a terminal (a SLURM log): a progress line (loss, patches/s, epoch ETA) "
         "every SECONDS; on a terminal a progress bar (default: 60)",
     )
+    io.add_argument(
+        "--select-from",
+        type=Path,
+        default=None,
+        metavar="METRICS.csv",
+        help="a validation run's metrics CSV: train as many epochs as the latest epoch that "
+        "validated best for a class, and keep each class's best epoch in the model file "
+        "(predictor --checkpoint best)",
+    )
     grp = parser.add_argument_group("settings (override --settings)")
     for key, spec in SETTINGS.items():
         grp.add_argument("--" + key.replace("_", "-"), **_flag(key, spec))
@@ -170,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     from dstl_hpc.paths import guard_outputs
 
     ids = [*args.train_ids, *args.valid_ids]
-    inputs = [args.stats]
+    inputs = [args.stats, *([args.select_from] if args.select_from else [])]
     inputs += [d / f"{i}.h5" for d in (*args.stacks_dir, args.masks_dir) for i in ids]
     guard_outputs(
         {"--out": args.out, "--metrics": args.metrics, "--checkpoint": args.checkpoint},
@@ -205,4 +214,17 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         log_every=args.log_every,
+        select_epochs=_selected(args.select_from, settings["classes"]),
     )
+
+
+def _selected(metrics, classes) -> dict[int, int] | None:
+    """class -> epoch that validated best, from ``--select-from`` (None without it)."""
+    if metrics is None:
+        return None
+    from dstl_hpc.train.best import read_best_epochs
+
+    chosen = read_best_epochs(metrics, classes)
+    if not chosen:
+        raise DstlError(f"{metrics}: no validation Jaccard to choose epochs from")
+    return chosen

@@ -14,6 +14,7 @@ from dstl_hpc.device import cpu_count, resolve_device
 from dstl_hpc.errors import DstlError
 from dstl_hpc.model import build_model, save_model_file
 from dstl_hpc.settings import validate_settings
+from dstl_hpc.train.best import BestStates
 from dstl_hpc.train.data import TrainingData, channel_stats, training_data
 from dstl_hpc.train.loop import Runtime, train_epoch
 from dstl_hpc.train.progress import log_epoch, write_metrics
@@ -41,14 +42,22 @@ def train(
     threads: int | None = None,
     hooks: dict | None = None,
     log_every: float = 60.0,
+    select_epochs: dict[int, int] | None = None,
 ) -> int:
     """Train (or resume) and write ``out`` and ``metrics``; returns the exit code.
 
     ``stats`` is the stats JSON path or its dict. ``hooks`` (tests): optional
     callables ``"batch"(epoch, batches_done)`` and ``"epoch"(epochs_done)``.
+    ``select_epochs`` (class -> epoch, chosen on a validation run): train as many
+    epochs as the latest and keep the weights of each (``dstl_hpc.train.best``).
     """
     hooks = hooks or {}
     s = validate_settings(settings)
+    if select_epochs:
+        s["epochs"] = max(select_epochs.values())
+        log.info(
+            "epochs chosen on validation, per class: %s -> %d epochs", select_epochs, s["epochs"]
+        )
     train_ids, valid_ids = list(train_ids), list(valid_ids or [])
     if not train_ids:
         raise DstlError("no training images given")
@@ -67,8 +76,10 @@ def train(
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=s["lr_decay_epochs"], gamma=1.0 / s["lr_decay_factor"]
     )
-    fp = fingerprint(s, train_ids, valid_ids, mean, std, group, variant)
-    ckpt = Checkpoint(checkpoint, fp, model, optimizer, scheduler, data.dataset)
+    chosen = {**s, "select_epochs": {str(k): e for k, e in (select_epochs or {}).items()}}
+    fp = fingerprint(chosen, train_ids, valid_ids, mean, std, group, variant)
+    best = BestStates(s["classes"], select_epochs) if (valid_ids or select_epochs) else None
+    ckpt = Checkpoint(checkpoint, fp, model, optimizer, scheduler, data.dataset, best)
     start = ckpt.resume(data.n_batches)
     _log_start(s, variant, group, len(train_ids), len(valid_ids), data, run)
     epochs = _Epochs(s, run, data, ckpt, mean, std, metrics, hooks, log_every)
@@ -88,6 +99,7 @@ def train(
         "epochs_done": len(start.rows),
         "train_ids": train_ids,
         "valid_ids": valid_ids,
+        **(best.meta() if best is not None else {}),
     }
     save_model_file(out, model, meta)
     write_metrics(metrics, start.rows, s["classes"])
@@ -149,6 +161,8 @@ class _Epochs:
             row.update(scores)
         row["seconds"] = before + end.seconds + time.monotonic() - t0
         start.rows.append(row)
+        if ckpt.best is not None:
+            ckpt.best.after_epoch(epoch + 1, row, ckpt.model)
         ckpt.scheduler.step()
         ckpt.save(Position(epoch + 1, 0, None, start.rows))
         write_metrics(self.metrics, start.rows, s["classes"])

@@ -112,10 +112,11 @@ class Checkpoint:
     """The checkpoint file of one training, and the live objects it saves and restores
     (model, optimizer, scheduler; ``dataset``: a ``PatchDataset``)."""
 
-    def __init__(self, path, fingerprint: str, model, optimizer, scheduler, dataset):
+    def __init__(self, path, fingerprint: str, model, optimizer, scheduler, dataset, best=None):
         self.path, self.fingerprint = path, fingerprint
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.dataset = dataset
+        self.best = best  # a BestStates (dstl_hpc.train.best), or None
 
     def save(self, position: Position) -> None:
         save_checkpoint(
@@ -132,6 +133,7 @@ class Checkpoint:
                 "rng": rng_state(),
                 "sampler": self.dataset.state(),
                 "rows": position.rows,
+                "best": self.best.state() if self.best is not None else None,
             },
         )
 
@@ -152,6 +154,8 @@ class Checkpoint:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
+        if self.best is not None:
+            self.best.load(ckpt.get("best"))
         pos = Position(int(ckpt["epoch"]), int(ckpt["batch"]), ckpt.get("partial"))
         pos.rows = list(ckpt["rows"])
         log.info(

@@ -89,6 +89,8 @@ def group_opt(kind, key):
 def train_inputs(wildcards):
     ids = PLAN.fit_ids(wildcards.variant) + PLAN.valid_ids(wildcards.variant)
     return {
+        # checkpoint best: the all variant keeps the epochs that validated best
+        "select": PLAN.select_from(wildcards.group, wildcards.variant),
         "stats": f"{R}/stats.json",
         "stacks": PLAN.stack_dirs(ids),
         "masks": expand(f"{R}/masks/{{image}}.h5", image=ids),

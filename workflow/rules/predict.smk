@@ -15,6 +15,7 @@ rule predictor:
     params:
         options=lambda wc: PLAN.predict_options(wc.group),
         ensemble=lambda wc: ["--ensemble", PLAN.groups[wc.group]["ensemble"]],
+        checkpoint=lambda wc: ["--checkpoint", PLAN.groups[wc.group]["checkpoint"]],
     log:
         f"{LOGS}/predictor/{{variant}}/{{group}}.log",
     threads: 1
@@ -25,7 +26,7 @@ rule predictor:
         "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc predictor {input:q} {output:q} {params.options:q}"
-        " {params.ensemble:q} > {log:q} 2>&1"
+        " {params.ensemble:q} {params.checkpoint:q} > {log:q} 2>&1"
 
 
 rule predict:

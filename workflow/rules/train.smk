@@ -18,6 +18,7 @@ rule train:
         stacks=lambda wc, input: list(input.stacks),
         masks=lambda wc, input: os.path.dirname(input.masks[0]),
         device=lambda wc: PLAN.device(wc.group, "train"),
+        select=lambda wc, input: ["--select-from", *input.select] if input.select else [],
     log:
         f"{LOGS}/train/{{variant}}/{{group}}.log",
     threads: group_res("train", "cpus_per_task")
@@ -39,5 +40,6 @@ rule train:
         " --stacks-dir {params.stacks:q} --masks-dir {params.masks:q}"
         " {params.train_ids:q} {params.valid_ids:q}"
         " --group {wildcards.group:q} --variant {wildcards.variant:q}"
-        " --settings {params.settings:q} --device {params.device:q} --threads {threads}"
+        " --settings {params.settings:q} {params.select:q} --device {params.device:q}"
+        " --threads {threads}"
         " > {log:q} 2>&1"
