@@ -29,6 +29,7 @@ COMMANDS = {
     "polygonize": "turn one class of a prediction into polygons (one CSV row)",
     "gather": "concatenate per-image polygon CSVs into one CSV",
     "sweep": "choose a class's probability threshold on validation predictions",
+    "choose": "choose which group predicts a class, on its held-out validation score",
     "score": "score polygon CSVs with the competition's Jaccard metric",
     "merge": "merge per-class CSVs into a submission in the sample's row order",
     "plots": "draw the report's figures (training curves, sweeps, overlays, tables)",

@@ -144,7 +144,8 @@ def read_model_obj(path) -> dict:
         raise DstlError(
             f"{path}: not a readable model file ({type(exc).__name__}: {exc})"
         ) from None
-    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT or "state_dict" not in obj:
+    weights = "state_dict" in obj or "index" in obj if isinstance(obj, dict) else False
+    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT or not weights:
         raise DstlError(f"{path}: not a dstl-hpc model file (format {MODEL_FORMAT})")
     return obj
 

@@ -110,17 +110,40 @@ class Plan:
         self.validation_ids = self._validation_ids(config.get("validation_ids"))
         self.variants = list(config.get("variants", VARIANTS))
         self.groups = self._groups(config)
-        self.class_group = {}
+        # class -> the groups that predict it (several: candidates, chosen on validation)
+        self.class_groups: dict[int, list[str]] = {}
         for name, settings in self.groups.items():
             for ct in settings["classes"]:
-                if ct in self.class_group:
-                    raise DstlError(
-                        f"config groups: class {ct} is in both {self.class_group[ct]!r} and {name!r}"
-                    )
-                self.class_group[ct] = name
-        self.classes = sorted(self.class_group)
+                self.class_groups.setdefault(ct, []).append(name)
+        self.classes = sorted(self.class_groups)
+        self._check_candidates()
         if not self.synthetic:
             check_layout(self.layout, self.train_ids, self.test_ids)
+
+    def _check_candidates(self) -> None:
+        for k, groups in self.class_groups.items():
+            if len(groups) < 2:
+                continue
+            if "validation" not in self.variants:
+                raise DstlError(
+                    f"config groups: class {k} is in {' and '.join(groups)}: one is chosen on "
+                    "validation; add the validation variant to variants"
+                )
+            if self.class_settings(k)["threshold"] is not None:
+                raise DstlError(
+                    f"config classes.{k}: in several groups ({', '.join(groups)}) its threshold "
+                    "is swept per group to choose one: set threshold null"
+                )
+
+    def candidates(self, class_type: int) -> list[str]:
+        """The groups that predict a class; with several, the one that scores best on
+        validation (held out) feeds its polygons."""
+        return list(self.class_groups[int(class_type)])
+
+    @property
+    def class_group(self) -> dict[int, str]:
+        """class -> its group, for classes of one group."""
+        return {k: g[0] for k, g in self.class_groups.items() if len(g) == 1}
 
     def _top(self, key: str):
         """A top-level key of the config, or its default (``dstl_hpc.schema``)."""
@@ -281,6 +304,13 @@ class Plan:
                 raise DstlError(f"config groups.{name}: 'classes' is required")
             if MEMBER in name:
                 raise DstlError(f"config groups.{name}: {MEMBER!r} is kept for ensemble members")
+            if merged["model"] != "unet" and (
+                merged["members"] > 1 or merged["checkpoint"] != "last"
+            ):
+                raise DstlError(
+                    f"config groups.{name}: model {merged['model']} trains nothing: members "
+                    "and checkpoint do not apply"
+                )
             if merged["checkpoint"] == "best" and "validation" not in config.get(
                 "variants", VARIANTS
             ):
@@ -307,6 +337,8 @@ class Plan:
     def units(self, group: str) -> list[str]:
         """The training units of a group: the group itself, then {group}__m1... for the
         further ensemble members."""
+        if self.groups[group]["model"] != "unet":
+            return []  # an index model: nothing to train
         n = int(self.groups[group]["members"])
         return [group] + [f"{group}{MEMBER}{m}" for m in range(1, n)]
 
@@ -357,6 +389,18 @@ class Plan:
         if variant != "all" or self.groups[group]["checkpoint"] != "best":
             return []
         return [str(self.results / "models" / "validation" / unit / "metrics.csv")]
+
+    def index_model_args(self, group: str) -> list[str]:
+        """`dstl-hpc predictor` flags of a group whose model is an index (else [])."""
+        g = self.groups[group]
+        if g["model"] == "unet":
+            return []
+        return ["--index", g["model"], "--classes", *map(str, g["classes"]), "--group", group]
+
+    @property
+    def trained_groups(self) -> list[str]:
+        """The groups with a UNet to train (an index model trains nothing)."""
+        return [g for g in self.groups if self.units(g)]
 
     def mosaic(self, group: str) -> bool:
         return bool(self.groups[group].get("mosaic", False))

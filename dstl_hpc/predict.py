@@ -322,21 +322,18 @@ def _predict_one(members, meta, opt, dev, inputs, stack_path, out_path, context_
     h, w = image.shape[1:]
     margin = 0
     if opt.mosaic:  # the context a training patch had, from the neighbours
-        margin = int(opt.patch_inner) + int(members[0][0].border)
+        margin = int(opt.patch_inner) + int(getattr(members[0][0], "border", 0))
         image = with_context(image, info["image_id"], _context_reader(inputs, context_dirs), margin)
     t0 = time.perf_counter()
     whole = replace(opt, edge_margin=0)
-    probs = [
-        (predict_probabilities(net, image, meta["mean"], meta["std"], whole, dev), idx)
-        for net, idx in members
-    ]
+    probs = [(_member_probabilities(net, image, meta, whole, dev), idx) for net, idx in members]
     del image
     classes = [int(c) for c in meta["classes"]]
     prob = combine_members(probs, len(classes), meta.get("combine", "mean"))
     prob = prob[:, margin : margin + h, margin : margin + w]
     _clear_edges(prob, opt.edge_margin)
     seconds = time.perf_counter() - t0
-    write_prediction(out_path, to_uint8(prob), info["image_id"], classes)
+    write_prediction(out_path, to_uint8(prob), info["image_id"], classes, meta.get("group", ""))
     log.info(
         "%s: %d x %d px, classes %s, %d member(s), %d pass(es)%s, %.1f s (%.2f Mpx/s) on %s",
         info["image_id"],
@@ -351,6 +348,15 @@ def _predict_one(members, meta, opt, dev, inputs, stack_path, out_path, context_
         dev,
     )
     return {"image_id": info["image_id"], "seconds": seconds, "shape": (h, w), "device": str(dev)}
+
+
+def _member_probabilities(net, image, meta, opt, dev) -> np.ndarray:
+    """One member's probabilities: a UNet's tiled prediction, or an index model's."""
+    from dstl_hpc.predictor import IndexModel
+
+    if isinstance(net, IndexModel):
+        return net.probabilities(image, len(meta["classes"]))
+    return predict_probabilities(net, image, meta["mean"], meta["std"], opt, dev)
 
 
 def _clear_edges(prob: np.ndarray, margin: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dstl_hpc.errors import DstlError
-from dstl_hpc.model import build_model, read_model_obj, save_atomic
+from dstl_hpc.model import MODEL_FORMAT, build_model, read_model_obj, save_atomic
 
 # What ensemble members must share: their input, their outputs and their network.
 SHARED_META = ("classes", "channels", "mean", "std")
@@ -90,12 +90,53 @@ def write_predictor(
     return obj["hparams"]
 
 
+class IndexModel:
+    """A model that learns nothing: every class's probability is an index channel
+    (dstl_hpc.indices) rescaled from its range to [0, 1]; the validation sweep then
+    chooses the threshold, i.e. the index value that separates the class."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def probabilities(self, image: np.ndarray, n_classes: int) -> np.ndarray:
+        """(n_classes, H, W) float32 from a stack's (>= 12, H, W) uint16 channels."""
+        from dstl_hpc.indices import index_planes
+
+        # an index plane is (value - lo) / (hi - lo) of its range, quantised to uint16
+        plane = index_planes(image, [self.name])[0].astype(np.float32) / 65535.0
+        return np.repeat(plane[None], n_classes, axis=0)
+
+
+def write_index_predictor(out, index: str, classes, predict_settings: dict, group: str) -> dict:
+    """Write ``out``: a predictor whose classes are the index ``index`` (no weights)."""
+    from dstl_hpc.dataset import CHANNELS
+    from dstl_hpc.indices import SOURCE_CHANNELS
+    from dstl_hpc.settings import PREDICT_KEYS, merge_settings
+
+    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
+    if other:
+        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
+    classes = [int(k) for k in classes]
+    hparams = merge_settings({"classes": classes, **predict_settings}, where=str(out))
+    n = SOURCE_CHANNELS  # the bands the index is computed from
+    obj = {
+        "format": MODEL_FORMAT, "index": index, "hparams": {**hparams, "n_channels": n},
+        "classes": classes, "channels": list(CHANNELS[:n]), "mean": [0.0] * n,
+        "std": [1.0] * n, "group": group, "variant": "", "epochs_done": 0,
+    }  # fmt: skip
+    save_atomic(out, obj)
+    return obj["hparams"]
+
+
 def load_predictor(path, device="cpu"):
     """([(model in eval mode, indices of the classes it predicts)], meta) of a predictor
-    or model file: one member for a plain model file."""
+    or model file: one member for a plain model file; an IndexModel for an index one."""
     obj = read_model_obj(path)
     meta = {k: v for k, v in obj.items() if k not in ("state_dict", "members")}
     classes = [int(c) for c in meta["classes"]]
+    if obj.get("index"):
+        meta["members"] = 1
+        return [(IndexModel(obj["index"]), list(range(len(classes))))], meta
     members = obj.get("members") or [{"state_dict": obj["state_dict"], "classes": classes}]
     models = []
     for member in members:

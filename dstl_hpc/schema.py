@@ -156,6 +156,13 @@ ENSEMBLE["checkpoint"] = _key(
     "the weights predictions are made with: the last epoch's, or per class the epoch that "
     "validated best (the all variant then trains up to the latest such epoch and keeps them)",
 )
+ENSEMBLE["model"] = _key(
+    {"enum": ["unet", *SETTINGS["indices"].choices]},
+    "unet",
+    "what predicts the group's classes: the UNet, or (no training) an index channel "
+    "rescaled to [0, 1] whose threshold the sweep chooses, e.g. ndwi for water (the DSTL "
+    "3rd place's trick); put a class in two groups to choose one on validation",
+)
 ENSEMBLE_DEFAULTS = {k: v["default"] for k, v in ENSEMBLE.items()}
 
 CLASS_SETTINGS = {

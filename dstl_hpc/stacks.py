@@ -148,7 +148,9 @@ def read_mask(path, classes: list[int] | None = None) -> np.ndarray:
         return np.stack([ds[c - 1] for c in classes])
 
 
-def write_prediction(path, prob_u8: np.ndarray, image_id: str, classes: list[int]) -> None:
+def write_prediction(
+    path, prob_u8: np.ndarray, image_id: str, classes: list[int], group: str = ""
+) -> None:
     if prob_u8.dtype != np.uint8 or prob_u8.ndim != 3 or prob_u8.shape[0] != len(classes):
         raise ValueError(f"prediction must be uint8 ({len(classes)}, H, W), got {prob_u8.shape}")
     with _new_h5(path) as h5:
@@ -156,6 +158,8 @@ def write_prediction(path, prob_u8: np.ndarray, image_id: str, classes: list[int
         h5.attrs["image_id"] = image_id
         h5.attrs["classes"] = [int(c) for c in classes]
         h5.attrs["scale"] = 255
+        if group:
+            h5.attrs["group"] = group  # the class group whose model made it
 
 
 def read_prediction(path) -> tuple[np.ndarray, list[int], str]:

@@ -72,7 +72,21 @@ def test_resources_merge_defaults():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c["groups"]["roads"].update(classes=[1, 3]), "class 1 is in both"),
+        (
+            lambda c: (
+                c["groups"]["roads"].update(classes=[1, 3]),
+                c.setdefault("classes", {}).update({"1": {"threshold": 0.4}}),
+            ),
+            "in several groups .* set threshold null",
+        ),
+        (
+            lambda c: (c["groups"]["roads"].update(classes=[1, 3]), c.update(variants=["all"])),
+            "one is chosen on validation",
+        ),
+        (
+            lambda c: c["groups"]["roads"].update(model="ndwi", members=2),
+            "model ndwi trains nothing",
+        ),
         (lambda c: c.update(validation_ids=["nope"]), "are not training ids"),
         (lambda c: c["data"].update(source="dstl", dir=None), "set it to the DSTL data directory"),
     ],
@@ -193,3 +207,16 @@ def test_mosaic_groups_read_their_images_scene_neighbours():
         )
     assert plan.context_ids("p", ids) == []
     assert "--mosaic" in plan.predict_options("m") and "--mosaic" not in plan.predict_options("p")
+
+
+def test_a_class_in_two_groups_has_two_candidates_and_index_groups_train_nothing():
+    cfg = demo_config()
+    cfg["groups"]["water_index"] = {"classes": [7, 8], "model": "ndwi"}
+    plan = Plan(cfg)
+    water = [g for g in cfg["groups"] if 7 in cfg["groups"][g]["classes"]]
+    assert plan.candidates(7) == water and len(water) == 2 and water[-1] == "water_index"
+    assert 7 not in plan.class_group and all(len(plan.candidates(k)) == 1 for k in plan.class_group)
+    assert plan.units("water_index") == [] and "water_index" not in plan.trained_groups
+    assert plan.index_model_args("water_index") == [
+        "--index", "ndwi", "--classes", "7", "8", "--group", "water_index"
+    ]  # fmt: skip

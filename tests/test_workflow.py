@@ -204,6 +204,7 @@ def test_options_beyond_the_seed_run_end_to_end(tmp_path):
     cfg["groups"] = {
         "built": {"classes": [1, 2], "members": 2, "ensemble": "median", "mosaic": True},
         "rest": {"classes": list(range(3, 11)), "indices": ["ndwi", "ndvi"], "checkpoint": "best"},
+        "water_index": {"classes": [7, 8], "model": "ndwi"},  # a candidate for 7 and 8
     }
     snakemake(tmp_path, cfg)
     res = tmp_path / "results"
@@ -226,3 +227,15 @@ def test_options_beyond_the_seed_run_end_to_end(tmp_path):
     log = (res / "logs/predict/all/built/part0.log").read_text()
     assert "2 member(s)" in log and "px of scene context" in log
     assert (res / "submission.csv.gz").exists() and (res / "validation/scores.json").exists()
+    # classes 7 and 8: "rest" or the ndwi index, whichever validated better (held out)
+    for k in (7, 8):
+        chosen = json.loads((res / f"validation/thresholds/class_{k}.json").read_text())
+        assert set(chosen["group_scores"]) == {"rest", "water_index"}
+        best = max(chosen["group_scores"], key=lambda g: chosen["group_scores"][g] or -1)
+        assert chosen["group"] == best
+    assert not (res / "models/all/water_index/model.pt").exists()  # nothing trained
+    summary = subprocess.run(
+        [sys.executable, "-m", "dstl_hpc", "summary", str(res)],
+        capture_output=True, text=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert "groups chosen on validation" in summary and "class 7 waterway" in summary

@@ -71,6 +71,8 @@ def run(args) -> int:
             args.epsilon = chosen["epsilon"]
         if chosen["min_area"] is not None:
             args.min_area = chosen["min_area"]
+        if chosen["group"]:  # the class is in several groups: the chosen one's files
+            args.predictions = _of_group(args.predictions, chosen["group"], args.threshold_json)
     grids = read_grid_sizes(args.grid_sizes)
     rows = []
     for path in args.predictions:
@@ -87,3 +89,13 @@ def run(args) -> int:
         )
     write_rows(args.out, rows)
     return 0
+
+
+def _of_group(paths, group: str, where) -> list:
+    from dstl_hpc.errors import DstlError
+    from dstl_hpc.polygons import prediction_group
+
+    kept = [p for p in paths if prediction_group(p) == group]
+    if not kept:
+        raise DstlError(f"{where}: chose group {group!r}, but no prediction given is of it")
+    return kept

@@ -14,6 +14,7 @@ import argparse
 import logging
 
 from dstl_hpc.commands.predict import add_prediction_settings, prediction_settings
+from dstl_hpc.settings import SETTINGS
 
 log = logging.getLogger("dstl_hpc.predictor")
 
@@ -27,6 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "an ensemble), then the model file to write",
     )
     add_prediction_settings(p, "default: as trained")
+    p.add_argument(
+        "--index",
+        choices=SETTINGS["indices"].choices,
+        help="no model: predict --classes with this index channel rescaled to [0, 1] "
+        "(then give only OUT.pt)",
+    )
+    p.add_argument("--classes", type=int, nargs="+", metavar="K", help="with --index")
+    p.add_argument("--group", default="", help="with --index: the group name recorded")
     p.add_argument(
         "--checkpoint",
         choices=("last", "best"),
@@ -46,6 +55,8 @@ def run(args) -> int:
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import guard_outputs
 
+    if args.index:
+        return _index_predictor(args)
     if len(args.paths) < 2:
         raise DstlError("predictor: give MODEL.pt [MODEL.pt ...] OUT.pt")
     *models, out = args.paths
@@ -64,4 +75,18 @@ def run(args) -> int:
         hp["edge_margin"],
         hp["mosaic"],
     )
+    return 0
+
+
+def _index_predictor(args) -> int:
+    from dstl_hpc.errors import DstlError
+    from dstl_hpc.paths import guard_outputs
+    from dstl_hpc.predictor import write_index_predictor
+
+    if len(args.paths) != 1 or not args.classes:
+        raise DstlError("predictor --index: give OUT.pt only, and --classes")
+    out = args.paths[0]
+    guard_outputs({"OUT.pt": out}, [], suffixes={"OUT.pt": (".pt",)})
+    write_index_predictor(out, args.index, args.classes, prediction_settings(args), args.group)
+    log.info("%s: classes %s from the %s index, no model", out, args.classes, args.index)
     return 0

@@ -55,8 +55,9 @@ def _size(path: Path) -> str:
 UNREADABLE = (OSError, ValueError, AttributeError)  # a file or its JSON is not as expected
 
 
-def _thresholds(res: Path, problems: list[str]) -> dict[int, str]:
-    """ClassType -> "threshold (fixed|swept)" of the sweep JSONs there are."""
+def _thresholds(res: Path, problems: list[str], choices: list[str]) -> dict[int, str]:
+    """ClassType -> "threshold (fixed|swept) group" of the sweep JSONs there are; a
+    line in ``choices`` for each class whose group was chosen among several."""
     thresholds: dict[int, str] = {}
     for k in CLASS_TYPES:
         p = res / "validation" / "thresholds" / f"class_{k}.json"
@@ -65,10 +66,28 @@ def _thresholds(res: Path, problems: list[str]) -> dict[int, str]:
         try:
             d = json.loads(p.read_text())
             how = "fixed" if d.get("fixed") else "swept"
-            thresholds[k] = f"{_f(d.get('threshold'), 'g')} ({how})"
+            group = f" {d['group']}" if d.get("group") else ""
+            thresholds[k] = f"{_f(d.get('threshold'), 'g')} ({how}){group}"
+            _choice(k, d, choices)
         except UNREADABLE as exc:
             problems.append(f"{p}: unreadable ({type(exc).__name__})")
     return thresholds
+
+
+def _choice(k: int, sweep: dict, choices: list[str]) -> None:
+    """The line of a class whose group was chosen among several candidates."""
+    cands = sweep.get("group_scores") or {}
+    if len(cands) < 2:
+        return
+    chosen = sweep["group"]
+    others = [g for g in cands if g != chosen]
+    runner = max(others, key=lambda g: -1.0 if cands[g] is None else cands[g])
+    gain = None if None in (cands[chosen], cands[runner]) else cands[chosen] - cands[runner]
+    rest = ", ".join(f"{g} {_f(cands[g])}" for g in others)
+    choices.append(
+        f"  class {k} {CLASS_NAMES[k]}: {chosen} {_f(cands[chosen])} chosen over {rest}"
+        f" (gain {_f(gain, '+.4f')})"
+    )
 
 
 def _json_section(path: Path, lines: list[str], problems: list[str], add) -> None:
@@ -111,7 +130,7 @@ def _validation(lines: list[str], scores: dict, thresholds: dict[int, str]) -> N
     _means(lines, scores, tuned)
     tuned = tuned or {}
     head = f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}"
-    lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold")
+    lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold, group")
     for k in CLASS_TYPES:
         lines.append(
             f"  {k:>5} {CLASS_NAMES[k]:<15} {_f(per.get(str(k))):>8}"
@@ -170,10 +189,14 @@ def summarize(results) -> tuple[list[str], list[str]]:
     if not res.is_dir():
         return lines, [f"{res}: no such directory"]
 
-    thresholds = _thresholds(res, problems)
+    choices: list[str] = []
+    thresholds = _thresholds(res, problems, choices)
     scores = res / "validation" / "scores.json"
     if scores.exists():
         _json_section(scores, lines, problems, lambda ls, d: _validation(ls, d, thresholds))
+        if choices:
+            lines.append("groups chosen on validation (held-out polygon Jaccard):")
+            lines += choices
     else:
         problems.append(f"{scores}: missing (no validation scores: variant 'validation' not run?)")
     for path, add in (

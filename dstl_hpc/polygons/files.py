@@ -48,6 +48,7 @@ def read_threshold_json(path) -> dict:
         for key in ("epsilon", "min_area"):
             value = obj.get(key)
             out[key] = None if value is None else float(value)
+        out["group"] = obj.get("group")  # chosen among candidate groups (dstl-hpc choose)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DstlError(
             f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})"
@@ -57,6 +58,12 @@ def read_threshold_json(path) -> dict:
         if out[key] is not None and not (math.isfinite(out[key]) and out[key] >= 0):
             raise DstlError(f"{path}: {key} {out[key]} is not a finite number >= 0")
     return out
+
+
+def prediction_group(path) -> str:
+    """The class group whose model made a prediction file ('' when not recorded)."""
+    with open_h5(path, "prob") as h5:
+        return str(h5.attrs.get("group", ""))
 
 
 def check_threshold(t: float, where: str = "--threshold") -> None:

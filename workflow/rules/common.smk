@@ -23,7 +23,7 @@ CLASSES = PLAN.classes
 
 wildcard_constraints:
     image=r"[A-Za-z0-9_]+",
-    group="|".join(PLAN.all_units),  # groups, and their further ensemble members
+    group="|".join(dict.fromkeys([*PLAN.groups, *PLAN.all_units])),  # + ensemble members
     variant="validation|all",
     k=r"\d+",
     part=r"\d+",
@@ -122,13 +122,13 @@ def context_args(wildcards, input):
     return ["--context-dirs", *input.stacks]
 
 
-def prediction_dir(variant, k, part):
-    """The predict job output holding class k's probabilities for one part."""
-    return f"{R}/predictions/{variant}/{PLAN.class_group[int(k)]}/part{part}"
+def prediction_dir(variant, group, part):
+    """The predict job output holding a group's probabilities for one part."""
+    return f"{R}/predictions/{variant}/{group}/part{part}"
 
 
-def prediction_files(variant, k, part):
-    d = prediction_dir(variant, k, part)
+def prediction_files(variant, group, part):
+    d = prediction_dir(variant, group, part)
     return [f"{d}/{i}.h5" for i in PLAN.part_ids(variant, int(part))]
 
 
@@ -141,13 +141,19 @@ def polygon_parts(variant):
 
 
 def polygon_job_dirs(variant, k, part):
-    """The prediction dirs (predict parts) one polygonize job reads."""
-    return [prediction_dir(variant, k, p) for p in PLAN.polygon_predict_parts(variant, int(part))]
+    """The prediction dirs (predict parts) one polygonize job reads: of every group that
+    predicts class k (several: polygonize keeps the chosen one's)."""
+    ps = PLAN.polygon_predict_parts(variant, int(part))
+    return [prediction_dir(variant, g, p) for g in PLAN.candidates(k) for p in ps]
 
 
 def polygon_job_files(variant, k, part):
     ps = PLAN.polygon_predict_parts(variant, int(part))
-    return [f for p in ps for f in prediction_files(variant, k, p)]
+    return [f for g in PLAN.candidates(k) for p in ps for f in prediction_files(variant, g, p)]
+
+
+def candidate_sweep(k, group):
+    return f"{R}/validation/sweeps/class_{k}/{group}.json"
 
 
 def swept_threshold(k):

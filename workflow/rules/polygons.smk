@@ -3,20 +3,23 @@
 
 
 rule sweep:
+    # One group's validation predictions of class k, swept; `choose` picks among groups.
     input:
-        predictions=lambda wc: [prediction_dir("validation", wc.k, p) for p in parts("validation")],
+        predictions=lambda wc: [prediction_dir("validation", wc.group, p) for p in parts("validation")],
         truth=PLAN.layout.train_wkt,
         grid=PLAN.layout.grid_sizes,
     output:
-        f"{R}/validation/thresholds/class_{{k}}.json",
+        candidate_sweep("{k}", "{group}"),
     params:
-        files=lambda wc: [f for p in parts("validation") for f in prediction_files("validation", wc.k, p)],
+        files=lambda wc: [
+            f for p in parts("validation") for f in prediction_files("validation", wc.group, p)
+        ],
         thresholds=PLAN.sweep_thresholds(),
         grid=PLAN.sweep_grid_args(),
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
     log:
-        f"{LOGS}/sweep/class_{{k}}.log",
+        f"{LOGS}/sweep/class_{{k}}/{{group}}.log",
     threads: 1
     resources:
         mem_mb=res("polygons", "mem_mb", True),
@@ -28,6 +31,30 @@ rule sweep:
         " --grid-sizes {input.grid:q} --predictions {params.files:q}"
         " --thresholds {params.thresholds:q} --epsilon {params.epsilon:q}"
         " --min-area {params.min_area:q} {params.grid:q} > {log:q} 2>&1"
+
+
+rule choose:
+    # The group that predicts class k (the one of the best held-out score when several),
+    # its threshold, epsilon and min_area: what polygonize and score use.
+    input:
+        lambda wc: [candidate_sweep(wc.k, g) for g in PLAN.candidates(wc.k)],
+    output:
+        f"{R}/validation/thresholds/class_{{k}}.json",
+    params:
+        pairs=lambda wc, input: [
+            f"{g}={path}" for g, path in zip(PLAN.candidates(wc.k), input, strict=True)
+        ],
+    log:
+        f"{LOGS}/choose/class_{{k}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/dstl.yaml"
+    shell:
+        "python -m dstl_hpc choose {output:q} --class {wildcards.k:q} {params.pairs:q}"
+        " > {log:q} 2>&1"
 
 
 rule polygonize:

@@ -16,6 +16,7 @@ rule predictor:
         options=lambda wc: PLAN.predict_options(wc.group),
         ensemble=lambda wc: ["--ensemble", PLAN.groups[wc.group]["ensemble"]],
         checkpoint=lambda wc: ["--checkpoint", PLAN.groups[wc.group]["checkpoint"]],
+        index=lambda wc: PLAN.index_model_args(wc.group),
     log:
         f"{LOGS}/predictor/{{variant}}/{{group}}.log",
     threads: 1
@@ -26,7 +27,7 @@ rule predictor:
         "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc predictor {input:q} {output:q} {params.options:q}"
-        " {params.ensemble:q} {params.checkpoint:q} > {log:q} 2>&1"
+        " {params.ensemble:q} {params.checkpoint:q} {params.index:q} > {log:q} 2>&1"
 
 
 rule predict:

@@ -18,7 +18,8 @@ REPORT_GROUP_LABELS = {
     g: ", ".join(f"{k} {CLASS_NAMES[k]}" for k in PLAN.groups[g]["classes"]) for g in GROUPS
 }
 # The report's files: training curves always, the rest with the validation variant.
-REPORT_TARGETS = [f"{REPORT}/training/training_{g}.png" for g in GROUPS]
+TRAINED = PLAN.trained_groups  # index models have no training curves
+REPORT_TARGETS = [f"{REPORT}/training/training_{g}.png" for g in TRAINED]
 if REPORT_VALIDATION:
     REPORT_TARGETS += [f"{REPORT}/validation_scores.{ext}" for ext in ("html", "csv", "png")]
     REPORT_TARGETS += [f"{REPORT}/thresholds/threshold_class_{k}.png" for k in SWEPT]
@@ -42,7 +43,7 @@ localrules:
 rule report_training:
     input:
         metrics=expand(
-            f"{R}/models/{{variant}}/{{group}}/metrics.csv", variant=PLAN.variants, group=GROUPS
+            f"{R}/models/{{variant}}/{{group}}/metrics.csv", variant=PLAN.variants, group=TRAINED
         ),
     output:
         curves=[
@@ -52,7 +53,7 @@ rule report_training:
                 category="Training curves",
                 labels={"group": g, "classes": REPORT_GROUP_LABELS[g]},
             )
-            for g in GROUPS
+            for g in TRAINED
         ],
     params:
         out=lambda wc, output: os.path.dirname(output.curves[0]),
