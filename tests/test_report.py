@@ -653,3 +653,23 @@ def test_report_zip_of_a_tiny_run(tmp_path):
     )
     assert proc.returncode == 0 and "mean polygon Jaccard" in proc.stdout
     assert "submission.csv.gz (" in proc.stdout and "missing" not in proc.stdout
+
+
+def test_table_names_the_group_of_each_class_and_how_it_was_chosen(fake, tmp_path):
+    sweeps = []
+    for p in sorted(fake.glob("thresholds/class_*.json")):
+        d = json.loads(p.read_text())
+        d["group"] = "net"
+        if d["class"] == 1:  # chosen over an index model
+            d["group_scores"] = {"net": 0.61, "water_index": 0.4}
+        sweeps.append(tmp_path / p.name)
+        sweeps[-1].write_text(json.dumps(d))
+    out = tmp_path / "t"
+    args = ["--csv", out / "s.csv", "--html", out / "s.html", "--png", out / "s.png"]
+    assert run_cli("plots", "table", fake / "scores.json", "--sweeps", *sweeps, *args) == 0
+    by = {r["class"]: r for r in csv.DictReader((out / "s.csv").open())}
+    assert by["1"]["group"] == "net" and by["1"]["group_choice"] == "net 0.6100; water_index 0.4000"
+    assert by["2"]["group"] == "net" and by["2"]["group_choice"] == ""
+    assert by["3"]["group"] == "" and by["mean"]["group"] == ""
+    page = (out / "s.html").read_text()
+    assert "chosen on validation" in page and "water_index 0.4000" in page

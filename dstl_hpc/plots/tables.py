@@ -30,6 +30,8 @@ TABLE_COLUMNS = [
     "name",
     "threshold",
     "threshold_source",
+    "group",
+    "group_choice",
     "polygon_jaccard",
     "polygon_jaccard_tuned",
     "pixel_jaccard",
@@ -81,6 +83,17 @@ def _thresholds(sweep_paths, fixed) -> dict[int, tuple[float | None, str]]:
     return out
 
 
+def _groups(sweep_paths) -> dict[int, tuple[str | None, str]]:
+    """ClassType -> (the group that predicts it, how it was chosen: each candidate
+    group's held-out score, '' with one) from the sweep JSONs (``dstl-hpc choose``)."""
+    out = {}
+    for d in map(read_sweep, sweep_paths):
+        scores = d.get("group_scores") or {}
+        text = "; ".join(f"{g} {_text(v, '.4f', '-')}" for g, v in scores.items())
+        out[int(d["class"])] = (d.get("group"), text if len(scores) > 1 else "")
+    return out
+
+
 def score_table(
     scores_json, sweep_paths=(), truth_csv=None, grid_sizes=None, fixed=None
 ) -> tuple[list[dict], dict]:
@@ -94,6 +107,7 @@ def score_table(
         if key not in scores:
             raise DstlError(f"{scores_json}: no key {key!r} (scores JSON, see contracts.md)")
     thresholds = _thresholds(sweep_paths, fixed)
+    groups = _groups(sweep_paths)
     images = list(scores.get("images", []))
     areas, total = (None, None)
     if truth_csv is not None:
@@ -112,6 +126,8 @@ def score_table(
                 "name": CLASS_NAMES[k],
                 "threshold": thresholds[k][0],
                 "threshold_source": thresholds[k][1],
+                "group": groups.get(k, (None, ""))[0],
+                "group_choice": groups.get(k, (None, ""))[1],
                 "polygon_jaccard": score,
                 "polygon_jaccard_tuned": tuned.get(str(k)),
                 "pixel_jaccard": pixel.get(str(k)),
@@ -127,6 +143,8 @@ def score_table(
         "name": "",
         "threshold": None,
         "threshold_source": "",
+        "group": None,
+        "group_choice": "",
         "polygon_jaccard": scores.get("mean"),
         "polygon_jaccard_tuned": scores.get("mean_tuned"),
         "pixel_jaccard": scores.get("pixel_mean"),
@@ -167,6 +185,7 @@ def write_table_csv(path, rows, mean) -> None:
 
 TUNED = "polygon Jaccard (tuned on the same images)"
 COVER = "truth cover %"
+CHOICE = "chosen on validation (held-out polygon Jaccard per group)"
 
 
 def _threshold_text(r: dict) -> str:
@@ -191,6 +210,8 @@ def _page_frame(rows, mean):
             "ClassType": [str(r["class"]) for r in every],
             "name": [r["name"].replace("_", " ") for r in every],
             "threshold": [_threshold_text(r) for r in every],
+            "group": [r["group"] or "-" for r in every],
+            CHOICE: [r["group_choice"] for r in every],
             held_out: scores("polygon_jaccard"),
             TUNED: scores("polygon_jaccard_tuned"),
             "pixel Jaccard": scores("pixel_jaccard"),
@@ -203,8 +224,11 @@ def _page_frame(rows, mean):
     )
     frame.iloc[-1, :3] = ["mean over classes", "", ""]  # the mean row
     frame.iloc[-1, -1] = ""
+    frame.iloc[-1, 3] = ""  # the mean row has no group
     if not has_tuned:
         frame = frame.drop(columns=TUNED)
+    if not any(r["group_choice"] for r in rows):
+        frame = frame.drop(columns=CHOICE)
     if all(r["truth_cover_pct"] is None for r in rows):
         frame = frame.drop(columns=COVER)
     return frame
