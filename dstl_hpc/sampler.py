@@ -165,6 +165,8 @@ class PatchSampler:
         settings: dict,
         in_memory=None,
     ):
+        """Settings, every file's shapes checked before any work, and the stacks loaded
+        when they fit in memory (``decide_in_memory``); long because it checks each file."""
         if len(stack_paths) != len(mask_paths) or not stack_paths:
             raise ValueError("need as many mask files as stack files, and at least one")
         self.stack_paths = [Path(p) for p in stack_paths]

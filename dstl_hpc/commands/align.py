@@ -22,6 +22,8 @@ def _odd(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Inputs, outputs and the alignment options; long because argparse declarations are
+    one call each."""
     from dstl_hpc.align import AlignOptions
 
     d = AlignOptions()

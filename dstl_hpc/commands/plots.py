@@ -93,6 +93,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    """Draw what the subcommand asks for; one branch per figure or table."""
     from dstl_hpc.paths import guard_outputs
     from dstl_hpc.plots import figures, tables
 

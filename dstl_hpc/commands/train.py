@@ -76,6 +76,8 @@ def _flag(key: str, spec) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags: inputs and outputs, then one per setting (made from ``SETTINGS``); long
+    because argparse declarations are one call each."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "Settings: defaults < --settings JSON < the per-setting flags.\n"
