@@ -18,9 +18,11 @@ min_version("9.0")
 signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 
 
-# The embedded default (synthetic demo) is used unless --configfile is given;
-# a --configfile replaces it whole, so the demo's groups never leak into a real run.
-FROM_CONFIGFILE = bool(workflow.config_settings.configfiles)
+# The embedded default (synthetic demo) is used unless a config file gives the data
+# and the groups (a --configfile of a run: both are required); such a config replaces
+# the demo whole, so the demo's groups never leak into a real run. Without one,
+# --config key=value (or a config file of a few keys) changes the demo.
+FROM_CONFIGFILE = "data" in config or "groups" in config
 if not FROM_CONFIGFILE:
     with open(os.path.join(workflow.basedir, "config", "config.yaml")) as fh:
         _default = yaml.safe_load(fh)
