@@ -22,11 +22,14 @@ CRAFTED = """epoch,lr,train_loss,valid_loss,seconds,jaccard_3,jaccard_4,jaccard_
 def test_best_epoch_per_class_on_a_crafted_metrics_file(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text(CRAFTED)
-    # class 3: 0.40 first at epoch 2 (epoch 4 ties, the earliest wins); class 7: 0.30
-    # at epoch 1 (epoch 3 ties); class 4 never scored (no truth): left out
-    assert read_best_epochs(path, [3, 4, 7]) == {3: 2, 7: 1}
+    # class 3: 0.40 at epochs 2 and 4 (the latest, more trained, wins); class 7: 0.30
+    # at epochs 1 and 3; class 4 never scored (no truth): left out
+    assert read_best_epochs(path, [3, 4, 7]) == {3: 4, 7: 3}
     rows = [{"epoch": 1, "jaccard_3": 0.2}, {"epoch": 2, "jaccard_3": float("nan")}]
     assert best_epochs(rows, [3]) == {3: (1, 0.2)}
+    # a class that never scored above 0 found nothing: it keeps the last weights
+    zeros = [{"epoch": e, "jaccard_3": 0.0, "jaccard_7": 0.1 * (e == 2)} for e in (1, 2, 3)]
+    assert best_epochs(zeros, [3, 7]) == {7: (2, 0.1)}
     with pytest.raises(DstlError, match="no column.*jaccard_9"):
         read_best_epochs(path, [3, 9])
 

@@ -1,8 +1,8 @@
 """Best checkpoints: per class, the epoch that validated best, and its weights.
 
 A training with validation images keeps, after each epoch, a copy of the weights for
-every class whose validation Jaccard rose to a new best (the earliest epoch of a
-tie), and writes them into the model file (``best``: class -> epoch and Jaccard;
+every class whose validation Jaccard reached its best so far (above 0; the latest
+epoch of a tie), and writes them into the model file (``best``: class -> epoch and Jaccard;
 ``best_states``: epoch -> weights). A training without validation (the ``all``
 variant) can be told which epochs to keep (``train --select-from`` the validation
 variant's metrics CSV): it then trains as many epochs as the latest of them and keeps
@@ -27,13 +27,14 @@ def _score(value) -> float | None:
 
 def best_epochs(rows, classes) -> dict[int, tuple[int, float]]:
     """class -> (epoch, Jaccard) of its highest validation Jaccard (``jaccard_{k}`` of
-    metrics rows, epochs 1-based; the earliest of ties). Classes never scored (no
-    validation, or no truth in the validation images) are left out."""
+    metrics rows, epochs 1-based; the latest of ties, the more trained). Classes never
+    scored above 0 (no validation, no truth in the validation images, or nothing
+    found yet) are left out: they keep the last epoch's weights."""
     best: dict[int, tuple[int, float]] = {}
     for row in rows:
         for k in classes:
             j = _score(row.get(f"jaccard_{k}"))
-            if j is not None and (k not in best or j > best[k][1]):
+            if j is not None and j > 0 and (k not in best or j >= best[k][1]):
                 best[k] = (int(row["epoch"]), j)
     return best
 
@@ -79,7 +80,7 @@ class BestStates:
             }
         else:
             now = best_epochs([row], self.classes)
-            chosen = {k: v for k, v in now.items() if k not in self.best or v[1] > self.best[k][1]}
+            chosen = {k: v for k, v in now.items() if k not in self.best or v[1] >= self.best[k][1]}
         if not chosen:
             return
         self.best.update(chosen)
