@@ -57,6 +57,9 @@ VARIANTS: dict[str, dict] = {
     "seed2": {"defaults": {"seed": 2}},
     "mosaic_data": {**MOSAIC_DATA},
     "mosaic_data_mosaic_predict": {**MOSAIC_DATA, "defaults": {"mosaic": True}},
+    # water: the ndwi index (no training) as a second candidate for classes 7 and 8,
+    # chosen per class on validation against the network (the 3rd place's trick)
+    "water_ndwi_choice": {"groups": {"water_index": {"classes": [7, 8], "model": "ndwi"}}},
 }
 # The best-checkpoint option, where the schema has it. It chooses each class's epoch on
 # the validation images, which the held-out score is then computed on (optimistic), so
@@ -77,6 +80,7 @@ REUSE = {
     "ensemble_median3": "ensemble_mean3",
     "mosaic_data_mosaic_predict": "mosaic_data",
     "checkpoint_best": "baseline",
+    "water_ndwi_choice": "baseline",
     "baseline_test": "baseline",
     "checkpoint_best_test": "baseline_test",
 }
