@@ -90,7 +90,7 @@ def test_predictor_best_predicts_each_class_with_its_epoch(trained, tmp_path):
 
 def test_all_variant_trains_to_the_chosen_epochs_and_keeps_them(trained, tmp_path):
     root, settings = trained
-    chosen = read_best_epochs(root / "v" / "metrics.csv", [1, 2])
+    chosen = {1: 2, 2: 3}  # every class has its epoch: train up to the latest
     assert _train(root, "a", settings, variant="all", select_epochs=chosen) == 0
     obj = torch.load(root / "a" / "model.pt", weights_only=True)
     assert obj["epochs_done"] == max(chosen.values())
@@ -103,3 +103,13 @@ def test_all_variant_trains_to_the_chosen_epochs_and_keeps_them(trained, tmp_pat
     rc = main(["predictor", str(root / "n" / "model.pt"), str(plain / "p.pt"),
                         "--checkpoint", "best"])  # fmt: skip
     assert rc == 2 and not (plain / "p.pt").exists()
+
+
+def test_a_class_without_a_chosen_epoch_keeps_the_full_training(trained):
+    """Only class 1 has an epoch chosen on validation: the all variant still trains all
+    its epochs, so that class 2 gets the last weights, and keeps class 1's epoch."""
+    root, settings = trained
+    assert _train(root, "partial", settings, variant="all", select_epochs={1: 2}) == 0
+    obj = torch.load(root / "partial" / "model.pt", weights_only=True)
+    assert obj["epochs_done"] == settings["epochs"] == 4
+    assert set(obj["best"]) == {"1"} and set(obj["best_states"]) == {"2"}

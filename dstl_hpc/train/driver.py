@@ -48,13 +48,15 @@ def train(
 
     ``stats`` is the stats JSON path or its dict. ``hooks`` (tests): optional
     callables ``"batch"(epoch, batches_done)`` and ``"epoch"(epochs_done)``.
-    ``select_epochs`` (class -> epoch, chosen on a validation run): train as many
-    epochs as the latest and keep the weights of each (``dstl_hpc.train.best``).
+    ``select_epochs`` (class -> epoch, chosen on a validation run): keep the weights of
+    each (``dstl_hpc.train.best``), and train as many epochs as the latest when every
+    class has one (a class without one keeps the last weights of all ``epochs``).
     """
     hooks = hooks or {}
     s = validate_settings(settings)
+    if select_epochs and set(select_epochs) >= set(s["classes"]):
+        s["epochs"] = max(select_epochs.values())  # else a class keeps the last weights
     if select_epochs:
-        s["epochs"] = max(select_epochs.values())
         log.info(
             "epochs chosen on validation, per class: %s -> %d epochs", select_epochs, s["epochs"]
         )
