@@ -127,3 +127,12 @@ def guard_outputs(
 CSV = (".csv", ".csv.gz")
 H5 = (".h5", ".hdf5")
 JSON = (".json",)
+
+
+def check_out_dir(out_dir) -> Path:
+    """``--out-dir`` of a command that writes one file per input: a directory, or
+    nothing yet (then made by the command)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DstlError(f"{out_dir}: --out-dir exists and is not a directory")
+    return out_dir

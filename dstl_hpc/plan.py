@@ -25,7 +25,7 @@ from dstl_hpc.paths import check_apart, check_path_text
 from dstl_hpc.schema import (
     CLASS_DEFAULTS,
     DEFAULTS,
-    ENSEMBLE_DEFAULTS,
+    GROUP_EXTRA_DEFAULTS,
     RESOURCE_DEFAULTS,
     SYNTHETIC_DEFAULTS,
 )
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 VARIANTS = ("validation", "all")
 RESOURCE_KEYS = ("train_resources", "predict_resources")
 # Group keys that are not train settings: resources, and the ensemble's shape.
-GROUP_KEYS = (*RESOURCE_KEYS, *ENSEMBLE_DEFAULTS)
+GROUP_KEYS = (*RESOURCE_KEYS, *GROUP_EXTRA_DEFAULTS)
 # A group's extra ensemble members train as units named {group}__m{member}.
 MEMBER = "__m"
 # Settings used only at prediction time: changing them re-predicts, never retrains.
@@ -298,7 +298,7 @@ class Plan:
                     **overrides.get(key, {}),
                 }
             merged.update({k: v for k, v in overrides.items() if k not in RESOURCE_KEYS})
-            for key, default in ENSEMBLE_DEFAULTS.items():
+            for key, default in GROUP_EXTRA_DEFAULTS.items():
                 merged.setdefault(key, default)
             if "classes" not in merged:
                 raise DstlError(f"config groups.{name}: 'classes' is required")

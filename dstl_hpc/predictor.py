@@ -15,12 +15,13 @@ import numpy as np
 
 from dstl_hpc.errors import DstlError
 from dstl_hpc.model import MODEL_FORMAT, build_model, read_model_obj, save_atomic
+from dstl_hpc.schema import GROUP_EXTRAS
 
 # What ensemble members must share: their input, their outputs and their network.
 SHARED_META = ("classes", "channels", "mean", "std")
 SHARED_HPARAMS = ("n_channels", "indices", "filters_base", "top_scale", "patch_border")
-COMBINE = ("mean", "median")
-CHECKPOINT = ("last", "best")
+COMBINE = tuple(GROUP_EXTRAS["ensemble"]["enum"])  # the config's choices (dstl_hpc.schema)
+CHECKPOINT = tuple(GROUP_EXTRAS["checkpoint"]["enum"])
 
 
 def _check_members(paths, objs) -> None:

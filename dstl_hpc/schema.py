@@ -136,7 +136,7 @@ RESOURCES = {
 RESOURCE_DEFAULTS = {k: v.get("default") for k, v in RESOURCES.items()}
 
 # Group keys that shape the DAG and what predicts, not a model's training.
-ENSEMBLE = {
+GROUP_EXTRAS = {
     "members": _key(
         {"type": "integer", "minimum": 1},
         1,
@@ -149,21 +149,21 @@ ENSEMBLE = {
         "how members' probabilities are combined: mean, or median (with 3 members: a pixel "
         "is kept when 2 of 3 agree at any threshold, the seed's vote)",
     ),
+    "checkpoint": _key(
+        {"enum": ["last", "best"]},
+        "last",
+        "the weights predictions are made with: the last epoch's, or per class the epoch that "
+        "validated best (the all variant then trains up to the latest such epoch and keeps them)",
+    ),
+    "model": _key(
+        {"enum": ["unet", *SETTINGS["indices"].choices]},
+        "unet",
+        "what predicts the group's classes: the UNet, or (no training) an index channel "
+        "rescaled to [0, 1] whose threshold the sweep chooses, e.g. ndwi for water (the DSTL "
+        "3rd place's trick); put a class in two groups to choose one on validation",
+    ),
 }
-ENSEMBLE["checkpoint"] = _key(
-    {"enum": ["last", "best"]},
-    "last",
-    "the weights predictions are made with: the last epoch's, or per class the epoch that "
-    "validated best (the all variant then trains up to the latest such epoch and keeps them)",
-)
-ENSEMBLE["model"] = _key(
-    {"enum": ["unet", *SETTINGS["indices"].choices]},
-    "unet",
-    "what predicts the group's classes: the UNet, or (no training) an index channel "
-    "rescaled to [0, 1] whose threshold the sweep chooses, e.g. ndwi for water (the DSTL "
-    "3rd place's trick); put a class in two groups to choose one on validation",
-)
-ENSEMBLE_DEFAULTS = {k: v["default"] for k, v in ENSEMBLE.items()}
+GROUP_EXTRA_DEFAULTS = {k: v["default"] for k, v in GROUP_EXTRAS.items()}
 
 CLASS_SETTINGS = {
     "threshold": _key(
@@ -192,7 +192,7 @@ def config_schema() -> dict:
     """The JSON schema of the workflow config."""
     group = settings_schema()
     group["properties"].update(
-        _strip_defaults(ENSEMBLE),
+        _strip_defaults(GROUP_EXTRAS),
         train_resources={"$ref": "#/$defs/resources"},
         predict_resources={"$ref": "#/$defs/resources"},
     )
@@ -287,7 +287,7 @@ def docs_text() -> str:
         lines.append(f"| `{k}` | {default} | {s.help} |")
     tables = (
         ("Top level", TOP_LEVEL),
-        ("Ensembles and checkpoints (`defaults`, `groups.<name>`)", ENSEMBLE),
+        ("Ensembles and checkpoints (`defaults`, `groups.<name>`)", GROUP_EXTRAS),
         ("Per class (`class_defaults`, `classes.<k>`)", CLASS_SETTINGS),
         ("Resources (`train_resources`, `predict_resources`, `resources.<step>`)", RESOURCES),
         ("Synthetic data (`synthetic`)", SYNTHETIC),

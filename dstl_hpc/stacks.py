@@ -30,6 +30,7 @@ import numpy as np
 from dstl_hpc.atomic import atomic_path
 from dstl_hpc.dataset import CHANNELS, CLASS_TYPES
 from dstl_hpc.errors import DstlError
+from dstl_hpc.schema import TOP_LEVEL
 
 CHUNK = 128
 # Stacks (uint16): chunks of 4 channels x 64 x 64 px (32 KiB), so reading the first
@@ -52,7 +53,7 @@ def _chunks(shape: tuple[int, ...], itemsize: int = 1) -> tuple[int, ...]:
 
 # How stacks may be stored: gzip (level 1, shuffled; ~0.4 of the raw size) or none
 # (the raw size, ~4.7x faster to read patches from: for training from disk).
-STACK_COMPRESSION = ("gzip", "none")
+STACK_COMPRESSION = tuple(TOP_LEVEL["stack_compression"]["enum"])
 
 
 def _create(h5, name: str, data: np.ndarray, compression: str = "gzip", level: int = 1):

@@ -17,7 +17,7 @@ from dstl_hpc.predict import (  # noqa: E402
     to_uint8,
 )
 from dstl_hpc.settings import copy_defaults  # noqa: E402
-from dstl_hpc.stacks import read_prediction, write_stack  # noqa: E402
+from dstl_hpc.stacks import read_prediction, read_stack, write_stack  # noqa: E402
 from dstl_hpc.tiles import axis_tiles, reflect_indices, shift_offsets  # noqa: E402
 
 MEAN = [400.0, 450.0, 330.0]
@@ -317,7 +317,7 @@ def test_ensemble_members_are_averaged_and_must_match(model, tmp_path, capsys):
     s = str(image)
     assert main(["predict", str(tmp_path / "ens_mean.pt"), s, str(tmp_path / "e.h5")]) == 0
     opt = PredictOptions(tile=64, shift_steps=1)
-    raw = read_stack_all(image)
+    raw = read_stack(image)
     want = (
         predict_probabilities(model, raw, MEAN, STD, opt)
         + predict_probabilities(other, raw, MEAN, STD, opt)
@@ -329,12 +329,6 @@ def test_ensemble_members_are_averaged_and_must_match(model, tmp_path, capsys):
     assert main(["predictor", str(a), str(c), str(tmp_path / "bad.pt")]) == 2
     assert "c.pt: its classes differ" in capsys.readouterr().err
     assert not (tmp_path / "bad.pt").exists()
-
-
-def read_stack_all(path):
-    from dstl_hpc.stacks import read_stack
-
-    return read_stack(path)
 
 
 def test_mosaic_predicts_a_tile_as_part_of_its_scene(model, tmp_path):

@@ -93,16 +93,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _pairs(args) -> list[tuple[str, str]]:
     """(image id, output stack) for each image the command aligns."""
-    from pathlib import Path
-
     from dstl_hpc.errors import DstlError
+    from dstl_hpc.paths import check_out_dir
 
     if args.out_dir:
-        if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
-            raise DstlError(f"{args.out_dir}: --out-dir exists and is not a directory")
+        out_dir = check_out_dir(args.out_dir)
         if len(set(args.items)) != len(args.items):
             raise DstlError("align: an image id is given twice")
-        return [(i, str(Path(args.out_dir) / f"{i}.h5")) for i in args.items]
+        return [(i, str(out_dir / f"{i}.h5")) for i in args.items]
     if len(args.items) != 2:
         raise DstlError("align: give IMAGE_ID OUT.h5, or image ids with --out-dir DIR")
     return [tuple(args.items)]

@@ -96,13 +96,12 @@ def run(args) -> int:
     from pathlib import Path
 
     from dstl_hpc.errors import DstlError
-    from dstl_hpc.paths import H5, guard_outputs
+    from dstl_hpc.paths import H5, check_out_dir, guard_outputs
     from dstl_hpc.predict import predict_files
 
     if args.out_dir:
-        if Path(args.out_dir).exists() and not Path(args.out_dir).is_dir():
-            raise DstlError(f"{args.out_dir}: --out-dir exists and is not a directory")
-        pairs = [(s, str(Path(args.out_dir) / Path(s).name)) for s in args.paths]
+        out_dir = check_out_dir(args.out_dir)
+        pairs = [(s, str(out_dir / Path(s).name)) for s in args.paths]
     elif len(args.paths) == 2:
         pairs = [tuple(args.paths)]
     else:

@@ -14,6 +14,7 @@ import argparse
 import logging
 
 from dstl_hpc.commands.predict import add_prediction_settings, prediction_settings
+from dstl_hpc.schema import GROUP_EXTRAS
 from dstl_hpc.settings import SETTINGS
 
 log = logging.getLogger("dstl_hpc.predictor")
@@ -38,14 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", default="", help="with --index: the group name recorded")
     p.add_argument(
         "--checkpoint",
-        choices=("last", "best"),
+        choices=GROUP_EXTRAS["checkpoint"]["enum"],
         default="last",
         help="the weights to predict with: the last epoch's, or per class the epoch that "
         "validated best (kept by train with validation images or --select-from) (default last)",
     )
     p.add_argument(
         "--ensemble",
-        choices=("mean", "median"),
+        choices=GROUP_EXTRAS["ensemble"]["enum"],
         default="mean",
         help="how several members' probabilities are combined (default mean)",
     )
