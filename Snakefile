@@ -7,7 +7,7 @@ import signal
 import yaml
 from snakemake.utils import min_version, update_config, validate
 
-from dstl_hpc.config import prepare_config, refuse
+from dstl_hpc.config.prepare import prepare_config, refuse
 from dstl_hpc.errors import DstlError
 
 min_version("9.0")

@@ -45,9 +45,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dstl_hpc import align  # noqa: E402
-from dstl_hpc.dataset import Layout, read_band, read_rgb  # noqa: E402
-from dstl_hpc.stacks import write_stack  # noqa: E402
+from dstl_hpc.prepare import align  # noqa: E402
+from dstl_hpc.prepare.stacks import write_stack  # noqa: E402
+from dstl_hpc.sources.dstl import Layout, read_band, read_rgb  # noqa: E402
 
 BANDS = ("P", "M", "A")
 ESTIMATION_VARIANTS = {
@@ -168,7 +168,7 @@ def main() -> int:
     args = ap.parse_args()
     cv2.setNumThreads(1)
 
-    from dstl_hpc.synth import generate
+    from dstl_hpc.sources.synthetic import generate
 
     results: dict = {
         "machine": {

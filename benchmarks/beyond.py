@@ -87,7 +87,7 @@ REUSE = {
 
 
 def has_best_checkpoint() -> bool:
-    from dstl_hpc.schema import config_schema
+    from dstl_hpc.config.schema import config_schema
 
     found = []
 

@@ -42,8 +42,13 @@ def _num(x, spec: str = ".4f") -> str:
 
 
 def run_case(name, models, stacks, masks, ids, crop, shift_steps, groups) -> dict:
-    from dstl_hpc.model import load_model_file
-    from dstl_hpc.predict import axis_tiles, options_from_meta, predict_probabilities, shift_offsets
+    from dstl_hpc.predict.tiled import (
+        axis_tiles,
+        options_from_meta,
+        predict_probabilities,
+        shift_offsets,
+    )
+    from dstl_hpc.train.model import load_model_file
 
     case = {
         "case": name,

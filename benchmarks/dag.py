@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dstl_hpc.dataset import SEED_VALIDATION_IDS  # noqa: E402
+from dstl_hpc.sources.dstl import SEED_VALIDATION_IDS  # noqa: E402
 
 
 def make_description(root: Path, n_train: int = 25, n_test: int = 429, overlap: int = 4) -> None:

@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dstl_hpc.settings import merge_settings  # noqa: E402
+from dstl_hpc.config.settings import merge_settings  # noqa: E402
 
 CLASSES = [1, 2]
 MEAN = [400.0] * 20
@@ -104,7 +104,7 @@ def storage_options() -> dict[str, dict | None]:
     dependency); szip only where this HDF5 has it."""
     import h5py
 
-    from dstl_hpc.stacks import STACK_CHUNK
+    from dstl_hpc.prepare.stacks import STACK_CHUNK
 
     out: dict[str, dict | None] = {
         "gzip": None,
@@ -126,7 +126,7 @@ def storage_options() -> dict[str, dict | None]:
 def _write_stack(path: Path, img: np.ndarray, kwargs: dict | None) -> None:
     import h5py
 
-    from dstl_hpc.stacks import write_stack
+    from dstl_hpc.prepare.stacks import write_stack
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if kwargs is None:
@@ -139,7 +139,7 @@ def _write_stack(path: Path, img: np.ndarray, kwargs: dict | None) -> None:
 def make_data(root: Path, n: int, size: int) -> tuple[dict, list[Path], dict]:
     """Stacks in every storage option (same images), one set of masks (``write_mask``);
     returns ({option: stack paths}, mask paths, {option: seconds spent writing})."""
-    from dstl_hpc.stacks import write_mask
+    from dstl_hpc.prepare.stacks import write_mask
 
     options = storage_options()
     stacks: dict[str, list[Path]] = {k: [] for k in options}
@@ -192,7 +192,8 @@ def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int
     robust to other load on a shared machine."""
     import torch
 
-    from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler
+    from dstl_hpc.train.batches import CropBatches, PatchBatches, PatchDataset
+    from dstl_hpc.train.sampler import PatchSampler
 
     sp = PatchSampler(stacks, masks, CLASSES, MEAN, STD, s, in_memory)
     ds = PatchDataset(sp, batch * (batches + 1), seed=0)
@@ -210,8 +211,9 @@ def bench_device_warp(stacks, masks, s: dict, batch: int, repeats: int = 3) -> d
     """patches/s of ``DeviceAugment`` (rotation, flips, jitter, normalisation of a whole
     batch with affine_grid + grid_sample) run on this CPU, one thread: for information,
     it runs on the GPU in real use."""
-    from dstl_hpc.augment import DeviceAugment
-    from dstl_hpc.sampler import CropBatches, PatchDataset, PatchSampler
+    from dstl_hpc.train.augment import DeviceAugment
+    from dstl_hpc.train.batches import CropBatches, PatchDataset
+    from dstl_hpc.train.sampler import PatchSampler
 
     sp = PatchSampler(stacks, masks, CLASSES, MEAN, STD, s, True)
     windows, draws = CropBatches(PatchDataset(sp, batch, seed=0), batch)[0]
@@ -230,7 +232,7 @@ def bench_device_warp(stacks, masks, s: dict, batch: int, repeats: int = 3) -> d
 
 def bytes_per_patch(s: dict) -> dict:
     """What one patch sends to the training device on each path."""
-    from dstl_hpc.sampler import window_pad
+    from dstl_hpc.train.sampler import window_pad
 
     side = s["patch_inner"] + 2 * s["patch_border"]
     ws = side + 2 * window_pad(side, s["rotate_deg"])

@@ -42,12 +42,12 @@ from dstl_hpc.errors import DstlError  # noqa: E402
 
 def prepare(work: Path, size) -> tuple[Path, list[str]]:
     """Synthetic DSTL-layout data, stacks, masks and stats under ``work``."""
-    from dstl_hpc.align import align_image
-    from dstl_hpc.dataset import Layout, read_band, read_rgb
-    from dstl_hpc.masks import image_mask
-    from dstl_hpc.stacks import write_mask, write_stack
-    from dstl_hpc.stats import channel_stats
-    from dstl_hpc.synth import generate
+    from dstl_hpc.prepare.align import align_image
+    from dstl_hpc.prepare.masks import image_mask
+    from dstl_hpc.prepare.stacks import write_mask, write_stack
+    from dstl_hpc.prepare.stats import channel_stats
+    from dstl_hpc.sources.dstl import Layout, read_band, read_rgb
+    from dstl_hpc.sources.synthetic import generate
 
     data = work / "data"
     truth = generate(data, n_images=3, n_train=2, size=tuple(size), seed=7)
@@ -76,7 +76,7 @@ def seed_settings(steps: int, filters_base: int | None) -> dict:
 
 def train_twice(work: Path, ids: list[str], settings: dict, device: str) -> dict:
     """Stop after epoch 1 with SIGUSR1, then resume; patches/s of epoch 2."""
-    from dstl_hpc.settings import merge_settings
+    from dstl_hpc.config.settings import merge_settings
     from dstl_hpc.train import train
 
     s = merge_settings(settings)
@@ -113,9 +113,9 @@ def train_twice(work: Path, ids: list[str], settings: dict, device: str) -> dict
 def predict_checks(work: Path, image: str, device: str) -> dict:
     import torch
 
-    from dstl_hpc.model import load_model_file
-    from dstl_hpc.predict import options_from_meta, predict_probabilities, resolve_device
-    from dstl_hpc.stacks import read_stack
+    from dstl_hpc.predict.tiled import options_from_meta, predict_probabilities, resolve_device
+    from dstl_hpc.prepare.stacks import read_stack
+    from dstl_hpc.train.model import load_model_file
 
     dev = resolve_device(device)
     model, meta = load_model_file(work / "model.pt", dev)

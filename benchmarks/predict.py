@@ -30,8 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dstl_hpc.dataset import pixels_to_grid  # noqa: E402
 from dstl_hpc.polygons import mask_to_polygons, to_wkt  # noqa: E402
+from dstl_hpc.sources.dstl import pixels_to_grid  # noqa: E402
 
 DSTL_H, DSTL_W = 3348, 3392
 
@@ -39,8 +39,8 @@ DSTL_H, DSTL_W = 3348, 3392
 def build_net(device):
     import torch
 
-    from dstl_hpc.model import build_model
-    from dstl_hpc.settings import copy_defaults
+    from dstl_hpc.config.settings import copy_defaults
+    from dstl_hpc.train.model import build_model
 
     torch.manual_seed(0)
     s = copy_defaults()
@@ -81,7 +81,7 @@ def fake_image(h, w, seed=0):
 def time_predict(net, image, opt, device, repeat=1):
     import torch
 
-    from dstl_hpc.predict import predict_probabilities
+    from dstl_hpc.predict.tiled import predict_probabilities
 
     mean, std = [400.0] * 12, [60.0] * 12
     best, prob = float("inf"), None
@@ -99,7 +99,7 @@ def time_predict(net, image, opt, device, repeat=1):
 def bench_predict(size, threads):
     import torch
 
-    from dstl_hpc.predict import PredictOptions
+    from dstl_hpc.predict.tiled import PredictOptions
 
     torch.set_num_threads(threads)
     device = torch.device("cpu")
@@ -144,7 +144,7 @@ def bench_predict(size, threads):
 def bench_gpu(gpu_h, gpu_w):
     import torch
 
-    from dstl_hpc.predict import PredictOptions
+    from dstl_hpc.predict.tiled import PredictOptions
 
     if not torch.cuda.is_available():
         return [], None

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 def load_images(stacks: Path, masks: Path, ids, n_in, classes, crop=None):
     """{id: (image (n_in, H, W) uint16, truth (n_classes, H, W) bool)}, cropped top-left."""
-    from dstl_hpc.stacks import read_mask, read_stack
+    from dstl_hpc.prepare.stacks import read_mask, read_stack
 
     out = {}
     for i in ids:
@@ -107,8 +107,13 @@ def fmt_jac(classes, jac) -> str:
 
 
 def main() -> int:
-    from dstl_hpc.model import load_model_file
-    from dstl_hpc.predict import axis_tiles, options_from_meta, predict_probabilities, shift_offsets
+    from dstl_hpc.predict.tiled import (
+        axis_tiles,
+        options_from_meta,
+        predict_probabilities,
+        shift_offsets,
+    )
+    from dstl_hpc.train.model import load_model_file
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(ROOT / "results"), help="models/validation/*")

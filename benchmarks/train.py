@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dstl_hpc.settings import merge_settings  # noqa: E402
+from dstl_hpc.config.settings import merge_settings  # noqa: E402
 
 SETTINGS = merge_settings({"classes": [1, 2], "n_channels": 12, "filters_base": 32})
 
@@ -42,7 +42,7 @@ SETTINGS = merge_settings({"classes": [1, 2], "n_channels": 12, "filters_base": 
 def _net(device, channels_last=False):
     import torch
 
-    from dstl_hpc.model import build_model
+    from dstl_hpc.train.model import build_model
 
     torch.manual_seed(0)
     net = build_model(SETTINGS, 12, 2).to(device).train()
@@ -62,7 +62,7 @@ def bench_steps(device, batch, iters, warmup, bf16=False, channels_last=False) -
     """patches/s of full training steps on random tensors."""
     import torch
 
-    from dstl_hpc.losses import dice_bce_loss
+    from dstl_hpc.train.losses import dice_bce_loss
 
     net = _net(device, channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
@@ -98,7 +98,7 @@ def bench_steps(device, batch, iters, warmup, bf16=False, channels_last=False) -
 
 
 def make_stack(root: Path, size=1024, seed=0):
-    from dstl_hpc.stacks import write_mask, write_stack
+    from dstl_hpc.prepare.stacks import write_mask, write_stack
 
     rng = np.random.default_rng(seed)
     img = rng.integers(200, 800, (20, size, size), dtype=np.uint16)
@@ -130,9 +130,10 @@ def bench_loader_steps(
     feeds the model: ``augment_on`` device: crops, rotated on ``device``; cpu: patches."""
     import torch
 
-    from dstl_hpc.augment import DeviceAugment
-    from dstl_hpc.losses import dice_bce_loss
-    from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler, worker_init
+    from dstl_hpc.train.augment import DeviceAugment
+    from dstl_hpc.train.batches import CropBatches, PatchBatches, PatchDataset, worker_init
+    from dstl_hpc.train.losses import dice_bce_loss
+    from dstl_hpc.train.sampler import PatchSampler
 
     sp = PatchSampler([stack], [mask], [1, 2], [500.0] * 20, [100.0] * 20, SETTINGS, True)
     ds = PatchDataset(sp, batch * (iters + 3), seed=0)
@@ -200,8 +201,8 @@ def main() -> int:
 
     import torch
 
-    from dstl_hpc.model import count_parameters
     from dstl_hpc.train import cpu_count
+    from dstl_hpc.train.model import count_parameters
 
     torch.set_num_threads(args.threads or cpu_count())
     cuda = torch.cuda.is_available()

@@ -15,10 +15,15 @@ a fake /proc and /sys. No numpy, no torch.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
+# Stacks and masks are kept in memory for training up to this fraction of the budget.
+IN_MEMORY_FRACTION = 0.25
 # cgroup v1 reports "no limit" as a huge number (PAGE_COUNTER_MAX pages).
 _V1_UNLIMITED = 1 << 60
 
@@ -121,3 +126,22 @@ def memory_budget(
     name, value = min(candidates, key=lambda c: c[1])
     others = ", ".join(f"{n} {b / 2**30:.2f} GiB" for n, b in candidates if n != name)
     return value, f"{name} {value / 2**30:.2f} GiB" + (f" (also: {others})" if others else "")
+
+
+def decide_in_memory(setting, nbytes: int) -> bool:
+    """``setting`` when true or false; for auto, whether the stacks and masks fit in
+    IN_MEMORY_FRACTION of the memory this process may still use (``memory_budget``:
+    the tightest of MemAvailable, the cgroup hierarchy and SLURM's allocation)."""
+    if setting in (True, False):
+        return bool(setting)
+    budget, why = memory_budget()
+    keep = nbytes <= IN_MEMORY_FRACTION * budget
+    log.info(
+        "in_memory auto: %.2f GiB of stacks and masks, budget %s -> %s (in memory up to %d%% "
+        "of the budget)",
+        nbytes / 2**30,
+        why,
+        "in memory" if keep else "read from HDF5",
+        round(100 * IN_MEMORY_FRACTION),
+    )
+    return keep

@@ -1,4 +1,4 @@
-"""Band alignment (dstl_hpc.align) and ``dstl-hpc align``: accuracy, conventions, errors."""
+"""Band alignment (dstl_hpc.prepare.align) and ``dstl-hpc align``: accuracy, conventions, errors."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from dstl_hpc import align
-from dstl_hpc.align import AlignmentFailed, AlignOptions, align_image, estimate_shift
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import CHANNELS, Layout
+from dstl_hpc.prepare import align
+from dstl_hpc.prepare.align import AlignmentFailed, AlignOptions, align_image, estimate_shift
+from dstl_hpc.sources.dstl import CHANNELS, Layout
 
 SIZE = 768  # RGB and P; M 192 (1/4), A 32 (1/24)
 BAND_SIZES = {"P": (SIZE, SIZE), "M": (SIZE // 4, SIZE // 4), "A": (SIZE // 24, SIZE // 24)}
@@ -248,7 +248,7 @@ def test_aligned_m_correlates_better_with_rgb(images, aligned):
 def test_constant_band_is_flagged_and_warned(images, caplog):
     rgb, p, m, a = images["small"]
     m_flat = np.full_like(m, 777)
-    with caplog.at_level(logging.WARNING, logger="dstl_hpc.align"):
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.prepare.align"):
         stack, alignment = align_image(rgb, p, m_flat, a, image_id="6100_1_2")
     assert alignment["M"] == {"dx": 0.0, "dy": 0.0, "cc": None, "converged": False}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -264,7 +264,7 @@ def test_unrelated_band_is_not_aligned(images, caplog):
     rgb, p, m, a = images["small"]
     rng = np.random.default_rng(3)
     noise = (rng.random(p.shape) * 1000).astype(np.uint16)
-    with caplog.at_level(logging.WARNING, logger="dstl_hpc.align"):
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.prepare.align"):
         _, alignment = align_image(rgb, noise, m, a, image_id="x", options=AlignOptions())
     entry = alignment["P"]
     # ECC on pure noise either fails or stays near 0 with a very low correlation
@@ -459,7 +459,7 @@ def test_cli_bad_input_is_one_line_and_no_output(tmp_path, capsys, band, damage)
 
 @pytest.fixture(scope="module")
 def synth_data(tmp_path_factory):
-    synth = pytest.importorskip("dstl_hpc.synth")
+    synth = pytest.importorskip("dstl_hpc.sources.synthetic")
     root = tmp_path_factory.mktemp("synth_align") / "data"
     truth = synth.generate(root, n_images=3, n_train=2, size=(768, 768), seed=11)
     return root, truth
@@ -476,7 +476,7 @@ def test_alignment_matches_synth_truth(synth_data, tmp_path):
             with h5py.File(out, "r") as h5:
                 alignment = json.loads(h5.attrs["alignment"])
         else:
-            from dstl_hpc.dataset import read_band, read_rgb
+            from dstl_hpc.sources.dstl import read_band, read_rgb
 
             rgb = read_rgb(layout, image_id)
             bands = [read_band(layout, image_id, b) for b in ("P", "M", "A")]

@@ -7,10 +7,11 @@ import pytest
 import torch
 import yaml
 
-from dstl_hpc.augment import DeviceAugment, resolve_augment_on
-from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler, window_pad
-from dstl_hpc.settings import AUGMENT_ON, SETTINGS, merge_settings
-from dstl_hpc.stacks import write_mask, write_stack
+from dstl_hpc.config.settings import AUGMENT_ON, SETTINGS, merge_settings
+from dstl_hpc.prepare.stacks import write_mask, write_stack
+from dstl_hpc.train.augment import DeviceAugment, resolve_augment_on
+from dstl_hpc.train.batches import CropBatches, PatchBatches, PatchDataset
+from dstl_hpc.train.sampler import PatchSampler, window_pad
 
 torch.set_num_threads(1)
 

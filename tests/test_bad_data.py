@@ -14,12 +14,12 @@ import pytest
 import tifffile
 from shapely.geometry import Polygon
 
-from dstl_hpc import dataset
-from dstl_hpc.align import align_image
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import Layout, band_shape_problem
 from dstl_hpc.errors import DstlError
-from dstl_hpc.stacks import read_mask, write_prediction
+from dstl_hpc.prepare.align import align_image
+from dstl_hpc.prepare.stacks import read_mask, write_prediction
+from dstl_hpc.sources import dstl as dataset
+from dstl_hpc.sources.dstl import Layout, band_shape_problem
 
 HEADER = ["ImageId", "ClassType", "MultipolygonWKT"]
 SQ = "MULTIPOLYGON ((({0} {1}, {2} {1}, {2} {3}, {0} {3}, {0} {1})))"
@@ -36,7 +36,7 @@ GRID = (0.0091, -0.0090)
 
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
-    from dstl_hpc.synth import generate
+    from dstl_hpc.sources.synthetic import generate
 
     root = tmp_path_factory.mktemp("synth") / "data"
     generate(root, n_images=3, n_train=2, size=(96, 96), seed=0)
@@ -98,7 +98,7 @@ def test_exact_duplicate_wkt_row_is_dropped_with_a_warning(data, caplog):
     before = dataset.read_wkt_csv(data.train_wkt)
     rows = read_rows(data.train_wkt)
     write_rows(data.train_wkt, rows[1:] + [rows[1]])
-    with caplog.at_level(logging.WARNING, logger="dstl_hpc.dataset"):
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.sources.dstl"):
         after = dataset.read_wkt_csv(data.train_wkt)
     assert after == before
     n = len(rows) + 1
@@ -166,7 +166,7 @@ def test_bowtie_keeps_both_triangles_in_the_mask(tmp_path, caplog):
     bowtie = Polygon([(10.25, 10), (20.25, 20), (20.25, 10), (10.25, 20), (10.25, 10)])
     root = make_mask_dir(tmp_path, dataset.pixels_to_grid(bowtie, W, H, *GRID).wkt)
     out = tmp_path / "img.h5"
-    with caplog.at_level(logging.WARNING, logger="dstl_hpc.masks"):
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.prepare.masks"):
         assert main(["masks", str(root), "img", str(out)]) == 0
     plane = read_mask(out, [4])[0]
     left, right = int(plane[:, :15].sum()), int(plane[:, 15:].sum())
@@ -238,7 +238,7 @@ def test_grid_size_listed_twice(data, caplog):
     rows = read_rows(data.grid_sizes)
     before = dataset.read_grid_sizes(data.grid_sizes)
     write_rows(data.grid_sizes, rows[1:] + [rows[1]], rows[0])
-    with caplog.at_level(logging.WARNING, logger="dstl_hpc.dataset"):
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.sources.dstl"):
         assert dataset.read_grid_sizes(data.grid_sizes) == before
     n = len(rows) + 1
     msg = f"{data.grid_sizes}, lines 2 and {n}: image {rows[1][0]} listed twice with the same"
@@ -335,7 +335,7 @@ def test_unexpected_dtype_is_a_warning(data, tmp_path, caplog, dtype):
     m = dataset.read_band(data, image_id, "M")
     path = write_band(data, image_id, "M", (m // 256 + 1).astype(dtype))
     out = tmp_path / "s.h5"
-    with caplog.at_level(logging.WARNING, logger="dstl_hpc.dataset"):
+    with caplog.at_level(logging.WARNING, logger="dstl_hpc.sources.dstl"):
         assert main(["align", str(data.root), image_id, str(out), "--threads", "1"]) == 0
     name = np.dtype(dtype).name
     assert f"{path}: dtype {name}, expected uint16; read as it is" in warnings(caplog)

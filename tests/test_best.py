@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from dstl_hpc.cli import main
+from dstl_hpc.config.settings import merge_settings
 from dstl_hpc.errors import DstlError
-from dstl_hpc.predictor import load_predictor
-from dstl_hpc.settings import merge_settings
+from dstl_hpc.predict.predictor import load_predictor
 from dstl_hpc.train import train
 from dstl_hpc.train.best import best_epochs, read_best_epochs
 from tests.test_train import TINY, _dataset, _rows

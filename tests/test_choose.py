@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from dstl_hpc.choose import choose
 from dstl_hpc.cli import main
 from dstl_hpc.errors import DstlError
-from dstl_hpc.predictor import IndexModel
+from dstl_hpc.predict.predictor import IndexModel
+from dstl_hpc.scoring.choose import choose
 from tests.test_sweep import crafted_sweep
 
 
@@ -48,7 +48,7 @@ def test_choose_cli_writes_the_choice(tmp_path, capsys):
 
 
 def test_an_index_model_predicts_the_rescaled_index():
-    from dstl_hpc.dataset import CHANNELS
+    from dstl_hpc.sources.dstl import CHANNELS
 
     stack = np.zeros((20, 1, 3), np.uint16)
     stack[CHANNELS.index("M3")] = [300, 100, 0]  # green

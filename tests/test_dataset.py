@@ -3,9 +3,9 @@ import pytest
 import tifffile
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from dstl_hpc import dataset
-from dstl_hpc.dataset import Layout
 from dstl_hpc.errors import DstlError
+from dstl_hpc.sources import dstl as dataset
+from dstl_hpc.sources.dstl import Layout
 
 
 def write_csv(path, header, rows):

@@ -6,9 +6,10 @@ import h5py
 import numpy as np
 import pytest
 
-from dstl_hpc.sampler import PatchDataset, PatchSampler
-from dstl_hpc.settings import merge_settings
-from dstl_hpc.stacks import read_mask, read_stack, write_mask, write_stack
+from dstl_hpc.config.settings import merge_settings
+from dstl_hpc.prepare.stacks import read_mask, read_stack, write_mask, write_stack
+from dstl_hpc.train.batches import PatchDataset
+from dstl_hpc.train.sampler import PatchSampler
 
 MEAN = [300.0 + 10 * c for c in range(20)]
 STD = [50.0 + c for c in range(20)]
@@ -163,7 +164,7 @@ def test_batches_equal_the_collated_patches(tmp_path):
     the training therefore sees the same data as before the buffers were reused."""
     import torch
 
-    from dstl_hpc.sampler import PatchBatches
+    from dstl_hpc.train.batches import PatchBatches
 
     _data(tmp_path)
     ds = PatchDataset(_sampler(tmp_path, True, rotate_deg=180.0, flips=True), 32, seed=3)

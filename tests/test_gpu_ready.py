@@ -12,9 +12,9 @@ import yaml
 from test_plan import demo_config
 from test_workflow import ROOT, snakemake, tiny_config
 
+from dstl_hpc.config.plan import Plan
 from dstl_hpc.device import cuda_problem, resolve_device
 from dstl_hpc.errors import DstlError
-from dstl_hpc.plan import Plan
 
 NO_CUDA = cuda_problem(torch) is not None
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from dstl_hpc.dataset import CHANNELS
-from dstl_hpc.indices import (
+from dstl_hpc.prepare.indices import (
     INDICES,
     RANGES,
     dequantize,
@@ -12,6 +11,7 @@ from dstl_hpc.indices import (
     source_channels,
     with_indices,
 )
+from dstl_hpc.sources.dstl import CHANNELS
 
 
 def _pixel(**bands):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dstl_hpc.losses import combine_terms, dice_bce_loss, loss_terms
+from dstl_hpc.train.losses import combine_terms, dice_bce_loss, loss_terms
 
 
 def _sig(x):

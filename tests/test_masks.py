@@ -6,10 +6,10 @@ import pytest
 import tifffile
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from dstl_hpc import dataset
 from dstl_hpc.cli import main
-from dstl_hpc.masks import polygons_to_mask
-from dstl_hpc.stacks import read_mask
+from dstl_hpc.prepare.masks import polygons_to_mask
+from dstl_hpc.prepare.stacks import read_mask
+from dstl_hpc.sources import dstl as dataset
 
 H, W = 120, 100
 GRID = (0.0090, -0.0091)

@@ -3,8 +3,13 @@
 
 import logging
 
-from dstl_hpc.memory import cgroup_limits, meminfo_available, memory_budget, slurm_limit
-from dstl_hpc.sampler import decide_in_memory
+from dstl_hpc.memory import (
+    cgroup_limits,
+    decide_in_memory,
+    meminfo_available,
+    memory_budget,
+    slurm_limit,
+)
 
 GiB = 2**30
 
@@ -66,6 +71,6 @@ def test_slurm_variables(tmp_path):
 
 
 def test_the_decision_is_logged_with_its_reason(caplog):
-    with caplog.at_level(logging.INFO, logger="dstl_hpc.sampler"):
+    with caplog.at_level(logging.INFO, logger="dstl_hpc.memory"):
         assert decide_in_memory("auto", 1) is True
     assert "in_memory auto:" in caplog.text and "budget" in caplog.text

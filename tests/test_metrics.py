@@ -11,7 +11,7 @@ import tifffile
 
 from dstl_hpc.cli import main
 from dstl_hpc.errors import DstlError
-from dstl_hpc.metrics import score
+from dstl_hpc.scoring.metrics import score
 
 SQ = "MULTIPOLYGON ((({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0})))"
 

@@ -1,15 +1,15 @@
 import pytest
 import torch
 
+from dstl_hpc.config.settings import merge_settings
 from dstl_hpc.errors import DstlError
-from dstl_hpc.model import (
+from dstl_hpc.train.model import (
     UNet,
     build_model,
     count_parameters,
     load_model_file,
     save_model_file,
 )
-from dstl_hpc.settings import merge_settings
 
 torch.set_num_threads(1)
 

@@ -4,8 +4,8 @@ pixels equals the stitched scene around it."""
 import numpy as np
 import pytest
 
-from dstl_hpc.mosaic import neighbour_ids, tile_position, with_context
-from dstl_hpc.predict import reflect_indices
+from dstl_hpc.predict.mosaic import neighbour_ids, tile_position, with_context
+from dstl_hpc.predict.tiled import reflect_indices
 
 
 def test_positions_and_neighbours():

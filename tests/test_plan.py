@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dstl_hpc.dataset import Layout
+from dstl_hpc.config.plan import Plan
 from dstl_hpc.errors import DstlError
-from dstl_hpc.plan import Plan
+from dstl_hpc.sources.dstl import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 

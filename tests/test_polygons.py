@@ -15,11 +15,11 @@ import shapely
 from shapely.geometry import box
 
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import grid_to_pixels, parse_wkt, pixels_to_grid
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import gather, mask_to_polygons, read_rows, to_wkt
-from dstl_hpc.raster import rasterize
-from dstl_hpc.stacks import write_prediction
+from dstl_hpc.prepare.raster import rasterize
+from dstl_hpc.prepare.stacks import write_prediction
+from dstl_hpc.sources.dstl import grid_to_pixels, parse_wkt, pixels_to_grid
 
 REPO = Path(__file__).resolve().parent.parent
 

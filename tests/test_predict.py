@@ -8,17 +8,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dstl_hpc.cli import main  # noqa: E402
-from dstl_hpc.dataset import CHANNELS  # noqa: E402
-from dstl_hpc.model import build_model, save_model_file  # noqa: E402
-from dstl_hpc.predict import (  # noqa: E402
+from dstl_hpc.config.settings import copy_defaults  # noqa: E402
+from dstl_hpc.predict.tiled import (  # noqa: E402
     PredictOptions,
     predict_logits,
     predict_probabilities,
     to_uint8,
 )
-from dstl_hpc.settings import copy_defaults  # noqa: E402
-from dstl_hpc.stacks import read_prediction, read_stack, write_stack  # noqa: E402
-from dstl_hpc.tiles import axis_tiles, reflect_indices, shift_offsets  # noqa: E402
+from dstl_hpc.predict.tiles import axis_tiles, reflect_indices, shift_offsets  # noqa: E402
+from dstl_hpc.prepare.stacks import read_prediction, read_stack, write_stack  # noqa: E402
+from dstl_hpc.sources.dstl import CHANNELS  # noqa: E402
+from dstl_hpc.train.model import build_model, save_model_file  # noqa: E402
 
 MEAN = [400.0, 450.0, 330.0]
 STD = [60.0, 50.0, 25.0]
@@ -131,7 +131,7 @@ def test_validation_logits_come_from_the_prediction_tiler(model):
 
 
 def test_tiles_are_normalised_with_the_first_channels_of_the_stats():
-    from dstl_hpc.predict import _tile_reader
+    from dstl_hpc.predict.tiled import _tile_reader
 
     img = np.arange(5 * 4 * 6, dtype=np.uint16).reshape(5, 4, 6)
     gather = _tile_reader(
@@ -237,7 +237,7 @@ def test_predict_cli(model, tmp_path):
 
 
 def test_predictor_file_carries_the_prediction_settings(model, tmp_path, capsys):
-    from dstl_hpc.model import load_model_file
+    from dstl_hpc.train.model import load_model_file
 
     hp = tiny_settings(tile=64, shift_average=True, shift_steps=2, edge_margin=0)
     meta = {"hparams": hp, "classes": [1, 2], "channels": list(CHANNELS[:3]), "mean": MEAN,
@@ -303,7 +303,7 @@ def test_an_ensemble_of_identical_members_equals_one_member(model, tmp_path, how
 
 
 def test_ensemble_members_are_averaged_and_must_match(model, tmp_path, capsys):
-    from dstl_hpc.predictor import load_predictor
+    from dstl_hpc.predict.predictor import load_predictor
 
     torch.manual_seed(1)
     other = build_model(tiny_settings(), n_in=3, n_classes=2).eval()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from dstl_hpc.raster import rasterize
+from dstl_hpc.prepare.raster import rasterize
 
 
 def centre_inside_reference(geom, shape):

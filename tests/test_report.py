@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import CLASS_NAMES, pixels_to_grid
 from dstl_hpc.polygons import to_wkt, write_rows
-from dstl_hpc.stacks import write_mask, write_prediction, write_stack
+from dstl_hpc.prepare.stacks import write_mask, write_prediction, write_stack
+from dstl_hpc.sources.dstl import CLASS_NAMES, pixels_to_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "6010_1_2"
@@ -91,7 +91,7 @@ def fake(tmp_path_factory):
         write_rows(p, [(IMAGE, k, to_wkt(grid(pred[k])) if k in pred else "MULTIPOLYGON EMPTY")])
         pieces.append(p)
     # Mask and prediction planes.
-    from dstl_hpc.raster import rasterize
+    from dstl_hpc.prepare.raster import rasterize
 
     mask = np.zeros((10, H, W), np.uint8)
     for k, g in truth.items():
@@ -519,9 +519,9 @@ def report_only_snakefile(tmp_path):
 
 def fake_report_inputs(fake, work, cfg):
     """The files the report rules read, for the tiny config's ids, groups and classes."""
-    from dstl_hpc.dataset import synthetic_ids
-    from dstl_hpc.plan import Plan
-    from dstl_hpc.stacks import read_stack
+    from dstl_hpc.config.plan import Plan
+    from dstl_hpc.prepare.stacks import read_stack
+    from dstl_hpc.sources.dstl import synthetic_ids
 
     syn = cfg["synthetic"]
     train_ids, test_ids = synthetic_ids(syn["images"], syn["train_images"])

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import CHANNELS
-from dstl_hpc.stacks import write_prediction, write_stack
+from dstl_hpc.prepare.stacks import write_prediction, write_stack
+from dstl_hpc.sources.dstl import CHANNELS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,7 +129,7 @@ def test_no_step_writes_over_an_input(files, capsys, argv):
 
 
 def test_outputs_never_go_into_the_data_directory(tmp_path, capsys):
-    from dstl_hpc.synth import generate
+    from dstl_hpc.sources.synthetic import generate
 
     data = tmp_path / "data"
     generate(data, n_images=3, n_train=2, size=(64, 64), seed=0)
@@ -228,7 +228,7 @@ def small_tmpfs(path, size="64k"):
 
 
 def test_full_disk_through_the_cli(tmp_path):
-    from dstl_hpc.synth import generate
+    from dstl_hpc.sources.synthetic import generate
 
     data = tmp_path / "data"
     generate(data, n_images=3, n_train=2, size=(96, 96), seed=0)

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from test_plan import ROOT, demo_config, fake_layout
 
-from dstl_hpc.config import prepare_config
+from dstl_hpc.config.plan import Plan
+from dstl_hpc.config.prepare import prepare_config
 from dstl_hpc.errors import DstlError
-from dstl_hpc.plan import Plan
 
 
 def dstl_config(data_dir, results):

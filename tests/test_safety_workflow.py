@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_workflow import tiny_config
 
-from dstl_hpc.synth import generate
+from dstl_hpc.sources.synthetic import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 # A name a shell would split, unquote or execute: a space, quotes, ';', $( ) and backticks.

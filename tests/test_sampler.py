@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from dstl_hpc.config.settings import merge_settings
 from dstl_hpc.errors import DstlError
-from dstl_hpc.sampler import PatchDataset, PatchSampler, decide_in_memory
-from dstl_hpc.settings import merge_settings
-from dstl_hpc.stacks import write_mask, write_stack
+from dstl_hpc.memory import decide_in_memory
+from dstl_hpc.prepare.stacks import write_mask, write_stack
+from dstl_hpc.train.batches import PatchDataset
+from dstl_hpc.train.sampler import PatchSampler
 
 torch.set_num_threads(1)
 

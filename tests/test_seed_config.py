@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from dstl_hpc.settings import merge_settings
+from dstl_hpc.config.settings import merge_settings
 from dstl_hpc.train import epoch_batches
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Each setting is defined once (dstl_hpc/settings.py, dstl_hpc/schema.py): the checked-in
+"""Each setting is defined once (dstl_hpc/config/settings.py, dstl_hpc/config/schema.py): the checked-in
 schema, the key table, the `train` flags and Plan all agree with that one place."""
 
 import copy
@@ -9,9 +9,8 @@ import pytest
 import yaml
 
 from dstl_hpc.cli import build_parser
-from dstl_hpc.errors import DstlError
-from dstl_hpc.plan import Plan
-from dstl_hpc.schema import (
+from dstl_hpc.config.plan import Plan
+from dstl_hpc.config.schema import (
     CLASS_DEFAULTS,
     DEFAULTS,
     RESOURCE_DEFAULTS,
@@ -20,12 +19,13 @@ from dstl_hpc.schema import (
     config_schema,
     main,
 )
-from dstl_hpc.settings import PREDICT_KEYS, SETTINGS, merge_settings, schema_of
+from dstl_hpc.config.settings import PREDICT_KEYS, SETTINGS, merge_settings, schema_of
+from dstl_hpc.errors import DstlError
 from tests.test_plan import demo_config
 
 
 def test_index_names_are_the_indices_setting_choices():
-    from dstl_hpc.indices import INDICES
+    from dstl_hpc.prepare.indices import INDICES
 
     assert SETTINGS["indices"].choices == INDICES
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dstl_hpc.plan import Plan
+from dstl_hpc.config.plan import Plan
 from tests.test_workflow import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from dstl_hpc.cli import main
-from dstl_hpc.indices import INDICES, index_planes
-from dstl_hpc.stacks import read_stack, stack_info, write_stack
+from dstl_hpc.prepare.indices import INDICES, index_planes
+from dstl_hpc.prepare.stacks import read_stack, stack_info, write_stack
 
 
 def test_stats_are_exact_over_all_pixels_of_all_stacks(tmp_path):

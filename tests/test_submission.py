@@ -12,7 +12,7 @@ import shapely
 
 from dstl_hpc.cli import main
 from dstl_hpc.errors import DstlError
-from dstl_hpc.submission import merge
+from dstl_hpc.polygons.submission import merge
 
 A = "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 1, 0 0)))"
 B = "MULTIPOLYGON (((0 0, 2 0, 2 2, 0 2, 0 0)))"

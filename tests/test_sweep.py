@@ -9,11 +9,11 @@ import pytest
 from shapely.geometry import box
 
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import pixels_to_grid
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import to_wkt
-from dstl_hpc.stacks import write_prediction
-from dstl_hpc.sweep import choose_candidate, sweep
+from dstl_hpc.prepare.stacks import write_prediction
+from dstl_hpc.scoring.sweep import choose_candidate, sweep
+from dstl_hpc.sources.dstl import pixels_to_grid
 
 H, W = 64, 72
 XMAX, YMIN = 0.0091, -0.0090
@@ -130,7 +130,7 @@ def crafted_sweep(fixed=False):
 
 
 def test_held_out_scores_each_image_at_the_threshold_of_the_others():
-    from dstl_hpc.sweep import held_out
+    from dstl_hpc.scoring.sweep import held_out
 
     h = held_out(crafted_sweep())
     # A gets B's best threshold (0.5): 1/10; B gets A's (0.3): 1/10 -> (1 + 1) / (10 + 10).
@@ -142,7 +142,7 @@ def test_held_out_scores_each_image_at_the_threshold_of_the_others():
 
 
 def test_scores_json_gets_held_out_and_tuned_means():
-    from dstl_hpc.sweep import with_held_out
+    from dstl_hpc.scoring.sweep import with_held_out
 
     scores = {"per_class": {"4": 0.35, "5": 0.9}, "mean": 0.625, "images": ["A", "B"]}
     out = with_held_out(scores, [crafted_sweep()])
@@ -167,7 +167,7 @@ def test_sweep_records_per_image_areas_that_add_up(tmp_path):
 def test_sweep_grid_picks_the_min_area_that_drops_a_false_blob(tmp_path):
     """A 4 x 4 px false positive beside the truth square: min_area 50 removes it."""
     pred, truth, grid = make_case(tmp_path)
-    from dstl_hpc.stacks import read_prediction
+    from dstl_hpc.prepare.stacks import read_prediction
 
     prob, classes, image_id = read_prediction(pred)
     u8 = np.round(prob * 255).astype(np.uint8)

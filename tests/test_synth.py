@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from dstl_hpc import dataset, synth
 from dstl_hpc.cli import main
-from dstl_hpc.dataset import CLASS_TYPES, Layout
 from dstl_hpc.errors import DstlError
-from dstl_hpc.raster import rasterize
+from dstl_hpc.prepare.raster import rasterize
+from dstl_hpc.sources import dstl as dataset
+from dstl_hpc.sources import synthetic as synth
+from dstl_hpc.sources.dstl import CLASS_TYPES, Layout
 
 N_IMAGES, N_TRAIN, SIZE, SEED = 5, 3, (192, 192), 3
 
@@ -380,7 +381,7 @@ def test_cli(tmp_path, capsys):
 
 def test_no_torch_import():
     code = (
-        "import sys, dstl_hpc.synth, dstl_hpc.commands.synth; "
+        "import sys, dstl_hpc.sources.synthetic, dstl_hpc.commands.synth; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     root = Path(__file__).resolve().parent.parent

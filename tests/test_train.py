@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from dstl_hpc.cli import build_parser, main
-from dstl_hpc.errors import DstlError
-from dstl_hpc.model import load_model_file
-from dstl_hpc.settings import (
+from dstl_hpc.config.settings import (
     PREDICT_KEYS,
     TRAIN_DEFAULTS,
     merge_settings,
     validate_settings,
 )
-from dstl_hpc.stacks import write_mask, write_stack
+from dstl_hpc.errors import DstlError
+from dstl_hpc.prepare.stacks import write_mask, write_stack
 from dstl_hpc.train import cpu_count, epoch_batches, metrics_columns, train
+from dstl_hpc.train.model import load_model_file
 
 torch.set_num_threads(1)
 
@@ -347,7 +347,7 @@ def test_settings_defaults_and_validation():
 
 def test_settings_and_cli_do_not_import_torch():
     code = (
-        "import sys; import dstl_hpc.settings; from dstl_hpc.cli import build_parser; "
+        "import sys; import dstl_hpc.config.settings; from dstl_hpc.cli import build_parser; "
         "build_parser('train'); "
         "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'heavy import'"
     )
@@ -423,7 +423,7 @@ def test_signal_flag_sets_the_flag_and_restores_the_handlers():
 
 
 def _state_objects(seed):
-    from dstl_hpc.model import UNet
+    from dstl_hpc.train.model import UNet
 
     torch.manual_seed(seed)
     model = UNet(3, 1, filters_base=4)
@@ -435,7 +435,7 @@ def _state_objects(seed):
 def test_checkpoint_round_trip_restores_states_and_position(tmp_path, caplog):
     import random
 
-    from dstl_hpc.sampler import PatchDataset
+    from dstl_hpc.train.batches import PatchDataset
     from dstl_hpc.train.state import Checkpoint, Position, fingerprint, load_checkpoint
 
     patches = PatchDataset(None, 16, seed=5)  # a checkpoint records its state only
@@ -501,8 +501,8 @@ def test_cpu_count_honours_slurm_where_asked(monkeypatch):
 def _water_dataset(root, n=4, size=64, seed=3):
     """Squares (class 1) that only an index shows: green (M3) up, NIR2 (M8) down, so
     NDWI is high, while R, G, B and the other bands are the same noise everywhere."""
-    from dstl_hpc.dataset import CHANNELS
-    from dstl_hpc.stats import channel_stats
+    from dstl_hpc.prepare.stats import channel_stats
+    from dstl_hpc.sources.dstl import CHANNELS
 
     rng = np.random.default_rng(seed)
     ids = [f"d{i}" for i in range(n)]
@@ -524,8 +524,8 @@ def _water_dataset(root, n=4, size=64, seed=3):
 def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path):
     """n_channels 3 (R, G, B: noise only) cannot find the squares; with the ndwi index
     channel computed at load time it can, and predict computes it the same way."""
-    from dstl_hpc.predict import predict_file
-    from dstl_hpc.stacks import read_mask, read_prediction
+    from dstl_hpc.predict.tiled import predict_file
+    from dstl_hpc.prepare.stacks import read_mask, read_prediction
 
     _water_dataset(tmp_path)
     base = {**TINY, "epochs": 8, "jitter": 0.0, "dropout": 0.0, "epoch_fraction": 3.0, "tile": 32}

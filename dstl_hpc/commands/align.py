@@ -9,9 +9,9 @@ import logging
 import time
 
 from dstl_hpc.argtypes import positive_int
-from dstl_hpc.stacks import STACK_COMPRESSION
+from dstl_hpc.prepare.stacks import STACK_COMPRESSION
 
-log = logging.getLogger("dstl_hpc.align")
+log = logging.getLogger("dstl_hpc.prepare.align")
 
 
 def _odd(text: str) -> int:
@@ -24,7 +24,7 @@ def _odd(text: str) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Inputs, outputs and the alignment options; long because argparse declarations are
     one call each."""
-    from dstl_hpc.align import AlignOptions
+    from dstl_hpc.prepare.align import AlignOptions
 
     d = AlignOptions()
     p.add_argument("data_dir", metavar="DATA_DIR", help="DSTL-layout data directory")
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="IMAGE_ID [OUT.h5]",
         help="an image to align, e.g. 6120_2_2, and the stack to write (HDF5, see "
-        "dstl_hpc.stacks); with --out-dir, one or more image ids",
+        "dstl_hpc.prepare.stacks); with --out-dir, one or more image ids",
     )
     p.add_argument("--out-dir", help="align every image given, writing DIR/{id}.h5")
     p.add_argument(
@@ -109,10 +109,10 @@ def _pairs(args) -> list[tuple[str, str]]:
 def run(args) -> int:
     import cv2
 
-    from dstl_hpc.align import AlignOptions
-    from dstl_hpc.dataset import Layout
     from dstl_hpc.device import cpu_count
     from dstl_hpc.paths import H5, guard_outputs
+    from dstl_hpc.prepare.align import AlignOptions
+    from dstl_hpc.sources.dstl import Layout
 
     layout = Layout(args.data_dir)
     pairs = _pairs(args)
@@ -144,9 +144,9 @@ def run(args) -> int:
 
 def align_one(layout, image_id: str, out: str, options, threads: int, compression: str) -> None:
     """Read one image's TIFFs, align P, M and A to RGB, write its stack; log the timings."""
-    from dstl_hpc.align import align_image
-    from dstl_hpc.dataset import read_band, read_rgb
-    from dstl_hpc.stacks import write_stack
+    from dstl_hpc.prepare.align import align_image
+    from dstl_hpc.prepare.stacks import write_stack
+    from dstl_hpc.sources.dstl import read_band, read_rgb
 
     start = time.perf_counter()
     rgb = read_rgb(layout, image_id)

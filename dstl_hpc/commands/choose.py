@@ -7,7 +7,7 @@ import logging
 
 from dstl_hpc.argtypes import class_type
 
-log = logging.getLogger("dstl_hpc.choose")
+log = logging.getLogger("dstl_hpc.scoring.choose")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -35,9 +35,9 @@ def run(args) -> int:
     import json
 
     from dstl_hpc.atomic import write_json
-    from dstl_hpc.choose import choose
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import JSON, guard_outputs
+    from dstl_hpc.scoring.choose import choose
 
     paths = dict(args.candidates)
     if len(paths) != len(args.candidates):

@@ -40,10 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc.dataset import Layout
-    from dstl_hpc.masks import image_mask
     from dstl_hpc.paths import H5, guard_outputs
-    from dstl_hpc.stacks import write_mask
+    from dstl_hpc.prepare.masks import image_mask
+    from dstl_hpc.prepare.stacks import write_mask
+    from dstl_hpc.sources.dstl import Layout
 
     pre_buffer = parse_pre_buffer(args.pre_buffer)
     layout = Layout(args.data_dir)

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
     from dstl_hpc.paths import CSV, JSON, guard_outputs
-    from dstl_hpc.submission import merge
+    from dstl_hpc.polygons.submission import merge
 
     guard_outputs(
         {"OUT": args.out, "--sources": args.sources},

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from dstl_hpc.argtypes import class_type, non_negative_float, probability
-from dstl_hpc.schema import CLASS_DEFAULTS
+from dstl_hpc.config.schema import CLASS_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc.dataset import grid_for, read_grid_sizes
     from dstl_hpc.paths import CSV, guard_outputs
     from dstl_hpc.polygons import (
         check_threshold,
@@ -58,6 +57,7 @@ def run(args) -> int:
         to_wkt,
         write_rows,
     )
+    from dstl_hpc.sources.dstl import grid_for, read_grid_sizes
 
     inputs = [*args.predictions, args.grid_sizes, args.threshold_json]
     guard_outputs({"OUT.csv": args.out}, inputs, suffixes={"OUT.csv": CSV})

@@ -97,7 +97,7 @@ def run(args) -> int:
 
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import H5, check_out_dir, guard_outputs
-    from dstl_hpc.predict import predict_files
+    from dstl_hpc.predict.tiled import predict_files
 
     if args.out_dir:
         out_dir = check_out_dir(args.out_dir)

@@ -14,10 +14,10 @@ import argparse
 import logging
 
 from dstl_hpc.commands.predict import add_prediction_settings, prediction_settings
-from dstl_hpc.schema import GROUP_EXTRAS
-from dstl_hpc.settings import SETTINGS
+from dstl_hpc.config.schema import GROUP_EXTRAS
+from dstl_hpc.config.settings import SETTINGS
 
-log = logging.getLogger("dstl_hpc.predictor")
+log = logging.getLogger("dstl_hpc.predict.predictor")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ def run(args) -> int:
         raise DstlError("predictor: give MODEL.pt [MODEL.pt ...] OUT.pt")
     *models, out = args.paths
     guard_outputs({"OUT.pt": out}, models, suffixes={"OUT.pt": (".pt",)})
-    from dstl_hpc.predictor import write_predictor
+    from dstl_hpc.predict.predictor import write_predictor
 
     hp = write_predictor(models, out, prediction_settings(args), args.ensemble, args.checkpoint)
     log.info(
@@ -82,7 +82,7 @@ def run(args) -> int:
 def _index_predictor(args) -> int:
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import guard_outputs
-    from dstl_hpc.predictor import write_index_predictor
+    from dstl_hpc.predict.predictor import write_index_predictor
 
     if len(args.paths) != 1 or not args.classes:
         raise DstlError("predictor --index: give OUT.pt only, and --classes")

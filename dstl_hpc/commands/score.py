@@ -42,10 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
-    from dstl_hpc.metrics import format_table, score
     from dstl_hpc.paths import JSON, guard_outputs
     from dstl_hpc.plots import read_sweep
-    from dstl_hpc.sweep import with_held_out
+    from dstl_hpc.scoring.metrics import format_table, score
+    from dstl_hpc.scoring.sweep import with_held_out
 
     guard_outputs(
         {"--json": args.json},

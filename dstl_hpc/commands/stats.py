@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
     from dstl_hpc.paths import JSON, guard_outputs
-    from dstl_hpc.stats import channel_stats
+    from dstl_hpc.prepare.stats import channel_stats
 
     guard_outputs({"OUT.json": args.out}, args.stacks, suffixes={"OUT.json": JSON})
 

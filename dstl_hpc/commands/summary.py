@@ -13,7 +13,7 @@ import gzip
 import json
 from pathlib import Path
 
-from dstl_hpc.dataset import CLASS_NAMES, CLASS_TYPES
+from dstl_hpc.sources.dstl import CLASS_NAMES, CLASS_TYPES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

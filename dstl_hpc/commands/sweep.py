@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from dstl_hpc.argtypes import class_type, non_negative_float, probability
-from dstl_hpc.schema import CLASS_DEFAULTS
+from dstl_hpc.config.schema import CLASS_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from dstl_hpc.atomic import write_json
     from dstl_hpc.paths import JSON, guard_outputs
-    from dstl_hpc.sweep import sweep
+    from dstl_hpc.scoring.sweep import sweep
 
     inputs = [args.truth, args.grid_sizes, *args.predictions]
     guard_outputs({"OUT.json": args.out}, inputs, suffixes={"OUT.json": JSON})

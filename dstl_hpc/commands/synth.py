@@ -6,11 +6,11 @@ import argparse
 import logging
 import time
 
-log = logging.getLogger("dstl_hpc.synth")
+log = logging.getLogger("dstl_hpc.sources.synthetic")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from dstl_hpc.synth import DEFAULT_IMAGES, DEFAULT_SEED, DEFAULT_SIZE, DEFAULT_TRAIN
+    from dstl_hpc.sources.synthetic import DEFAULT_IMAGES, DEFAULT_SEED, DEFAULT_SIZE, DEFAULT_TRAIN
 
     p.add_argument(
         "out_dir",
@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc.synth import generate
+    from dstl_hpc.sources.synthetic import generate
 
     start = time.perf_counter()
     truth = generate(

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from dstl_hpc.argtypes import positive_float
+from dstl_hpc.config.settings import REQUIRED, SETTINGS, merge_settings
 from dstl_hpc.errors import DstlError
-from dstl_hpc.settings import REQUIRED, SETTINGS, merge_settings
 
 
 def _bool(text: str) -> bool:

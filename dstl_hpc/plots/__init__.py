@@ -14,7 +14,7 @@ threshold sweeps 640 x 400, the score bar chart 800 x 450, overlays 800 px wide.
   predictions.
 * ``common``: colours, matplotlib on first use, reading inputs, image stretch.
 
-Pixel convention as everywhere (``dstl_hpc.raster``): pixel (r, c) covers
+Pixel convention as everywhere (``dstl_hpc.prepare.raster``): pixel (r, c) covers
 ``[c, c+1) x [r, r+1)``, so images are drawn with ``extent=(0, W, H, 0)`` and
 polygons in pixel coordinates lie on them exactly. Torch is never imported, and
 matplotlib and pandas only when a figure or table is made.

@@ -5,7 +5,7 @@
 * ``save_png`` writes every figure at ``DPI`` with no tight bounding box, so its
   pixel size is ``figsize`` x ``DPI``, known in advance.
 * Images are drawn with ``extent=(0, W, H, 0)`` (``image_axes``): pixel (r, c)
-  covers ``[c, c+1) x [r, r+1)`` as everywhere (``dstl_hpc.raster``), so polygons in
+  covers ``[c, c+1) x [r, r+1)`` as everywhere (``dstl_hpc.prepare.raster``), so polygons in
   pixel coordinates lie on them exactly.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.dataset import CLASS_NAMES
 from dstl_hpc.errors import DstlError
+from dstl_hpc.sources.dstl import CLASS_NAMES
 
 log = logging.getLogger("dstl_hpc.plots")
 
@@ -106,7 +106,7 @@ def stride_for(h: int, w: int, max_px: int) -> int:
 
 def read_planes(path, dataset: str, planes, stride: int) -> np.ndarray:
     """(len(planes), H / stride, W / stride) of an HDF5 dataset (C, H, W)."""
-    from dstl_hpc.stacks import open_h5
+    from dstl_hpc.prepare.stacks import open_h5
 
     with open_h5(path, dataset) as h5:
         ds = h5[dataset]
@@ -114,7 +114,7 @@ def read_planes(path, dataset: str, planes, stride: int) -> np.ndarray:
 
 
 def dataset_shape(path, dataset: str) -> tuple[int, ...]:
-    from dstl_hpc.stacks import open_h5
+    from dstl_hpc.prepare.stacks import open_h5
 
     with open_h5(path, dataset) as h5:
         return tuple(h5[dataset].shape)

@@ -265,9 +265,9 @@ class _Image:
 
 
 def _overlay_inputs(stack, truth_csv, grid_sizes, polygon_csvs, image_id) -> _Image:
-    from dstl_hpc.dataset import read_grid_sizes, read_wkt_csv
     from dstl_hpc.polygons import read_rows
-    from dstl_hpc.stacks import stack_info
+    from dstl_hpc.prepare.stacks import stack_info
+    from dstl_hpc.sources.dstl import read_grid_sizes, read_wkt_csv
 
     info = stack_info(stack)
     image_id = image_id or info["image_id"]
@@ -291,9 +291,9 @@ def _overlay_inputs(stack, truth_csv, grid_sizes, polygon_csvs, image_id) -> _Im
 
 def _overlay_panel(ax, k: int, rgb, im: _Image) -> None:
     """Class ``k``'s panel: truth filled, prediction outlined, their Jaccard and cover."""
-    from dstl_hpc.dataset import grid_to_pixels
-    from dstl_hpc.metrics import jaccard_areas, safe_parse
     from dstl_hpc.polygons import polygonal
+    from dstl_hpc.scoring.metrics import jaccard_areas, safe_parse
+    from dstl_hpc.sources.dstl import grid_to_pixels
 
     where = f"{im.truth_csv}, image {im.image_id}, class {k}"
     t = safe_parse(im.truth[k], where) if k in im.truth else polygonal(None)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from dstl_hpc.dataset import CLASS_TYPES
 from dstl_hpc.errors import DstlError
 from dstl_hpc.plots.common import (
     BOTH_COLOUR,
@@ -29,6 +28,7 @@ from dstl_hpc.plots.common import (
     stretch,
     stride_for,
 )
+from dstl_hpc.sources.dstl import CLASS_TYPES
 
 NCOLS = 4
 FALSE_COLOUR = ("M7", "M5", "M3")  # NIR1, red, green
@@ -51,7 +51,7 @@ def _false_colour(stack, info: dict, stride: int) -> Panel:
 
 def _prediction_planes(predictions, h: int, w: int) -> dict[int, tuple[str, int, float]]:
     """ClassType -> (prediction file, plane, scale) of the prediction HDF5 files."""
-    from dstl_hpc.stacks import open_h5
+    from dstl_hpc.prepare.stacks import open_h5
 
     pred_of: dict[int, tuple[str, int, float]] = {}
     for p in predictions:
@@ -156,7 +156,7 @@ def show(
     Class panels show the dimmed RGB with pixels coloured: truth (cyan), prediction
     >= ``threshold`` (magenta), both (yellow).
     """
-    from dstl_hpc.stacks import stack_info
+    from dstl_hpc.prepare.stacks import stack_info
 
     if not 0.0 <= threshold <= 1.0:
         raise DstlError(f"--threshold {threshold}: expected a probability in [0, 1]")

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import write_text
-from dstl_hpc.dataset import CLASS_NAMES, CLASS_TYPES
 from dstl_hpc.errors import DstlError
 from dstl_hpc.plots.common import class_label, num, pyplot, read_json, read_sweep, save_png
+from dstl_hpc.sources.dstl import CLASS_NAMES, CLASS_TYPES
 
 BASELINE_NOTE = (
     "The all-zero predictor (no polygons) scores polygon Jaccard 0 for every class "
@@ -47,7 +47,7 @@ CSV_FORMATS = {"threshold": "g", "truth_cover_pct": ".3f"}
 
 def _truth_areas(truth_csv, images, grid_sizes=None) -> tuple[dict, float | None]:
     """(ClassType -> truth area summed over ``images`` (grid units), total image area)."""
-    from dstl_hpc.dataset import parse_wkt, read_grid_sizes, read_wkt_csv
+    from dstl_hpc.sources.dstl import parse_wkt, read_grid_sizes, read_wkt_csv
 
     truth = read_wkt_csv(truth_csv)
     areas = {k: 0.0 for k in CLASS_TYPES}

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.dataset import WKT_HEADER, parse_wkt, read_wkt_lines, wkt_where
 from dstl_hpc.errors import DstlError
-from dstl_hpc.stacks import open_h5
+from dstl_hpc.prepare.stacks import open_h5
+from dstl_hpc.sources.dstl import WKT_HEADER, parse_wkt, read_wkt_lines, wkt_where
 
 HEADER = WKT_HEADER
 

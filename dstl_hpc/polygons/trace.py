@@ -1,6 +1,6 @@
 """A mask -> polygons in pixel coordinates (:func:`mask_to_polygons`).
 
-Pixel convention (see ``dstl_hpc.raster``): pixel (r, c) is the unit square
+Pixel convention (see ``dstl_hpc.prepare.raster``): pixel (r, c) is the unit square
 ``[c, c+1) x [r, r+1)``. ``mask_to_polygons`` returns the exact union of the
 mask's pixel squares (at ``epsilon`` 0), so that ``raster.rasterize`` gives the
 same pixels back. It traces pixel *edges*, not pixel centres: the mask is
@@ -203,7 +203,7 @@ def prob_to_grid_polygons(
     min_area: float = 50.0,
 ):
     """MultiPolygon in grid coordinates of ``prob >= threshold``."""
-    from dstl_hpc.dataset import pixels_to_grid
+    from dstl_hpc.sources.dstl import pixels_to_grid
 
     height, width = prob.shape
     mp = mask_to_polygons(prob >= np.float32(threshold), epsilon=epsilon, min_area=min_area)

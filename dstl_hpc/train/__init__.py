@@ -23,6 +23,11 @@ The rooms, in the order a training goes through them:
 
 - :mod:`.driver`: ``train()``, setup then the epochs, and what follows each epoch;
 - :mod:`.data`: the stats, the stack and mask files, the patches and batches;
+- :mod:`.sampler`: one patch drawn from the stacks and masks, augmented on the CPU
+  (or its raw window, for the device path);
+- :mod:`.batches`: the patches as torch datasets, per epoch and per batch;
+- :mod:`.augment`: the device path's augmentations;
+- :mod:`.model`: the UNet and its file; :mod:`.losses`: the training loss;
 - :mod:`.state`: the checkpoint (save, resume, RNG states, fingerprint);
 - :mod:`.signals`: the SIGTERM / SIGUSR1 flag read at batch boundaries;
 - :mod:`.loop`: one epoch's batches and optimizer steps;
@@ -32,25 +37,46 @@ The rooms, in the order a training goes through them:
 Every room logs to the ``dstl_hpc.train`` logger.
 """
 
-from dstl_hpc.device import cpu_count
-from dstl_hpc.train.data import FEW_STEPS, channel_stats, epoch_batches, image_paths, load_stats
-from dstl_hpc.train.driver import train
-from dstl_hpc.train.progress import Progress, metrics_columns, write_metrics
-from dstl_hpc.train.signals import EXIT_CODES, signal_flag
-from dstl_hpc.train.state import (
-    CHECKPOINT_FORMAT,
-    RESUME_FREE,
-    Checkpoint,
-    Position,
-    fingerprint,
-    load_checkpoint,
-    save_checkpoint,
-)
-from dstl_hpc.train.validation import ValidSet, validate
+import importlib
 
-# the names of the former train.py
-_paths = image_paths
-_Progress = Progress
+# The package's names, imported on first use (PEP 562): importing one room (say
+# ``dstl_hpc.train.model`` for a predictor) does not import the whole training.
+_NAMES = {
+    "cpu_count": ("dstl_hpc.device", "cpu_count"),
+    "FEW_STEPS": ("dstl_hpc.train.data", "FEW_STEPS"),
+    "channel_stats": ("dstl_hpc.train.data", "channel_stats"),
+    "epoch_batches": ("dstl_hpc.train.data", "epoch_batches"),
+    "image_paths": ("dstl_hpc.train.data", "image_paths"),
+    "load_stats": ("dstl_hpc.train.data", "load_stats"),
+    "train": ("dstl_hpc.train.driver", "train"),
+    "Progress": ("dstl_hpc.train.progress", "Progress"),
+    "metrics_columns": ("dstl_hpc.train.progress", "metrics_columns"),
+    "write_metrics": ("dstl_hpc.train.progress", "write_metrics"),
+    "EXIT_CODES": ("dstl_hpc.train.signals", "EXIT_CODES"),
+    "signal_flag": ("dstl_hpc.train.signals", "signal_flag"),
+    "CHECKPOINT_FORMAT": ("dstl_hpc.train.state", "CHECKPOINT_FORMAT"),
+    "RESUME_FREE": ("dstl_hpc.train.state", "RESUME_FREE"),
+    "Checkpoint": ("dstl_hpc.train.state", "Checkpoint"),
+    "Position": ("dstl_hpc.train.state", "Position"),
+    "fingerprint": ("dstl_hpc.train.state", "fingerprint"),
+    "load_checkpoint": ("dstl_hpc.train.state", "load_checkpoint"),
+    "save_checkpoint": ("dstl_hpc.train.state", "save_checkpoint"),
+    "ValidSet": ("dstl_hpc.train.validation", "ValidSet"),
+    "validate": ("dstl_hpc.train.validation", "validate"),
+    # the names of the former train.py
+    "_paths": ("dstl_hpc.train.data", "image_paths"),
+    "_Progress": ("dstl_hpc.train.progress", "Progress"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _NAMES[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHECKPOINT_FORMAT",

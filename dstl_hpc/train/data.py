@@ -1,5 +1,5 @@
 """What a training reads: the stats, the stack and mask files of its ids, and the
-patches of each epoch (``dstl_hpc.sampler``), batched for the DataLoader."""
+patches of each epoch (``dstl_hpc.train.sampler``), batched for the DataLoader."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from dstl_hpc.augment import DeviceAugment, resolve_augment_on
-from dstl_hpc.dataset import CHANNELS
 from dstl_hpc.errors import DstlError
-from dstl_hpc.sampler import CropBatches, PatchBatches, PatchDataset, PatchSampler
+from dstl_hpc.sources.dstl import CHANNELS
+from dstl_hpc.train.augment import DeviceAugment, resolve_augment_on
+from dstl_hpc.train.batches import CropBatches, PatchBatches, PatchDataset
+from dstl_hpc.train.sampler import PatchSampler
 from dstl_hpc.train.validation import ValidSet
 
 log = logging.getLogger("dstl_hpc.train")

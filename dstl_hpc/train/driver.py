@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dstl_hpc.config.settings import validate_settings
 from dstl_hpc.device import cpu_count, resolve_device
 from dstl_hpc.errors import DstlError
-from dstl_hpc.model import build_model, save_model_file
-from dstl_hpc.settings import validate_settings
 from dstl_hpc.train.best import BestStates
 from dstl_hpc.train.data import TrainingData, channel_stats, training_data
 from dstl_hpc.train.loop import Runtime, train_epoch
+from dstl_hpc.train.model import build_model, save_model_file
 from dstl_hpc.train.progress import log_epoch, write_metrics
 from dstl_hpc.train.signals import EXIT_CODES, signal_flag
 from dstl_hpc.train.state import Checkpoint, Position, fingerprint

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from dstl_hpc.losses import dice_bce_loss
-from dstl_hpc.sampler import worker_init
+from dstl_hpc.train.batches import worker_init
 from dstl_hpc.train.data import TrainingData
+from dstl_hpc.train.losses import dice_bce_loss
 from dstl_hpc.train.progress import Progress
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dstl_hpc.model import save_atomic
-from dstl_hpc.settings import PREDICT_KEYS
+from dstl_hpc.config.settings import PREDICT_KEYS
+from dstl_hpc.train.model import save_atomic
 
 log = logging.getLogger("dstl_hpc.train")
 

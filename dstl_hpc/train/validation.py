@@ -1,5 +1,5 @@
 """Validation after each epoch: the held-out images predicted whole, as ``predict`` does
-(``dstl_hpc.predict.predict_logits``: one tiling of ``valid_tile`` px tiles, no shift
+(``dstl_hpc.predict.tiled.predict_logits``: one tiling of ``valid_tile`` px tiles, no shift
 averaging), scored by pixel Jaccard per class and the training loss."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from dstl_hpc.errors import DstlError
-from dstl_hpc.losses import combine_terms, loss_terms
-from dstl_hpc.predict import predict_logits
+from dstl_hpc.predict.tiled import predict_logits
+from dstl_hpc.train.losses import combine_terms, loss_terms
 
 
 class ValidSet:
@@ -21,8 +21,8 @@ class ValidSet:
         self.cache = [self._read(i) for i in range(len(stack_paths))] if keep else None
 
     def _read(self, i):
-        from dstl_hpc.indices import source_channels, with_indices
-        from dstl_hpc.stacks import read_mask, read_stack
+        from dstl_hpc.prepare.indices import source_channels, with_indices
+        from dstl_hpc.prepare.stacks import read_mask, read_stack
 
         raw = read_stack(self.stack_paths[i], source_channels(self.n_channels, self.indices))
         img = with_indices(raw, self.n_channels, self.indices)

@@ -3,7 +3,7 @@ import os
 import shlex
 
 from dstl_hpc.errors import DstlError
-from dstl_hpc.plan import Plan
+from dstl_hpc.config.plan import Plan
 
 try:
     PLAN = Plan(config)

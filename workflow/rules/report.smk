@@ -2,7 +2,7 @@
 # <results>/report/. Every figure is a `dstl-hpc plots <what>` job; the report
 # itself (with the rule graph, run times and these files) is built by Snakemake.
 # report_targets() lists the files for `rule all`.
-from dstl_hpc.dataset import CLASS_NAMES
+from dstl_hpc.sources.dstl import CLASS_NAMES
 
 REPORT = f"{R}/report"
 REPORT_VALIDATION = "validation" in PLAN.variants

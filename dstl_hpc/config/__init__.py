@@ -1,0 +1,15 @@
+"""The config: its keys, their defaults and checks, and the plan of the workflow.
+
+* :mod:`~dstl_hpc.config.settings`: every group setting once (name, kind, range,
+  default, help), merged and checked for ``dstl-hpc train --settings``;
+* :mod:`~dstl_hpc.config.schema`: the other config keys, the JSON schema and
+  ``docs/settings.md`` made from both (``python -m dstl_hpc.config.schema``);
+* :mod:`~dstl_hpc.config.prepare`: the user's config prepared before the schema sees it;
+* :mod:`~dstl_hpc.config.plan`: ids, variants, groups and per-group / per-class
+  settings for the Snakefile, with :mod:`~dstl_hpc.config.groups` (the groups
+  resolved and checked) and :mod:`~dstl_hpc.config.checks` (the data checked
+  before any job).
+
+Nothing heavy is imported here (no numpy, no torch): the Snakefile imports these
+modules to build the DAG fast.
+"""

@@ -1,0 +1,368 @@
+"""What the workflow will do, from a validated config: ids, variants, groups, settings.
+
+Used by the Snakefile to build the DAG, so it imports nothing heavy (no numpy,
+no torch): building the DAG of the full 450-image dataset stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from dstl_hpc.config.checks import check_layout
+from dstl_hpc.config.groups import GROUP_KEYS, MEMBER, VARIANTS, resolve_groups
+from dstl_hpc.config.schema import (
+    CLASS_DEFAULTS,
+    DEFAULTS,
+    RESOURCE_DEFAULTS,
+    SYNTHETIC_DEFAULTS,
+)
+from dstl_hpc.config.settings import PREDICT_KEYS
+from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_apart, check_path_text
+from dstl_hpc.sources.dstl import (
+    CLASS_TYPES,
+    SEED_VALIDATION_IDS,
+    Layout,
+    read_ids,
+    synthetic_ids,
+)
+
+log = logging.getLogger(__name__)
+
+# Settings used only at prediction time: changing them re-predicts, never retrains.
+
+
+class Plan:
+    """Ids, groups and per-group / per-class settings resolved from the config."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.results = Path(self._top("results"))
+        check_path_text(self.results, "results")
+        data = config["data"]
+        self.synthetic = data["source"] == "synthetic"
+        if self.synthetic:
+            if data.get("dir"):
+                raise DstlError(
+                    f"config data.dir: {data['dir']} is set, but data.source is synthetic, "
+                    "which writes its data under <results>/data and never into a directory "
+                    "of yours; remove data.dir, or set data.source: dstl to read your data"
+                )
+            self.synth = {**SYNTHETIC_DEFAULTS, **config.get("synthetic", {})}
+            self.synth["size"] = list(self.synth["size"])
+            self.data_dir = self.results / "data"
+            self.train_ids, self.test_ids = synthetic_ids(
+                self.synth["images"], self.synth["train_images"]
+            )
+        else:
+            if not data.get("dir"):
+                raise DstlError(
+                    "config data.dir: set it to the DSTL data directory, "
+                    "e.g. --config data_dir=/path/to/dstl (or data: {dir: ...} in the config)"
+                )
+            self.data_dir = Path(data["dir"])
+            check_path_text(self.data_dir, "data.dir")
+            check_apart(self.data_dir, self.results)
+            layout = Layout(self.data_dir)
+            self.train_ids = read_ids(layout.train_wkt)
+            self.test_ids = read_ids(layout.sample_submission)
+        self.layout = Layout(self.data_dir)
+        self.validation_ids = self._validation_ids(config.get("validation_ids"))
+        self.variants = list(config.get("variants", VARIANTS))
+        self.groups = resolve_groups(config)
+        # class -> the groups that predict it (several: candidates, chosen on validation)
+        self.class_groups: dict[int, list[str]] = {}
+        for name, settings in self.groups.items():
+            for ct in settings["classes"]:
+                self.class_groups.setdefault(ct, []).append(name)
+        self.classes = sorted(self.class_groups)
+        self._check_candidates()
+        if not self.synthetic:
+            check_layout(self.layout, self.train_ids, self.test_ids)
+
+    def _check_candidates(self) -> None:
+        for k, groups in self.class_groups.items():
+            if len(groups) < 2:
+                continue
+            if "validation" not in self.variants:
+                raise DstlError(
+                    f"config groups: class {k} is in {' and '.join(groups)}: one is chosen on "
+                    "validation; add the validation variant to variants"
+                )
+            if self.class_settings(k)["threshold"] is not None:
+                raise DstlError(
+                    f"config classes.{k}: in several groups ({', '.join(groups)}) its threshold "
+                    "is swept per group to choose one: set threshold null"
+                )
+
+    def candidates(self, class_type: int) -> list[str]:
+        """The groups that predict a class; with several, the one that scores best on
+        validation (held out) feeds its polygons."""
+        return list(self.class_groups[int(class_type)])
+
+    @property
+    def class_group(self) -> dict[int, str]:
+        """class -> its group, for classes of one group."""
+        return {k: g[0] for k, g in self.class_groups.items() if len(g) == 1}
+
+    def _top(self, key: str):
+        """A top-level key of the config, or its default (``dstl_hpc.config.schema``)."""
+        value = self.config.get(key)
+        return DEFAULTS[key] if value is None else value
+
+    # ---------------------------------------------------------------- ids
+    def _validation_ids(self, configured):
+        if configured is None:
+            ids = list(SEED_VALIDATION_IDS) if not self.synthetic else self.train_ids[-2:]
+        else:
+            ids = [self._training_id(str(i)) for i in configured]
+        missing = [i for i in ids if i not in self.train_ids]
+        if missing:
+            raise DstlError(f"config validation_ids: {missing} are not training ids")
+        if len(set(ids)) != len(ids):
+            raise DstlError(f"config validation_ids: {ids} lists an id twice")
+        if len(ids) >= len(self.train_ids):
+            raise DstlError("config validation_ids: leave at least one training image")
+        return ids
+
+    def _training_id(self, given: str) -> str:
+        """``given``, or the training id YAML read as a number (6140_3_1 -> 614031)."""
+        if given in self.train_ids or not given.isdigit():
+            return given
+        matches = [i for i in self.train_ids if i.replace("_", "") == given]
+        if len(matches) == 1:
+            log.warning(
+                "config validation_ids: %s read as %s (YAML turns an unquoted 6140_3_1 "
+                "into a number; quote ids to silence this)",
+                given,
+                matches[0],
+            )
+            return matches[0]
+        raise DstlError(
+            f"config validation_ids: {given} is not a training id; YAML reads an unquoted "
+            "id such as 6140_3_1 as the number 614031: quote the ids ('6140_3_1')"
+        )
+
+    @property
+    def truth_for_training_ids(self) -> bool:
+        """Test ids that are training ids get their truth polygons in the submission."""
+        return bool(self._top("truth_for_training_ids"))
+
+    @property
+    def all_ids(self) -> list[str]:
+        """Training ids, then the test ids that are not training ids (computed once:
+        the DAG asks for it thousands of times)."""
+        if not hasattr(self, "_all_ids"):
+            train = set(self.train_ids)
+            self._all_ids = self.train_ids + [i for i in self.test_ids if i not in train]
+        return self._all_ids
+
+    def fit_ids(self, variant: str) -> list[str]:
+        if variant == "validation":
+            return [i for i in self.train_ids if i not in self.validation_ids]
+        return list(self.train_ids)
+
+    def valid_ids(self, variant: str) -> list[str]:
+        return list(self.validation_ids) if variant == "validation" else []
+
+    def predict_ids(self, variant: str) -> list[str]:
+        return self.validation_ids if variant == "validation" else self.test_ids
+
+    # ------------------------------------------------------------- chunks
+    @property
+    def images_per_job(self) -> int:
+        return int(self._top("images_per_job"))
+
+    def n_parts(self, variant: str) -> int:
+        n = len(self.predict_ids(variant))
+        return (n + self.images_per_job - 1) // self.images_per_job
+
+    def part_ids(self, variant: str, part: int) -> list[str]:
+        """The images of one predict / polygon job: consecutive predict ids."""
+        ids = self.predict_ids(variant)
+        size = self.images_per_job
+        if not 0 <= part < self.n_parts(variant):
+            raise DstlError(f"{variant}: no part {part} (there are {self.n_parts(variant)})")
+        return ids[part * size : (part + 1) * size]
+
+    @property
+    def polygon_parts_per_job(self) -> int:
+        """Predict parts per polygonize job: ``polygon_images_per_job`` in whole predict
+        parts (rounded down, at least one). Polygons are cheap, so their jobs may be coarser."""
+        images = int(self._top("polygon_images_per_job") or self.images_per_job)
+        return max(1, images // self.images_per_job)
+
+    def n_polygon_parts(self, variant: str) -> int:
+        size = self.polygon_parts_per_job
+        return (self.n_parts(variant) + size - 1) // size
+
+    def polygon_predict_parts(self, variant: str, part: int) -> list[int]:
+        """The predict parts whose probabilities one polygonize job turns into polygons."""
+        if not 0 <= part < self.n_polygon_parts(variant):
+            n = self.n_polygon_parts(variant)
+            raise DstlError(f"{variant}: no polygon part {part} (there are {n})")
+        size = self.polygon_parts_per_job
+        return list(range(part * size, min((part + 1) * size, self.n_parts(variant))))
+
+    # ------------------------------------------------------- align parts
+    @property
+    def align_images_per_job(self) -> int:
+        return int(self._top("align_images_per_job"))
+
+    def n_align_parts(self) -> int:
+        size = self.align_images_per_job
+        return (len(self.all_ids) + size - 1) // size
+
+    @property
+    def stack_compression(self) -> str:
+        return str(self._top("stack_compression"))
+
+    def align_part_ids(self, part: int) -> list[str]:
+        """The images of one align job: consecutive ids of ``all_ids`` (training first)."""
+        if not 0 <= part < self.n_align_parts():
+            raise DstlError(f"align: no part {part} (there are {self.n_align_parts()})")
+        size = self.align_images_per_job
+        return self.all_ids[part * size : (part + 1) * size]
+
+    def align_part_of(self, image: str) -> int:
+        if not hasattr(self, "_align_part"):
+            size = self.align_images_per_job
+            self._align_part = {i: n // size for n, i in enumerate(self.all_ids)}
+        try:
+            return self._align_part[image]
+        except KeyError:
+            raise DstlError(f"{image}: not an image id of this dataset") from None
+
+    def stack_dir(self, part: int) -> str:
+        """The align job output holding the stacks of one part."""
+        return str(self.results / "stacks" / f"part{part}")
+
+    def stack_file(self, image: str) -> str:
+        return f"{self.stack_dir(self.align_part_of(image))}/{image}.h5"
+
+    def stack_dirs(self, ids) -> list[str]:
+        """The align outputs that hold the stacks of ``ids``, in part order."""
+        return [self.stack_dir(p) for p in sorted({self.align_part_of(i) for i in ids})]
+
+    # ------------------------------------------------------------ members
+    def units(self, group: str) -> list[str]:
+        """The training units of a group: the group itself, then {group}__m1... for the
+        further ensemble members."""
+        if self.groups[group]["model"] != "unet":
+            return []  # an index model: nothing to train
+        n = int(self.groups[group]["members"])
+        return [group] + [f"{group}{MEMBER}{m}" for m in range(1, n)]
+
+    @property
+    def all_units(self) -> list[str]:
+        return [u for g in self.groups for u in self.units(g)]
+
+    def group_of(self, unit: str) -> tuple[str, int]:
+        """(group, member index) of a training unit (or of a group: member 0)."""
+        group, _, member = unit.partition(MEMBER)
+        if group not in self.groups:
+            raise DstlError(f"{unit}: not a class group of this config")
+        return group, int(member or 0)
+
+    def train_settings(self, unit: str) -> dict:
+        """A unit's settings for `dstl-hpc train --settings` (no resources, ensemble keys
+        or prediction keys); member m trains with seed + m."""
+        group, member = self.group_of(unit)
+        skip = GROUP_KEYS + PREDICT_KEYS
+        settings = {k: v for k, v in self.groups[group].items() if k not in skip}
+        if member:
+            settings["seed"] = int(settings.get("seed", 0)) + member
+        return settings
+
+    def train_settings_json(self, group: str) -> str:
+        return json.dumps(self.train_settings(group), sort_keys=True)
+
+    def predict_options(self, group: str) -> list[str]:
+        """`dstl-hpc predict` arguments from a group's prediction settings."""
+        g = self.groups[group]
+        opts = []
+        if "tile" in g:
+            opts += ["--tile", str(g["tile"])]
+        if g.get("shift_average", True) is False:
+            opts.append("--no-shift-average")
+        elif "shift_steps" in g:
+            opts += ["--shift-steps", str(g["shift_steps"])]
+        if "edge_margin" in g:
+            opts += ["--edge-margin", str(g["edge_margin"])]
+        if "mosaic" in g:
+            opts.append("--mosaic" if g["mosaic"] else "--no-mosaic")
+        return opts
+
+    def select_from(self, unit: str, variant: str) -> list[str]:
+        """The validation run's metrics CSV a unit's ``all`` training chooses its epochs
+        from (``checkpoint: best``), as a one-item list; else []."""
+        group, _ = self.group_of(unit)
+        if variant != "all" or self.groups[group]["checkpoint"] != "best":
+            return []
+        return [str(self.results / "models" / "validation" / unit / "metrics.csv")]
+
+    def index_model_args(self, group: str) -> list[str]:
+        """`dstl-hpc predictor` flags of a group whose model is an index (else [])."""
+        g = self.groups[group]
+        if g["model"] == "unet":
+            return []
+        return ["--index", g["model"], "--classes", *map(str, g["classes"]), "--group", group]
+
+    @property
+    def trained_groups(self) -> list[str]:
+        """The groups with a UNet to train (an index model trains nothing)."""
+        return [g for g in self.groups if self.units(g)]
+
+    def mosaic(self, group: str) -> bool:
+        return bool(self.groups[group].get("mosaic", False))
+
+    def context_ids(self, group: str, ids: list[str]) -> list[str]:
+        """With ``mosaic``, the scene neighbours of ``ids`` a predict job reads (their
+        stacks' edges give the images context); else none."""
+        if not self.mosaic(group):
+            return []
+        from dstl_hpc.predict.mosaic import neighbour_ids
+
+        known = self.all_ids
+        return sorted({n for i in ids for n in neighbour_ids(i, known)} - set(ids))
+
+    def resources(self, unit: str, kind: str) -> dict:
+        return dict(self.groups[self.group_of(unit)[0]][f"{kind}_resources"])
+
+    def asks_gpu(self, group: str, kind: str) -> bool:
+        r = self.resources(group, kind)
+        return bool(r["gpu"]) or "gpu" in (r.get("gres") or "")
+
+    def device(self, group: str, kind: str) -> str:
+        """`--device` of a group's train / predict jobs: the config's ``device``, else
+        cuda when the job asks for a GPU (no CUDA there: the step stops at once), else auto."""
+        r = self.resources(group, kind)
+        return r.get("device") or ("cuda" if self.asks_gpu(group, kind) else "auto")
+
+    def step_resources(self, step: str) -> dict:
+        return {**RESOURCE_DEFAULTS, **self.config.get("resources", {}).get(step, {})}
+
+    # ------------------------------------------------------------ classes
+    def class_settings(self, class_type: int) -> dict:
+        base = dict(CLASS_DEFAULTS)
+        base.update(self.config.get("class_defaults", {}))
+        base.update(self.config.get("classes", {}).get(str(class_type), {}))
+        return base
+
+    def pre_buffers(self) -> dict[int, float]:
+        grow = {k: self.class_settings(k)["pre_buffer"] for k in CLASS_TYPES}
+        return {k: v for k, v in grow.items() if v}
+
+    def sweep_grid_args(self) -> list[str]:
+        """`dstl-hpc sweep` flags for the further epsilons / min areas to try."""
+        args = []
+        for key, flag in (("sweep_epsilons", "--epsilons"), ("sweep_min_areas", "--min-areas")):
+            values = self._top(key) or []
+            if values:
+                args += [flag, *(str(float(v)) for v in values)]
+        return args
+
+    def sweep_thresholds(self) -> list[float]:
+        return list(self._top("sweep_thresholds"))

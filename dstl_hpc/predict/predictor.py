@@ -1,0 +1,166 @@
+"""The model file ``predict`` reads (``models/{variant}/{group}/predictor.pt``).
+
+A trained model file (``model.pt``, written by ``train``) with the group's prediction
+settings written into its ``hparams`` (tile, shift averaging, edge margin, mosaic),
+so that ``dstl-hpc predict predictor.pt ...`` by hand does what the workflow does.
+When a group has several ensemble members, the file holds them all (``members``:
+each a state dict and the classes it predicts) and how their probabilities are
+combined (``combine``: mean or median); the top-level state dict is the first
+member's, so that a predictor reads like a model file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dstl_hpc.config.schema import GROUP_EXTRAS
+from dstl_hpc.errors import DstlError
+from dstl_hpc.train.model import MODEL_FORMAT, build_model, read_model_obj, save_atomic
+
+# What ensemble members must share: their input, their outputs and their network.
+SHARED_META = ("classes", "channels", "mean", "std")
+SHARED_HPARAMS = ("n_channels", "indices", "filters_base", "top_scale", "patch_border")
+COMBINE = tuple(GROUP_EXTRAS["ensemble"]["enum"])  # the config's choices (dstl_hpc.config.schema)
+CHECKPOINT = tuple(GROUP_EXTRAS["checkpoint"]["enum"])
+
+
+def _check_members(paths, objs) -> None:
+    first = objs[0]
+    for path, obj in zip(paths[1:], objs[1:], strict=True):
+        for key in SHARED_META:
+            if obj.get(key) != first.get(key):
+                raise DstlError(f"{path}: its {key} differ from {paths[0]}'s (ensemble members)")
+        for key in SHARED_HPARAMS:
+            if obj["hparams"].get(key) != first["hparams"].get(key):
+                raise DstlError(f"{path}: its {key} differs from {paths[0]}'s (ensemble members)")
+
+
+def _members(path, obj: dict, checkpoint: str) -> list[dict]:
+    """A model file's members: its last weights for every class, or (``best``) per
+    class the weights of the epoch that validated best (dstl_hpc.train.best); classes
+    without one (never scored) keep the last weights."""
+    classes = [int(k) for k in obj["classes"]]
+    if checkpoint == "last":
+        return [{"state_dict": obj["state_dict"], "classes": classes, "source": path}]
+    if not obj.get("best"):
+        raise DstlError(
+            f"{path}: no best checkpoints (trained without validation images and without "
+            "--select-from)"
+        )
+    by_epoch: dict[str, list[int]] = {}
+    for k in classes:
+        entry = obj["best"].get(str(k))
+        by_epoch.setdefault(str(entry["epoch"]) if entry else "last", []).append(k)
+    return [
+        {
+            "state_dict": obj["state_dict"] if e == "last" else obj["best_states"][e],
+            "classes": ks,
+            "source": f"{path} (epoch {e})",
+        }
+        for e, ks in by_epoch.items()
+    ]
+
+
+def write_predictor(
+    model_paths, out, predict_settings: dict, combine: str = "mean", checkpoint: str = "last"
+) -> dict:
+    """Write ``out``: the model file(s) ``model_paths`` (one, or an ensemble's members)
+    with their prediction settings set to ``predict_settings``; ``checkpoint`` best:
+    each class from the epoch that validated best. Returns the hparams. Training
+    settings are never changed."""
+    from dstl_hpc.config.settings import PREDICT_KEYS, validate_settings
+
+    if combine not in COMBINE:
+        raise DstlError(f"{out}: combine must be mean or median, got {combine!r}")
+    paths = [str(p) for p in model_paths]
+    objs = [read_model_obj(p) for p in paths]
+    _check_members(paths, objs)
+    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
+    if other:
+        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
+    if checkpoint not in CHECKPOINT:
+        raise DstlError(f"{out}: checkpoint must be last or best, got {checkpoint!r}")
+    obj = {k: v for k, v in objs[0].items() if k != "best_states"}
+    obj["hparams"] = validate_settings({**obj["hparams"], **predict_settings}, where=str(out))
+    members = [m for p, o in zip(paths, objs, strict=True) for m in _members(p, o, checkpoint)]
+    if len(members) > 1 or checkpoint == "best":
+        obj["members"], obj["combine"] = members, combine
+        obj["state_dict"] = members[0]["state_dict"]  # read as a model file: the first
+    obj["checkpoint"] = checkpoint
+    save_atomic(out, obj)
+    return obj["hparams"]
+
+
+class IndexModel:
+    """A model that learns nothing: every class's probability is an index channel
+    (dstl_hpc.prepare.indices) rescaled from its range to [0, 1]; the validation sweep then
+    chooses the threshold, i.e. the index value that separates the class."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def probabilities(self, image: np.ndarray, n_classes: int) -> np.ndarray:
+        """(n_classes, H, W) float32 from a stack's (>= 12, H, W) uint16 channels."""
+        from dstl_hpc.prepare.indices import index_planes
+
+        # an index plane is (value - lo) / (hi - lo) of its range, quantised to uint16
+        plane = index_planes(image, [self.name])[0].astype(np.float32) / 65535.0
+        return np.repeat(plane[None], n_classes, axis=0)
+
+
+def write_index_predictor(out, index: str, classes, predict_settings: dict, group: str) -> dict:
+    """Write ``out``: a predictor whose classes are the index ``index`` (no weights)."""
+    from dstl_hpc.config.settings import PREDICT_KEYS, merge_settings
+    from dstl_hpc.prepare.indices import SOURCE_CHANNELS
+    from dstl_hpc.sources.dstl import CHANNELS
+
+    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
+    if other:
+        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
+    classes = [int(k) for k in classes]
+    hparams = merge_settings({"classes": classes, **predict_settings}, where=str(out))
+    n = SOURCE_CHANNELS  # the bands the index is computed from
+    obj = {
+        "format": MODEL_FORMAT, "index": index, "hparams": {**hparams, "n_channels": n},
+        "classes": classes, "channels": list(CHANNELS[:n]), "mean": [0.0] * n,
+        "std": [1.0] * n, "group": group, "variant": "", "epochs_done": 0,
+    }  # fmt: skip
+    save_atomic(out, obj)
+    return obj["hparams"]
+
+
+def load_predictor(path, device="cpu"):
+    """([(model in eval mode, indices of the classes it predicts)], meta) of a predictor
+    or model file: one member for a plain model file; an IndexModel for an index one."""
+    obj = read_model_obj(path)
+    meta = {k: v for k, v in obj.items() if k not in ("state_dict", "members")}
+    classes = [int(c) for c in meta["classes"]]
+    if obj.get("index"):
+        meta["members"] = 1
+        return [(IndexModel(obj["index"]), list(range(len(classes))))], meta
+    members = obj.get("members") or [{"state_dict": obj["state_dict"], "classes": classes}]
+    models = []
+    for member in members:
+        net = build_model(meta["hparams"], n_in=len(meta["mean"]), n_classes=len(classes))
+        net.load_state_dict(member["state_dict"])
+        unknown = sorted(set(member["classes"]) - set(classes))
+        if unknown:
+            raise DstlError(f"{path}: a member predicts classes {unknown} the model has not")
+        models.append((net.to(device).eval(), [classes.index(int(k)) for k in member["classes"]]))
+    meta["members"] = len(members)
+    return models, meta
+
+
+def combine_members(probs: list[tuple[np.ndarray, list[int]]], n_classes: int, how: str):
+    """(n_classes, H, W) float32 from each member's (n_classes, H, W) probabilities and
+    the class indices it predicts: per class, the mean or median of its members."""
+    out = None
+    for c in range(n_classes):
+        have = [p[c] for p, idx in probs if c in idx]
+        if not have:
+            raise DstlError(f"no ensemble member predicts class index {c}")
+        plane = have[0] if len(have) == 1 else getattr(np, how)(np.stack(have), axis=0)
+        if out is None:
+            out = np.empty((n_classes, *plane.shape), np.float32)
+        out[c] = plane
+    return out

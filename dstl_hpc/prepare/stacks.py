@@ -1,0 +1,185 @@
+"""The HDF5 files that pass between steps, and their contracts.
+
+Stack (``stacks/{id}.h5``, written by ``align``):
+    dataset ``image``: uint16 (20, H, W), channels R, G, B, P, M1..M8, A1..A8,
+        chunked for random patch reads, compressed;
+    attrs ``channels`` (the 20 names), ``image_id``, ``alignment`` (JSON string
+        ``{"P": {"dx", "dy", "cc", "converged"}, "M": ..., "A": ...}``: the
+        displacement of that band's content relative to RGB in pixels of that
+        band: a feature at RGB pixel (x, y) appears in the band at
+        (x * w_band / W + dx, y * h_band / H + dy)).
+
+Mask (``masks/{id}.h5``, written by ``masks``):
+    dataset ``mask``: uint8 (10, H, W), plane k-1 for ClassType k;
+    attrs ``image_id``, ``classes`` ([1..10]), ``pre_buffer`` (JSON: ClassType -> px).
+
+Prediction (``predictions/{variant}/{group}/{id}.h5``, written by ``predict``):
+    dataset ``prob``: uint8 (n_group_classes, H, W), probability * 255 rounded;
+    attrs ``image_id``, ``classes`` (ClassTypes of the planes), ``scale`` (255).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dstl_hpc.atomic import atomic_path
+from dstl_hpc.config.schema import TOP_LEVEL
+from dstl_hpc.errors import DstlError
+from dstl_hpc.sources.dstl import CHANNELS, CLASS_TYPES
+
+CHUNK = 128
+# Stacks (uint16): chunks of 4 channels x 64 x 64 px (32 KiB), so reading the first
+# 3, 4, 12 or 20 channels of a patch window decompresses only those channels, and a
+# rotated 96 px window (~140 px) touches ~3 x 3 tiles instead of 2 x 2 tiles of
+# 128 px holding all 20 channels (~3.3x fewer bytes to inflate per patch).
+STACK_CHUNK = (4, 64, 64)
+# Masks and predictions (uint8): one plane per chunk, 128 x 128 px (16 KiB), so a
+# group's classes are read without the other planes.
+PLANE_CHUNK = (1, CHUNK, CHUNK)
+
+
+def _chunks(shape: tuple[int, ...], itemsize: int = 1) -> tuple[int, ...]:
+    """Chunk shape of a (C, H, W) dataset (clipped to the shape); others: 128 px tiles."""
+    if len(shape) != 3:
+        return tuple(min(CHUNK, s) for s in shape)
+    layout = STACK_CHUNK if itemsize >= 2 else PLANE_CHUNK
+    return tuple(max(1, min(c, s)) for c, s in zip(layout, shape, strict=True))
+
+
+# How stacks may be stored: gzip (level 1, shuffled; ~0.4 of the raw size) or none
+# (the raw size, ~4.7x faster to read patches from: for training from disk).
+STACK_COMPRESSION = tuple(TOP_LEVEL["stack_compression"]["enum"])
+
+
+def _create(h5, name: str, data: np.ndarray, compression: str = "gzip", level: int = 1):
+    kwargs = {}
+    if compression == "gzip":
+        kwargs = {"compression": "gzip", "compression_opts": level, "shuffle": True}
+    elif compression != "none":
+        raise ValueError(f"compression must be one of {STACK_COMPRESSION}, got {compression!r}")
+    chunks = _chunks(data.shape, data.dtype.itemsize)
+    return h5.create_dataset(name, data=data, chunks=chunks, **kwargs)
+
+
+@contextlib.contextmanager
+def _new_h5(path):
+    """Build an HDF5 file in memory, then write it atomically to ``path``.
+
+    HDF5 writing straight to disk crashes the process (a segfault in h5py's close)
+    when the disk fills up; from memory, a full disk is an ordinary OSError, which
+    ``atomic_path`` reports naming ``path`` and cleans up after. The memory held is
+    the size of the file on disk.
+    """
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5:
+        yield h5
+    with atomic_path(path, suffix=".h5") as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
+def write_stack(
+    path, image: np.ndarray, image_id: str, alignment: dict, compression: str = "gzip"
+) -> None:
+    if image.dtype != np.uint16 or image.ndim != 3 or image.shape[0] != len(CHANNELS):
+        raise ValueError(f"stack must be uint16 (20, H, W), got {image.dtype} {image.shape}")
+    with _new_h5(path) as h5:
+        _create(h5, "image", image, compression)
+        h5.attrs["channels"] = list(CHANNELS)
+        h5.attrs["image_id"] = image_id
+        h5.attrs["alignment"] = json.dumps(alignment)
+
+
+def open_h5(path, dataset: str):
+    """Open an HDF5 file for reading; clear errors when missing, unreadable or lacking ``dataset``."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
+    if dataset not in h5:
+        h5.close()
+        raise DstlError(f"{path}: no dataset {dataset!r}")
+    return h5
+
+
+def h5_shape(path: Path, dataset: str) -> tuple[int, ...]:
+    """The shape of ``dataset`` in an HDF5 file; clear errors as ``open_h5``."""
+    import h5py
+
+    if not path.exists():
+        raise DstlError(f"{path}: file not found")
+    try:
+        with h5py.File(path, "r") as h5:
+            if dataset not in h5:
+                raise DstlError(f"{path}: no dataset {dataset!r}")
+            return tuple(h5[dataset].shape)
+    except OSError as exc:
+        raise DstlError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def read_stack(path, channels: int | None = None) -> np.ndarray:
+    """(C, H, W) uint16: the first ``channels`` channels (all 20 by default)."""
+    with open_h5(path, "image") as h5:
+        ds = h5["image"]
+        return ds[: channels or ds.shape[0]]
+
+
+def stack_info(path) -> dict:
+    with open_h5(path, "image") as h5:
+        return {
+            "image_id": str(h5.attrs.get("image_id", "")),
+            "shape": tuple(h5["image"].shape),
+            "channels": [str(c) for c in h5.attrs.get("channels", CHANNELS)],
+            "alignment": json.loads(h5.attrs.get("alignment", "{}")),
+        }
+
+
+def write_mask(path, mask: np.ndarray, image_id: str, pre_buffer: dict[int, float]) -> None:
+    if mask.dtype != np.uint8 or mask.ndim != 3 or mask.shape[0] != len(CLASS_TYPES):
+        raise ValueError(f"mask must be uint8 (10, H, W), got {mask.dtype} {mask.shape}")
+    with _new_h5(path) as h5:
+        _create(h5, "mask", mask)
+        h5.attrs["image_id"] = image_id
+        h5.attrs["classes"] = list(CLASS_TYPES)
+        h5.attrs["pre_buffer"] = json.dumps({str(k): v for k, v in pre_buffer.items()})
+
+
+def read_mask(path, classes: list[int] | None = None) -> np.ndarray:
+    """(len(classes), H, W) uint8 planes for the given ClassTypes (all 10 by default)."""
+    with open_h5(path, "mask") as h5:
+        ds = h5["mask"]
+        if classes is None:
+            return ds[:]
+        return np.stack([ds[c - 1] for c in classes])
+
+
+def write_prediction(
+    path, prob_u8: np.ndarray, image_id: str, classes: list[int], group: str = ""
+) -> None:
+    if prob_u8.dtype != np.uint8 or prob_u8.ndim != 3 or prob_u8.shape[0] != len(classes):
+        raise ValueError(f"prediction must be uint8 ({len(classes)}, H, W), got {prob_u8.shape}")
+    with _new_h5(path) as h5:
+        _create(h5, "prob", prob_u8)
+        h5.attrs["image_id"] = image_id
+        h5.attrs["classes"] = [int(c) for c in classes]
+        h5.attrs["scale"] = 255
+        if group:
+            h5.attrs["group"] = group  # the class group whose model made it
+
+
+def read_prediction(path) -> tuple[np.ndarray, list[int], str]:
+    """(prob float32 in [0, 1] of shape (n, H, W), ClassTypes, image id)."""
+    with open_h5(path, "prob") as h5:
+        prob = h5["prob"][:].astype(np.float32) / float(h5.attrs.get("scale", 255))
+        return prob, [int(c) for c in h5.attrs["classes"]], str(h5.attrs["image_id"])

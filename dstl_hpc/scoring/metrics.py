@@ -1,0 +1,214 @@
+"""The competition's metric: Jaccard per class summed over images, mean over classes.
+
+For class k: ``J_k = sum_i area(T_ik & P_ik) / sum_i area(T_ik | P_ik)`` over the scored
+images i (grid coordinates); a class whose union is empty on every scored image is
+null and left out of the mean. The pixel version rasterises truth and prediction on
+each image's pixel grid (``dstl_hpc.prepare.raster``) and sums pixels the same way.
+
+Invalid input polygons (self-intersections, bow-ties) are repaired with
+``make_valid`` (polygonal parts kept); scoring never fails on geometry.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dstl_hpc.errors import DstlError
+from dstl_hpc.polygons import polygonal, repair
+from dstl_hpc.sources.dstl import (
+    CLASS_TYPES,
+    Layout,
+    grid_for,
+    grid_to_pixels,
+    image_size,
+    parse_wkt,
+    read_grid_sizes,
+    read_wkt_entries,
+    read_wkt_lines,
+    wkt_where,
+)
+
+log = logging.getLogger(__name__)
+
+
+def safe_parse(wkt: str, where: str):
+    """A valid MultiPolygon from WKT (repaired when invalid); DstlError naming ``where``
+    when unparsable or with NaN / inf coordinates."""
+    return repair(parse_wkt(wkt, where))
+
+
+def _overlay_area(a, b) -> float:
+    """area(a & b), robust to GEOS topology errors."""
+    import shapely
+
+    if a.is_empty or b.is_empty:
+        return 0.0
+    try:
+        return float(shapely.intersection(a, b).area)
+    except shapely.errors.GEOSException:
+        a2, b2 = polygonal(a.buffer(0)), polygonal(b.buffer(0))
+        try:
+            return float(shapely.intersection(a2, b2).area)
+        except shapely.errors.GEOSException:
+            # Snap to a fine grid relative to the geometries' size as the last resort.
+            minx, miny, maxx, maxy = shapely.union(a2.envelope, b2.envelope).bounds
+            grid = max(maxx - minx, maxy - miny, 1e-12) * 1e-9
+            return float(shapely.intersection(a2, b2, grid_size=grid).area)
+
+
+def jaccard_areas(truth, pred) -> tuple[float, float]:
+    """(intersection area, union area) of two valid MultiPolygons."""
+    inter = _overlay_area(truth, pred)
+    union = float(truth.area) + float(pred.area) - inter
+    return inter, max(union, 0.0)
+
+
+@dataclass
+class ClassSums:
+    """Per-class sums of intersections and unions over images."""
+
+    inter: dict = field(default_factory=lambda: {k: 0.0 for k in CLASS_TYPES})
+    union: dict = field(default_factory=lambda: {k: 0.0 for k in CLASS_TYPES})
+
+    def add(self, class_type: int, inter: float, union: float) -> None:
+        self.inter[class_type] += inter
+        self.union[class_type] += union
+
+    def per_class(self, classes) -> dict[str, float | None]:
+        out: dict[str, float | None] = {str(k): None for k in CLASS_TYPES}
+        for k in classes:
+            if self.union[k] > 0:
+                out[str(k)] = self.inter[k] / self.union[k]
+        return out
+
+
+def mean_of(per_class: dict[str, float | None]) -> float | None:
+    vals = [v for v in per_class.values() if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _load_predictions(paths) -> dict[str, dict[int, tuple[str, str]]]:
+    """ImageId -> {ClassType: (wkt, where)}; a later file overrides an earlier one."""
+    out: dict[str, dict[int, tuple[str, str]]] = {}
+    for path in paths:
+        for lineno, image_id, ct, wkt in read_wkt_lines(path):
+            slot = out.setdefault(image_id, {})
+            if ct in slot:
+                log.debug("%s: image %s class %s overrides %s", path, image_id, ct, slot[ct][1])
+            slot[ct] = (wkt, wkt_where(path, lineno, image_id, ct))
+    return out
+
+
+def _images_to_score(truth: dict, preds: dict, images, truth_csv) -> list[str]:
+    """``images`` (repeats dropped; each must have truth polygons), or by default the
+    truth ids present in the predictions."""
+    if images is None:
+        images = [i for i in truth if i in preds]
+        if not images:
+            raise DstlError(f"{truth_csv}: no image of the predictions has truth polygons")
+        return images
+    images = list(dict.fromkeys(images))
+    missing = [i for i in images if i not in truth]
+    if missing:
+        raise DstlError(f"{truth_csv}: no truth polygons for image(s) {', '.join(missing)}")
+    for i in images:
+        if i not in preds:
+            log.warning("image %s is in no prediction CSV: scored as empty", i)
+    return images
+
+
+def _classes_to_score(preds: dict, images: list[str], classes) -> list[int]:
+    """``classes`` (checked), or by default those present in the predictions."""
+    if classes is None:
+        classes = sorted({ct for i in images for ct in preds.get(i, {})}) or list(CLASS_TYPES)
+    for k in classes:
+        if k not in CLASS_TYPES:
+            raise DstlError(f"--classes: {k} is not a ClassType in 1..10")
+    return classes
+
+
+def _geometry(entry):
+    """The valid MultiPolygon of a (wkt, where) entry; empty for None."""
+    return safe_parse(*entry) if entry is not None else polygonal(None)
+
+
+def _pixel_counts(truth, pred, size: tuple[int, int], grid: tuple[float, float]):
+    """(pixels in both, pixels in either) of two grid-unit MultiPolygons rasterised on
+    an (H, W) image."""
+    from dstl_hpc.prepare.raster import rasterize
+
+    h, w = size
+    xmax, ymin = grid
+    tm = rasterize(grid_to_pixels(truth, w, h, xmax, ymin), (h, w)).astype(bool)
+    pm = rasterize(grid_to_pixels(pred, w, h, xmax, ymin), (h, w)).astype(bool)
+    return int(np.count_nonzero(tm & pm)), int(np.count_nonzero(tm | pm))
+
+
+def score(
+    truth_csv,
+    pred_csvs,
+    images: list[str] | None = None,
+    classes: list[int] | None = None,
+    data_dir=None,
+) -> dict:
+    """The scores dict of contracts.md (``per_class``, ``mean``, ``pixel_*``, ``images``).
+
+    ``images``: ids to score (default: the truth ids present in the predictions);
+    ``classes``: ClassTypes to score (default: those present in the predictions);
+    ``data_dir``: a DSTL data directory for the pixel metric (image sizes); None skips it.
+    """
+    truth = read_wkt_entries(truth_csv)
+    preds = _load_predictions(pred_csvs)
+    images = _images_to_score(truth, preds, images, truth_csv)
+    classes = _classes_to_score(preds, images, classes)
+    layout = Layout(data_dir) if data_dir is not None else None
+    grids = read_grid_sizes(layout.grid_sizes) if layout is not None else None
+    poly, pix = ClassSums(), ClassSums()  # pix stays empty (all None) without a data dir
+    for image_id in images:
+        size = None
+        if layout is not None:
+            grid_for(grids, image_id, layout.grid_sizes)
+            size = image_size(layout, image_id)
+        for k in classes:
+            t = _geometry(truth[image_id].get(k))
+            p = _geometry(preds.get(image_id, {}).get(k))
+            poly.add(k, *jaccard_areas(t, p))
+            if size is not None:
+                pix.add(k, *_pixel_counts(t, p, size, grids[image_id]))
+    per_class, pixel_per_class = poly.per_class(classes), pix.per_class(classes)
+    return {
+        "per_class": per_class,
+        "mean": mean_of(per_class),
+        "pixel_per_class": pixel_per_class,
+        "pixel_mean": mean_of(pixel_per_class),
+        "images": list(images),
+    }
+
+
+def format_table(result: dict) -> str:
+    """A small text table of a scores dict."""
+    from dstl_hpc.sources.dstl import CLASS_NAMES
+
+    def f(v):
+        return "   -  " if v is None else f"{v:6.4f}"
+
+    tuned = result.get("per_class_tuned")
+    head = "held-out" if tuned is not None else "polygon"
+    lines = [f"{'class':>5} {'name':<15} {head:>8} {'pixel':>7}" + ("    tuned" if tuned else "")]
+    for k in CLASS_TYPES:
+        lines.append(
+            f"{k:>5} {CLASS_NAMES[k]:<15} {f(result['per_class'].get(str(k))):>8} "
+            f"{f(result['pixel_per_class'].get(str(k))):>7}"
+            + (f" {f(tuned.get(str(k))):>8}" if tuned is not None else "")
+        )
+    lines.append(
+        f"{'mean':>5} {'':<15} {f(result['mean']):>8} {f(result['pixel_mean']):>7}"
+        + (f" {f(result.get('mean_tuned')):>8}" if tuned is not None else "")
+    )
+    if tuned is not None:
+        lines.append("held-out: thresholds chosen on the other images; tuned: on all (optimistic)")
+    lines.append(f"images ({len(result['images'])}): {' '.join(result['images'])}")
+    return "\n".join(lines)
