@@ -1,0 +1,1 @@
+"""The geo data source: georeferenced rasters and vector labels in any CRS."""
