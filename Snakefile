@@ -41,10 +41,28 @@ validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.s
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
+
+
+if PLAN.geo is None:
+
+    include: "workflow/rules/data.smk"
+
+
+else:
+
+    include: "workflow/rules/geo_common.smk"
+    include: "workflow/rules/geo.smk"
+
+
 include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
-include: "workflow/rules/polygons.smk"
+
+
+if PLAN.geo is None:
+
+    include: "workflow/rules/polygons.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

@@ -46,7 +46,6 @@ def run_case(name, models, stacks, masks, ids, crop, shift_steps, groups) -> dic
         axis_tiles,
         options_from_meta,
         predict_probabilities,
-        shift_offsets,
     )
     from dstl_hpc.train.model import load_model_file
 
@@ -75,7 +74,7 @@ def run_case(name, models, stacks, masks, ids, crop, shift_steps, groups) -> dic
             opt = options_from_meta(
                 meta, shift_steps=shift_steps, edge_margin=0, bf16=bf16, bf16_cpu=bf16
             )
-            last = shift_offsets(opt.patch_inner, opt.shift_steps)[-1]
+            last = opt.offsets[-1]
             sides = [
                 axis_tiles(n, opt.tile, last, b, div) + 2 * b
                 for img, _ in data.values()

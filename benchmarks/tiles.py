@@ -111,7 +111,6 @@ def main() -> int:
         axis_tiles,
         options_from_meta,
         predict_probabilities,
-        shift_offsets,
     )
     from dstl_hpc.train.model import load_model_file
 
@@ -161,7 +160,7 @@ def main() -> int:
         for tile in args.tiles:
             for steps in args.shift_steps:
                 opt = options_from_meta(meta, tile=tile, shift_steps=steps, edge_margin=0)
-                last = shift_offsets(opt.patch_inner, steps)[-1]
+                last = opt.offsets[-1]
                 sides = {
                     i: (axis_tiles(img.shape[1], tile, last, b, div),
                         axis_tiles(img.shape[2], tile, last, b, div))

@@ -35,6 +35,14 @@ COMMANDS = {
     "plots": "draw the report's figures (training curves, sweeps, overlays, tables)",
     "show": "render one image's stack, masks and predictions as a PNG",
     "summary": "print a run's summary: validation scores and where the submission is",
+    "geo-synth": "write synthetic georeferenced scenes, labels (GeoPackage) and a scene table",
+    "geo-check": "check a geo source's rasters and labels before any job (check.json)",
+    "geo-chips": "cut scenes into chips: HDF5 stacks (bands on one grid) and masks",
+    "geo-stitch": "stitch a scene's chip predictions into one probability COG",
+    "geo-sweep": "choose per class the threshold of best pixel IoU on validation scenes",
+    "geo-vectorize": "turn a scene's probability COG into polygons per class (GeoPackage)",
+    "geo-score": "pixel IoU/F1/precision/recall and polygon Jaccard of labelled scenes",
+    "geo-merge": "merge the scenes' polygon files into one GIS layer",
 }
 
 

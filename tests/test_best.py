@@ -76,12 +76,12 @@ def test_predictor_best_predicts_each_class_with_its_epoch(trained, tmp_path):
     root, _ = trained
     out = tmp_path / "best.pt"
     model = str(root / "v" / "model.pt")
-    assert main(["predictor", model, str(out), "--checkpoint", "best"]) == 0
+    assert main(["predictor", model, str(out), "--settings", '{"checkpoint": "best"}']) == 0
     members, meta = load_predictor(out)
     obj = torch.load(root / "v" / "model.pt", weights_only=True)
     epoch = str(obj["best"]["1"]["epoch"])
     # class 1 from its best epoch; class 2 (never scored) from the last weights
-    assert [idx for _, idx in members] == [[0], [1]] and meta["checkpoint"] == "best"
+    assert [idx for _, idx in members] == [[0], [1]] and meta["predict"]["checkpoint"] == "best"
     assert _equal(members[0][0].state_dict(), obj["best_states"][epoch])
     assert _equal(members[1][0].state_dict(), obj["state_dict"])
     # a model trained without validation has no best epochs: one line, exit 2
@@ -101,7 +101,7 @@ def test_all_variant_trains_to_the_chosen_epochs_and_keeps_them(trained, tmp_pat
     plain.mkdir()
     assert _train(root, "n", settings, variant="all") == 0
     rc = main(["predictor", str(root / "n" / "model.pt"), str(plain / "p.pt"),
-                        "--checkpoint", "best"])  # fmt: skip
+               "--settings", '{"checkpoint": "best"}'])  # fmt: skip
     assert rc == 2 and not (plain / "p.pt").exists()
 
 

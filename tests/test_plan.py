@@ -49,8 +49,8 @@ def test_prediction_settings_do_not_touch_training():
     cfg2 = copy.deepcopy(cfg)
     cfg2["groups"]["water"]["shift_average"] = False
     assert Plan(cfg).train_settings_json("water") == Plan(cfg2).train_settings_json("water")
-    assert "--no-shift-average" in Plan(cfg2).predict_options("water")
-    assert " ".join(Plan(cfg).predict_options("water")).count("--shift-steps 2") == 1
+    assert json.loads(Plan(cfg2).predict_settings_json("water"))["shift_average"] is False
+    assert json.loads(Plan(cfg).predict_settings_json("water"))["shift_steps"] == 2
 
 
 def test_class_settings_and_pre_buffer():
@@ -206,7 +206,7 @@ def test_mosaic_groups_read_their_images_scene_neighbours():
             for j in ids
         )
     assert plan.context_ids("p", ids) == []
-    assert "--mosaic" in plan.predict_options("m") and "--mosaic" not in plan.predict_options("p")
+    assert plan.predict_settings("m").mosaic and not plan.predict_settings("p").mosaic
 
 
 def test_a_class_in_two_groups_has_two_candidates_and_index_groups_train_nothing():

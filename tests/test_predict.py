@@ -222,7 +222,7 @@ def test_predict_cli(model, tmp_path):
     assert main(["predict", str(model_path), str(stack_path), str(out), "--device", "cpu"]) == 0
     prob, classes, image_id = read_prediction(out)
     assert classes == [1, 2] and image_id == "6120_2_2" and prob.shape == (2, h, w)
-    # the model's hparams: tile 64, shift averaging with 2 steps
+    # an older model file's hparams (prediction keys recorded): tile 64, 2 shift steps
     want = predict_probabilities(model, stack, MEAN, STD, PredictOptions(tile=64, shift_steps=2))
     assert np.abs(prob - to_uint8(want) / 255.0).max() < 1e-6
     # flags override hparams
@@ -237,20 +237,23 @@ def test_predict_cli(model, tmp_path):
 
 
 def test_predictor_file_carries_the_prediction_settings(model, tmp_path, capsys):
+    from dstl_hpc.predict.settings import PredictSettings
     from dstl_hpc.train.model import load_model_file
 
-    hp = tiny_settings(tile=64, shift_average=True, shift_steps=2, edge_margin=0)
+    hp = copy_defaults()
+    hp.update(classes=[1, 2], n_channels=3, filters_base=4, top_scale=2, dropout=0.0)
     meta = {"hparams": hp, "classes": [1, 2], "channels": list(CHANNELS[:3]), "mean": MEAN,
             "std": STD, "group": "g", "variant": "all", "epochs_done": 1}  # fmt: skip
     trained = tmp_path / "model.pt"
     save_model_file(trained, model, meta)
     before = trained.read_bytes()
     ready = tmp_path / "predictor.pt"
-    args = ["--no-shift-average", "--edge-margin", "3", "--tile", "40"]
-    assert main(["predictor", str(trained), str(ready), *args]) == 0
+    given = PredictSettings(shift_average=False, edge_margin=3, tile=40)
+    assert main(["predictor", str(trained), str(ready), "--settings", given.to_json()]) == 0
     assert trained.read_bytes() == before  # the trained model is never touched
     net, got = load_model_file(ready)
-    assert got["hparams"] == {**hp, "shift_average": False, "edge_margin": 3, "tile": 40}
+    assert got["hparams"] == hp and got["predict"] == given.to_dict()
+    args = ["--no-shift-average", "--edge-margin", "3", "--tile", "40"]
     for a, b in zip(net.state_dict().values(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     # predict on the predictor file without flags == predict on the model with the flags
@@ -263,9 +266,12 @@ def test_predictor_file_carries_the_prediction_settings(model, tmp_path, capsys)
     assert np.array_equal(
         read_prediction(tmp_path / "a.h5")[0], read_prediction(tmp_path / "b.h5")[0]
     )
-    # no flags: the settings as trained; a model file that is not one: one line, exit 2
+    # no --settings: the defaults; a model file that is not one: one line, exit 2
     assert main(["predictor", str(trained), str(tmp_path / "same.pt")]) == 0
-    assert load_model_file(tmp_path / "same.pt")[1]["hparams"] == hp
+    assert load_model_file(tmp_path / "same.pt")[1]["predict"] == PredictSettings().to_dict()
+    capsys.readouterr()
+    assert main(["predictor", str(trained), str(tmp_path / "x.pt"), "--settings", '{"tiles": 1}'])
+    assert "unknown setting 'tiles' (did you mean 'tile'?)" in capsys.readouterr().err
     (tmp_path / "junk.pt").write_text("not a model")
     capsys.readouterr()
     assert main(["predictor", str(tmp_path / "junk.pt"), str(tmp_path / "x.pt")]) == 2
@@ -273,6 +279,11 @@ def test_predictor_file_carries_the_prediction_settings(model, tmp_path, capsys)
     assert not (tmp_path / "x.pt").exists()
     assert main(["predictor", str(trained), str(trained)]) == 2  # never over its input
     assert trained.read_bytes() == before
+
+
+# The prediction settings _save's model files were written with (older model files
+# recorded them in their hparams): predictors of them predict alike.
+PLAIN = '{"shift_average": false, "tile": 64}'
 
 
 def _save(model, path, hp=None, **meta):
@@ -294,7 +305,8 @@ def _stack(tmp_path, name="6120_2_2", h=70, w=75, seed=9):
 def test_an_ensemble_of_identical_members_equals_one_member(model, tmp_path, how):
     one = _save(model, tmp_path / "one.pt")
     s = str(_stack(tmp_path))
-    assert main(["predictor", str(one), str(one), str(tmp_path / "two.pt"), "--ensemble", how]) == 0
+    args = ["--settings", PLAIN.replace("}", f', "ensemble": "{how}"}}')]
+    assert main(["predictor", str(one), str(one), str(tmp_path / "two.pt"), *args]) == 0
     for name in ("one", "two"):
         assert main(["predict", str(tmp_path / f"{name}.pt"), s, str(tmp_path / f"{name}.h5")]) == 0
     assert np.array_equal(
@@ -310,9 +322,10 @@ def test_ensemble_members_are_averaged_and_must_match(model, tmp_path, capsys):
     a, b = _save(model, tmp_path / "a.pt"), _save(other, tmp_path / "b.pt")
     for how in ("mean", "median"):
         out = tmp_path / f"ens_{how}.pt"
-        assert main(["predictor", str(a), str(b), str(out), "--ensemble", how]) == 0
+        args = ["--settings", PLAIN.replace("}", f', "ensemble": "{how}"}}')]
+        assert main(["predictor", str(a), str(b), str(out), *args]) == 0
         members, meta = load_predictor(out)
-        assert meta["members"] == 2 and meta["combine"] == how
+        assert meta["members"] == 2 and meta["predict"]["ensemble"] == how
     image = _stack(tmp_path)
     s = str(image)
     assert main(["predict", str(tmp_path / "ens_mean.pt"), s, str(tmp_path / "e.h5")]) == 0
@@ -326,7 +339,7 @@ def test_ensemble_members_are_averaged_and_must_match(model, tmp_path, capsys):
     # members of other classes cannot be combined: one line, exit 2, nothing written
     c = _save(model, tmp_path / "c.pt", classes=[1, 3])
     capsys.readouterr()
-    assert main(["predictor", str(a), str(c), str(tmp_path / "bad.pt")]) == 2
+    assert main(["predictor", str(a), str(c), str(tmp_path / "bad.pt"), "--settings", PLAIN]) == 2
     assert "c.pt: its classes differ" in capsys.readouterr().err
     assert not (tmp_path / "bad.pt").exists()
 
@@ -339,7 +352,8 @@ def test_mosaic_predicts_a_tile_as_part_of_its_scene(model, tmp_path):
     hp = tiny_settings(tile=64, shift_average=False)
     plain = _save(model, tmp_path / "plain.pt", hp)
     mosaic = tmp_path / "mosaic.pt"
-    assert main(["predictor", str(plain), str(mosaic), "--mosaic"]) == 0
+    settings = PLAIN.replace("}", ', "mosaic": true}')
+    assert main(["predictor", str(plain), str(mosaic), "--settings", settings]) == 0
     d = tmp_path / "stacks"
     d.mkdir()
     scene = np.zeros((20, 240, 240), np.uint16)

@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 
 from dstl_hpc.config.settings import merge_settings
+from dstl_hpc.predict.settings import PredictSettings
 from dstl_hpc.train import epoch_batches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,8 @@ def test_the_rest_of_the_seeds_schedule():
         70,
     )
     assert (s["log_loss"], s["dice_loss"]) == (1.0, 10.0)
-    assert group("vehicles")["top_scale"] == 4 and group("vehicles")["edge_margin"] == 16
+    vehicles = {**CFG["defaults"], **CFG["groups"]["vehicles"]}
+    assert group("vehicles")["top_scale"] == 4 and "edge_margin" not in group("vehicles")
+    assert PredictSettings.of_group(vehicles).edge_margin == 16  # predictor's, not train's
     assert CFG["truth_for_training_ids"] is True
     assert CFG["sweep_epsilons"] == [1.0, 2.0]

@@ -19,8 +19,15 @@ from dstl_hpc.config.schema import (
     config_schema,
     main,
 )
-from dstl_hpc.config.settings import PREDICT_KEYS, SETTINGS, merge_settings, schema_of
+from dstl_hpc.config.settings import (
+    PREDICT_KEYS,
+    SETTINGS,
+    TRAIN_KEYS,
+    merge_settings,
+    schema_of,
+)
 from dstl_hpc.errors import DstlError
+from dstl_hpc.predict.settings import PredictSettings
 from tests.test_plan import demo_config
 
 
@@ -91,7 +98,9 @@ def test_schema_and_validation_accept_and_refuse_the_same_values(key):
 def test_train_flags_show_every_setting_with_its_one_default():
     sub = build_parser("train")._subparsers._group_actions[0].choices["train"]
     actions = {a.dest: a for a in sub._actions}
-    for key, spec in SETTINGS.items():
+    assert not any(f"setting_{key}" in actions for key in PREDICT_KEYS)
+    for key in TRAIN_KEYS:
+        spec = SETTINGS[key]
         action = actions[f"setting_{key}"]
         assert action.option_strings == ["--" + key.replace("_", "-")]
         shown = "required" if key == "classes" else f"default: {json.dumps(spec.default)}"
@@ -112,7 +121,7 @@ def test_plan_applies_the_same_defaults():
         if key not in ("classes", *PREDICT_KEYS):
             assert trained[key] == spec.default, key
     assert not set(PREDICT_KEYS) & set(plan.train_settings("g"))
-    assert plan.predict_options("g") == []  # the model file keeps the defaults
+    assert plan.predict_settings("g") == PredictSettings()  # the defaults, defined once
     assert plan.class_settings(3) == CLASS_DEFAULTS
     assert plan.resources("g", "train") == RESOURCE_DEFAULTS
     assert plan.step_resources("align") == RESOURCE_DEFAULTS

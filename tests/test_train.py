@@ -27,10 +27,10 @@ torch.set_num_threads(1)
 
 CONTRACT_KEYS = (
     "classes n_channels indices filters_base top_scale dropout patch_inner patch_border batch_size lr "
-    "lr_decay_epochs lr_decay_factor epochs epoch_fraction patches_per_epoch log_loss dice_loss "
+    "lr_decay_epochs lr_decay_factor epochs epoch_fraction patches_per_epoch min_steps log_loss "
+    "dice_loss "
     "rotate_deg flips jitter oversample augment_on "
-    "in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile "
-    "tile shift_average shift_steps edge_margin mosaic"
+    "in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile"
 ).split()
 
 
@@ -318,12 +318,12 @@ def test_cli_help_lists_every_setting_with_its_default():
 
 def test_settings_defaults_and_validation():
     assert list(TRAIN_DEFAULTS) == CONTRACT_KEYS
-    assert set(PREDICT_KEYS) <= set(TRAIN_DEFAULTS)
+    assert not set(PREDICT_KEYS) & set(TRAIN_DEFAULTS)  # predictor's, never train's
     s = merge_settings({"classes": [9, 10]}, {"top_scale": 4, "lr_decay_epochs": [50, 25]})
     assert s["lr_decay_epochs"] == [25, 50] and s["lr_decay_factor"] == 5.0
     assert s["patch_inner"] + 2 * s["patch_border"] == 96
     bad = [
-        ({"classes": [0]}, "ClassTypes in 1..10"),
+        ({"classes": [0]}, "class ids in 1..255"),
         ({"classes": [1, 1]}, "duplicates"),
         ({"classes": [1], "top_scale": 3}, "top_scale must be one of"),
         ({"classes": [1], "patch_inner": 60}, "must be divisible by 16"),
@@ -528,7 +528,7 @@ def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path)
     from dstl_hpc.prepare.stacks import read_mask, read_prediction
 
     _water_dataset(tmp_path)
-    base = {**TINY, "epochs": 8, "jitter": 0.0, "dropout": 0.0, "epoch_fraction": 3.0, "tile": 32}
+    base = {**TINY, "epochs": 8, "jitter": 0.0, "dropout": 0.0, "epoch_fraction": 3.0}
     scores = {}
     for name, indices in (("plain", []), ("ndwi", ["ndwi"])):
         assert _run(tmp_path, name, {**base, "indices": indices}) == 0
@@ -537,7 +537,8 @@ def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path)
     _, meta = load_model_file(tmp_path / "ndwi" / "model.pt")
     assert meta["channels"] == ["R", "G", "B", "ndwi"] and len(meta["mean"]) == 4
     out = tmp_path / "d3_pred.h5"
-    predict_file(tmp_path / "ndwi" / "model.pt", tmp_path / "stacks" / "d3.h5", out, "cpu", 1)
+    model = tmp_path / "ndwi" / "model.pt"
+    predict_file(model, tmp_path / "stacks" / "d3.h5", out, "cpu", 1, tile=32)
     prob = read_prediction(out)[0][0] > 0.5
     truth = read_mask(tmp_path / "masks" / "d3.h5", [1])[0] > 0
     assert (prob & truth).sum() / (prob | truth).sum() > 0.5

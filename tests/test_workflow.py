@@ -209,8 +209,8 @@ def test_options_beyond_the_seed_run_end_to_end(tmp_path):
     snakemake(tmp_path, cfg)
     res = tmp_path / "results"
     built = torch.load(res / "models/all/built/predictor.pt", weights_only=True)
-    assert len(built["members"]) == 2 and built["combine"] == "median"
-    assert built["hparams"]["mosaic"] is True
+    assert len(built["members"]) == 2 and built["predict"]["ensemble"] == "median"
+    assert built["predict"]["mosaic"] is True and "mosaic" not in built["hparams"]
     seeds = [
         torch.load(res / f"models/all/{u}/model.pt", weights_only=True)["hparams"]["seed"]
         for u in ("built", "built__m1")
@@ -221,7 +221,7 @@ def test_options_beyond_the_seed_run_end_to_end(tmp_path):
     # checkpoint best: the all variant trained up to the epochs validation chose, kept them
     assert rest["best"] and rest["epochs_done"] == max(v["epoch"] for v in rest["best"].values())
     ready = torch.load(res / "models/all/rest/predictor.pt", weights_only=True)
-    assert ready["checkpoint"] == "best" and ready["members"]
+    assert ready["predict"]["checkpoint"] == "best" and ready["members"]
     stats = json.loads((res / "stats.json").read_text())
     assert {"ndwi", "ndvi", "ccci"} <= set(stats["channels"])
     log = (res / "logs/predict/all/built/part0.log").read_text()

@@ -1,7 +1,9 @@
-"""dstl-hpc predict MODEL.pt STACK.h5 OUT.h5 [options]
-   dstl-hpc predict MODEL.pt STACK.h5 [STACK.h5 ...] --out-dir DIR [options]
+"""dstl-hpc predict PREDICTOR.pt STACK.h5 OUT.h5 [options]
+   dstl-hpc predict PREDICTOR.pt STACK.h5 [STACK.h5 ...] --out-dir DIR [options]
 
-Torch is imported only when the command runs (inside ``run``).
+Predicts with the ``PredictSettings`` the predictor file holds (``dstl-hpc predictor``
+wrote them); the flags of the prediction settings override them for a hand run. Torch
+is imported only when the command runs (inside ``run``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dstl_hpc.argtypes import non_negative_int, positive_int
 
 
 def add_prediction_settings(p: argparse.ArgumentParser, default: str) -> None:
-    """The flags of the prediction settings (shared by ``predict`` and ``predictor``)."""
+    """The flags that override a predictor file's prediction settings."""
     p.add_argument(
         "--tile",
         type=positive_int,
@@ -42,24 +44,23 @@ def add_prediction_settings(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def prediction_settings(args) -> dict:
-    """The prediction settings given on the command line, as model hparams."""
-    given = {
+def prediction_overrides(args) -> dict:
+    """The prediction settings given on the command line (``PredictSettings.overridden``)."""
+    return {
         "tile": args.tile,
         "shift_steps": args.shift_steps,
+        "shift_average": False if args.no_shift_average else None,
         "edge_margin": args.edge_margin,
         "mosaic": args.mosaic,
     }
-    settings = {k: v for k, v in given.items() if v is not None}
-    if args.no_shift_average:
-        settings["shift_average"] = False
-    elif args.shift_steps is not None:
-        settings["shift_average"] = True
-    return settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file (models/{variant}/{group}/model.pt)")
+    p.add_argument(
+        "model",
+        help="predictor file (models/{variant}/{group}/predictor.pt, from dstl-hpc predictor), "
+        "which holds the prediction settings; a model.pt predicts with the defaults",
+    )
     p.add_argument(
         "paths",
         nargs="+",
@@ -71,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out-dir",
         help="predict every stack given, writing DIR/<stack file name> (the model is loaded once)",
     )
-    add_prediction_settings(p, "default: the model's")
+    add_prediction_settings(p, "default: the predictor file's")
     p.add_argument(
         "--context-dirs",
         nargs="+",
@@ -117,17 +118,13 @@ def run(args) -> int:
     resolve_device(args.device)  # no CUDA for --device cuda: exit 2 before any work
     if args.out_dir:
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    shift_steps = 1 if args.no_shift_average else args.shift_steps
     predict_files(
         args.model,
         pairs,
         device=args.device,
         threads=args.threads,
         context_dirs=args.context_dirs,
-        tile=args.tile,
-        shift_steps=shift_steps,
-        edge_margin=args.edge_margin,
-        mosaic=args.mosaic,
         batch=args.batch,
+        **prediction_overrides(args),
     )
     return 0

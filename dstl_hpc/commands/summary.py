@@ -188,6 +188,10 @@ def summarize(results) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     if not res.is_dir():
         return lines, [f"{res}: no such directory"]
+    if (res / "geo" / "check.json").exists():
+        from dstl_hpc.sources.geo.summary import geo_summary
+
+        return geo_summary(res)
 
     choices: list[str] = []
     thresholds = _thresholds(res, problems, choices)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from dstl_hpc.argtypes import positive_float
-from dstl_hpc.config.settings import REQUIRED, SETTINGS, merge_settings
+from dstl_hpc.config.settings import REQUIRED, SETTINGS, TRAIN_KEYS, merge_settings
 from dstl_hpc.errors import DstlError
 
 
@@ -104,7 +104,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="dir(s) of {id}.h5 stacks; each id is read from the first that holds it (required)",
     )
-    io.add_argument("--masks-dir", required=True, type=Path, help="dir of {id}.h5 masks (required)")
+    io.add_argument(
+        "--masks-dir",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="dir(s) of {id}.h5 masks (required; each id is looked up in order)",
+    )
     io.add_argument(
         "--train-ids", required=True, nargs="+", metavar="ID", help="training image ids"
     )
@@ -156,7 +162,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(predictor --checkpoint best)",
     )
     grp = parser.add_argument_group("settings (override --settings)")
-    for key, spec in SETTINGS.items():
+    for key in TRAIN_KEYS:  # prediction settings reach predictor, never train
+        spec = SETTINGS[key]
         grp.add_argument("--" + key.replace("_", "-"), **_flag(key, spec))
 
 
@@ -182,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
     ids = [*args.train_ids, *args.valid_ids]
     inputs = [args.stats, *([args.select_from] if args.select_from else [])]
-    inputs += [d / f"{i}.h5" for d in (*args.stacks_dir, args.masks_dir) for i in ids]
+    inputs += [d / f"{i}.h5" for d in (*args.stacks_dir, *args.masks_dir) for i in ids]
     guard_outputs(
         {"--out": args.out, "--metrics": args.metrics, "--checkpoint": args.checkpoint},
         inputs,
@@ -194,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     layer = _settings_layer(args.settings)
     overrides = {
         k: getattr(args, f"setting_{k}")
-        for k in SETTINGS
+        for k in TRAIN_KEYS
         if getattr(args, f"setting_{k}") is not None
     }
     settings = merge_settings(layer, overrides, where="train settings")

@@ -15,6 +15,7 @@ from dstl_hpc.config.groups import GROUP_KEYS, MEMBER, VARIANTS, resolve_groups
 from dstl_hpc.config.schema import (
     CLASS_DEFAULTS,
     DEFAULTS,
+    GEO_DEFAULTS,
     RESOURCE_DEFAULTS,
     SYNTHETIC_DEFAULTS,
 )
@@ -23,6 +24,7 @@ from dstl_hpc.errors import DstlError
 from dstl_hpc.paths import check_apart, check_path_text
 from dstl_hpc.sources.dstl import (
     CLASS_TYPES,
+    DSTL_CLASSES,
     SEED_VALIDATION_IDS,
     Layout,
     read_ids,
@@ -42,7 +44,13 @@ class Plan:
         self.results = Path(self._top("results"))
         check_path_text(self.results, "results")
         data = config["data"]
-        self.synthetic = data["source"] == "synthetic"
+        self.source = data["source"]
+        self.synthetic = self.source == "synthetic"
+        self.geo = None  # the geo source (GeoSource), when data.source is geo
+        if self.source == "geo":
+            self._init_geo(config)
+            return
+        self.class_info = DSTL_CLASSES
         if self.synthetic:
             if data.get("dir"):
                 raise DstlError(
@@ -70,6 +78,14 @@ class Plan:
             self.test_ids = read_ids(layout.sample_submission)
         self.layout = Layout(self.data_dir)
         self.validation_ids = self._validation_ids(config.get("validation_ids"))
+        self._init_groups(config)
+        bad = [k for k in self.classes if k not in CLASS_TYPES]
+        if bad:
+            raise DstlError(f"config groups: DSTL classes are 1..10, not {bad}")
+        if not self.synthetic:
+            check_layout(self.layout, self.train_ids, self.test_ids)
+
+    def _init_groups(self, config: dict) -> None:
         self.variants = list(config.get("variants", VARIANTS))
         self.groups = resolve_groups(config)
         # class -> the groups that predict it (several: candidates, chosen on validation)
@@ -78,9 +94,24 @@ class Plan:
             for ct in settings["classes"]:
                 self.class_groups.setdefault(ct, []).append(name)
         self.classes = sorted(self.class_groups)
+        self.class_names = {c.id: c.name for c in self.class_info}
         self._check_candidates()
-        if not self.synthetic:
-            check_layout(self.layout, self.train_ids, self.test_ids)
+
+    def _init_geo(self, config: dict) -> None:
+        """A geo source: chips of its scenes are the images (``dstl_hpc.sources.geo``)."""
+        from dstl_hpc.sources.geo.source import GeoSource
+
+        self.geo = GeoSource({**GEO_DEFAULTS, **config["data"]}, self.results)
+        self.data_dir, self.layout = self.geo.data_dir, None
+        self.class_info = self.geo.classes
+        self.train_ids, self.validation_ids, self.test_ids = self.geo.split_ids()
+        if config.get("validation_ids") is not None:
+            raise DstlError(
+                "config validation_ids: a geo source holds out its validation scenes (split "
+                "validation in the scene table); remove validation_ids"
+            )
+        self._init_groups(self.geo.with_class_ids(config))
+        self.geo.check_plan(self)
 
     def _check_candidates(self) -> None:
         for k, groups in self.class_groups.items():
@@ -209,6 +240,9 @@ class Plan:
     # ------------------------------------------------------- align parts
     @property
     def align_images_per_job(self) -> int:
+        """Images per align job (geo: chips per geo-chips job)."""
+        if self.geo is not None:
+            return int(self.geo.data["chips_per_job"])
         return int(self._top("align_images_per_job"))
 
     def n_align_parts(self) -> int:
@@ -241,6 +275,17 @@ class Plan:
 
     def stack_file(self, image: str) -> str:
         return f"{self.stack_dir(self.align_part_of(image))}/{image}.h5"
+
+    def mask_dir(self, part: int) -> str:
+        """The geo-chips job output holding the masks of one part's labelled chips."""
+        return str(self.results / "masks" / f"part{part}")
+
+    def mask_inputs(self, ids) -> list[str]:
+        """What a training reads the masks of ``ids`` from: DSTL, one file per image;
+        geo, the part folders of geo-chips."""
+        if self.geo is not None:
+            return [self.mask_dir(p) for p in sorted({self.align_part_of(i) for i in ids})]
+        return [str(self.results / "masks" / f"{i}.h5") for i in ids]
 
     def stack_dirs(self, ids) -> list[str]:
         """The align outputs that hold the stacks of ``ids``, in part order."""
@@ -279,21 +324,15 @@ class Plan:
     def train_settings_json(self, group: str) -> str:
         return json.dumps(self.train_settings(group), sort_keys=True)
 
-    def predict_options(self, group: str) -> list[str]:
-        """`dstl-hpc predict` arguments from a group's prediction settings."""
-        g = self.groups[group]
-        opts = []
-        if "tile" in g:
-            opts += ["--tile", str(g["tile"])]
-        if g.get("shift_average", True) is False:
-            opts.append("--no-shift-average")
-        elif "shift_steps" in g:
-            opts += ["--shift-steps", str(g["shift_steps"])]
-        if "edge_margin" in g:
-            opts += ["--edge-margin", str(g["edge_margin"])]
-        if "mosaic" in g:
-            opts.append("--mosaic" if g["mosaic"] else "--no-mosaic")
-        return opts
+    def predict_settings(self, group: str):
+        """A group's PredictSettings (dstl_hpc.predict.settings): what its predictor uses."""
+        from dstl_hpc.predict.settings import PredictSettings
+
+        return PredictSettings.of_group(self.groups[group], where=f"config groups.{group}")
+
+    def predict_settings_json(self, group: str) -> str:
+        """`dstl-hpc predictor --settings`: the group's PredictSettings as one JSON object."""
+        return self.predict_settings(group).to_json()
 
     def select_from(self, unit: str, variant: str) -> list[str]:
         """The validation run's metrics CSV a unit's ``all`` training chooses its epochs
@@ -310,13 +349,17 @@ class Plan:
             return []
         return ["--index", g["model"], "--classes", *map(str, g["classes"]), "--group", group]
 
+    def indices_used(self) -> bool:
+        """Whether a group uses index channels (or is an index model): DSTL bands only."""
+        return any(g.get("indices") or g["model"] != "unet" for g in self.groups.values())
+
     @property
     def trained_groups(self) -> list[str]:
         """The groups with a UNet to train (an index model trains nothing)."""
         return [g for g in self.groups if self.units(g)]
 
     def mosaic(self, group: str) -> bool:
-        return bool(self.groups[group].get("mosaic", False))
+        return self.predict_settings(group).mosaic
 
     def context_ids(self, group: str, ids: list[str]) -> list[str]:
         """With ``mosaic``, the scene neighbours of ``ids`` a predict job reads (their
@@ -346,13 +389,18 @@ class Plan:
 
     # ------------------------------------------------------------ classes
     def class_settings(self, class_type: int) -> dict:
+        """A class's polygon settings: ``class_defaults``, then ``classes.<id>`` (or, geo,
+        ``classes.<name>``)."""
         base = dict(CLASS_DEFAULTS)
         base.update(self.config.get("class_defaults", {}))
-        base.update(self.config.get("classes", {}).get(str(class_type), {}))
+        per_class = self.config.get("classes", {})
+        base.update(per_class.get(str(class_type), {}))
+        if self.geo is not None:
+            base.update(per_class.get(self.class_names.get(int(class_type), ""), {}))
         return base
 
     def pre_buffers(self) -> dict[int, float]:
-        grow = {k: self.class_settings(k)["pre_buffer"] for k in CLASS_TYPES}
+        grow = {c.id: self.class_settings(c.id)["pre_buffer"] for c in self.class_info}
         return {k: v for k, v in grow.items() if v}
 
     def sweep_grid_args(self) -> list[str]:

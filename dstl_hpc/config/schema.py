@@ -165,6 +165,96 @@ GROUP_EXTRAS = {
 }
 GROUP_EXTRA_DEFAULTS = {k: v["default"] for k, v in GROUP_EXTRAS.items()}
 
+# The geo source (``data: {source: geo, ...}``): a team's own georeferenced scenes.
+_PATHS = {"type": ["string", "array", "null"], "items": {"type": "string"}}
+GEO = {
+    "scenes": _key(
+        {"type": ["string", "null"]},
+        None,
+        "scene table: a CSV (scene,split,files; files separated by ';') or a YAML list of "
+        "{id, split, files}; split: train, validation, test or predict; relative paths are "
+        "relative to the table",
+    ),
+    "scene_globs": _key(
+        {
+            "type": ["object", "null"],
+            "propertyNames": {"enum": ["train", "validation", "test", "predict"]},
+            "additionalProperties": {"type": ["string", "array"], "items": {"type": "string"}},
+        },
+        None,
+        "instead of a table: {split: [glob, ...]}, one scene per matched raster, named by its stem",
+    ),
+    "geo_synthetic": _key(
+        {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "scenes": {"type": "integer", "minimum": 3},
+                "size": {"type": "integer", "minimum": 128, "maximum": 8192},
+                "seed": {"type": "integer"},
+            },
+        },
+        None,
+        "instead of scenes: synthetic georeferenced scenes the workflow writes under "
+        "<results>/data ({scenes: 4, size: 512, seed: 0}: 2 m UTM rasters, a 4 m JPEG 2000 "
+        "second file, labels in a GeoPackage in EPSG:4326)",
+    ),
+    "bands": _key(
+        {
+            "type": ["array", "null"],
+            "items": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1}},
+        },
+        None,
+        "per file position of a scene: the 1-based bands to use (null: all)",
+    ),
+    "resolution": _key(
+        {"type": ["number", "null"], "exclusiveMinimum": 0},
+        None,
+        "pixel size of the scene grid in the first file's CRS units (null: the finest file's)",
+    ),
+    "value_range": _key(
+        {"type": ["array", "object", "null"]},
+        None,
+        "for bands that are not uint8/uint16: [lo, hi] mapped to the model's 0..65535 "
+        "(or {band position: [lo, hi]})",
+    ),
+    "labels": _key(
+        _PATHS, None, "label vector files (any OGR format and CRS; path::layer picks a layer)"
+    ),
+    "class_field": _key(
+        {"type": ["string", "null"]}, None, "the labels' attribute holding the class"
+    ),
+    "class_map": _key(
+        {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": ["array", "string", "number"],
+                "items": {"type": ["string", "number"]},
+            },
+        },
+        None,
+        "class name -> the class_field values that mean it, in class order (class ids 1..N); "
+        "other values are ignored and counted",
+    ),
+    "labelled_area": _key(
+        _PATHS,
+        None,
+        "polygons where labels are complete (null: everywhere); outside them the "
+        "loss and the metric ignore pixels",
+    ),
+    "chip_size": _key({"type": "integer", "minimum": 64}, 512, "chip side (px): the DAG's unit"),
+    "chip_overlap": _key(
+        {"type": "integer", "minimum": 0}, 64, "px shared by neighbouring chips (blended)"
+    ),
+    "chips_per_job": _key({"type": "integer", "minimum": 1}, 16, "chips per geo-chips job"),
+    "output_crs": _key(
+        {"type": ["string", "null"]}, None, "CRS of the polygon files (null: each scene's)"
+    ),
+    "vector_format": _key({"enum": ["GPKG", "GeoJSON"]}, "GPKG", "format of the polygon files"),
+}
+GEO_DEFAULTS = {k: v.get("default") for k, v in GEO.items()}
+
 CLASS_SETTINGS = {
     "threshold": _key(
         {"type": ["number", "null"], "minimum": 0, "maximum": 1},
@@ -203,7 +293,12 @@ def config_schema() -> dict:
         "additionalProperties": False,
         "required": ["data", "results", "defaults", "groups"],
         "$defs": {
-            "class_type": {"type": "integer", "minimum": 1, "maximum": 10},
+            "class_type": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": 255},
+                    {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
+                ]
+            },
             "resources": _object(_strip_defaults(RESOURCES)),
             "settings": group,
             "class_settings": _object(_strip_defaults(CLASS_SETTINGS)),
@@ -211,11 +306,12 @@ def config_schema() -> dict:
         "properties": {
             "data": _object(
                 {
-                    "source": {"enum": ["synthetic", "dstl"]},
+                    "source": {"enum": ["synthetic", "dstl", "geo"]},
                     "dir": {
                         "type": ["string", "null"],
                         "description": "DSTL data directory (source dstl)",
                     },
+                    **_strip_defaults(GEO),
                 },
                 required=["source"],
             ),
@@ -242,7 +338,7 @@ def config_schema() -> dict:
             "class_defaults": {"$ref": "#/$defs/class_settings"},
             "classes": {
                 "type": "object",
-                "propertyNames": {"pattern": "^([1-9]|10)$"},
+                "propertyNames": {"pattern": "^[A-Za-z0-9_]+$"},
                 "additionalProperties": {"$ref": "#/$defs/class_settings"},
             },
             **TOP_LEVEL,
@@ -291,6 +387,7 @@ def docs_text() -> str:
         ("Per class (`class_defaults`, `classes.<k>`)", CLASS_SETTINGS),
         ("Resources (`train_resources`, `predict_resources`, `resources.<step>`)", RESOURCES),
         ("Synthetic data (`synthetic`)", SYNTHETIC),
+        ("Geo source (`data`, with `source: geo`)", GEO),
     )
     for title, keys in tables:
         lines += ["", f"## {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]

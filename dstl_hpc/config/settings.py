@@ -10,6 +10,12 @@ Snakemake validates the config with (``dstl_hpc/config/schema.py`` writes
 ``defaults`` with ``groups.<name>`` (``merge_settings``) and passes it as JSON to
 ``dstl-hpc train --settings``.
 
+Two disjoint sets of keys: training settings (``stage`` "train": ``TRAIN_KEYS``,
+``TRAIN_DEFAULTS``), which ``train`` receives and ``model.pt`` records, and
+prediction settings (``stage`` "predict": ``PREDICT_KEYS``, ``PREDICT_DEFAULTS``),
+which reach ``dstl-hpc predictor`` as one ``PredictSettings``
+(``dstl_hpc.predict.settings``) and are recorded in ``predictor.pt`` only.
+
 This module is imported by the Snakefile: it must stay cheap (no torch, no numpy).
 """
 
@@ -38,12 +44,17 @@ class Setting(NamedTuple):
     choices: tuple = ()
     nullable: bool = False
     auto: bool = False
-    stage: str = "train"  # "predict": read by predict, accepted and ignored by train
+    stage: str = "train"  # "predict": a prediction setting (PredictSettings), never train's
 
 
 S = Setting
 SETTINGS: dict[str, Setting] = {
-    "classes": S(None, "ClassTypes (1..10) predicted by the group's model", "classes"),
+    "classes": S(
+        None,
+        "classes predicted by the group's model: DSTL ClassTypes 1..10, or (geo) class names "
+        "or ids 1..N of data.class_map",
+        "classes",
+    ),
     "n_channels": S(12, "input channels: the first N of R,G,B,P,M1..M8,A1..A8", "int", 1, 20),
     "indices": S(
         [],
@@ -80,6 +91,15 @@ SETTINGS: dict[str, Setting] = {
         "int",
         1,
         nullable=True,
+    ),
+    "min_steps": S(
+        0,
+        "at least this many optimizer steps in a training: when epochs x the batches of "
+        "epoch_fraction (or patches_per_epoch) give fewer, each epoch gets more batches, "
+        "so that a small labelled area still trains enough to learn real imagery (0: off; "
+        "a geo source's default is 2000)",
+        "int",
+        0,
     ),
     "log_loss": S(1.0, "weight of the binary cross-entropy term of the loss", "number", 0),
     "dice_loss": S(10.0, "weight of the dice term of the loss", "number", 0),
@@ -142,9 +162,12 @@ SETTINGS: dict[str, Setting] = {
 }
 del S
 
-TRAIN_DEFAULTS: dict[str, Any] = {k: s.default for k, s in SETTINGS.items()}
-SETTINGS_HELP: dict[str, str] = {k: s.help for k, s in SETTINGS.items()}
+TRAIN_KEYS = tuple(k for k, s in SETTINGS.items() if s.stage == "train")
 PREDICT_KEYS = tuple(k for k, s in SETTINGS.items() if s.stage == "predict")
+# What train receives (and model.pt records); what predictor receives (PredictSettings).
+TRAIN_DEFAULTS: dict[str, Any] = {k: SETTINGS[k].default for k in TRAIN_KEYS}
+PREDICT_DEFAULTS: dict[str, Any] = {k: SETTINGS[k].default for k in PREDICT_KEYS}
+SETTINGS_HELP: dict[str, str] = {k: s.help for k, s in SETTINGS.items()}
 AUGMENT_ON = SETTINGS["augment_on"].choices
 REQUIRED = tuple(k for k, s in SETTINGS.items() if s.default is None and not s.nullable)
 
@@ -153,24 +176,28 @@ def copy_defaults() -> dict[str, Any]:
     return {k: list(v) if isinstance(v, list) else v for k, v in TRAIN_DEFAULTS.items()}
 
 
-def check_keys(settings: Mapping[str, Any], where: str = "settings") -> None:
-    """DstlError naming every unknown key (with the closest known name)."""
+def check_keys(settings: Mapping[str, Any], where: str = "settings", known=None) -> None:
+    """DstlError naming every key not in ``known`` (default: every setting), with the
+    closest known name."""
+    known = list(SETTINGS if known is None else known)
     if not isinstance(settings, Mapping):
         raise DstlError(f"{where}: expected a mapping of settings, got {type(settings).__name__}")
-    unknown = [k for k in settings if k not in TRAIN_DEFAULTS]
+    unknown = [k for k in settings if k not in known]
     if unknown:
         parts = []
         for k in unknown:
-            close = difflib.get_close_matches(str(k), list(TRAIN_DEFAULTS), n=1)
+            close = difflib.get_close_matches(str(k), known, n=1)
             parts.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise DstlError(
             f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(parts)}; "
-            f"known: {', '.join(TRAIN_DEFAULTS)}"
+            f"known: {', '.join(known)}"
         )
 
 
 def merge_settings(*layers: Mapping[str, Any] | None, where: str = "settings") -> dict[str, Any]:
-    """TRAIN_DEFAULTS updated by each layer in turn (None layers skipped), validated."""
+    """The training settings: TRAIN_DEFAULTS updated by each layer in turn (None layers
+    skipped), validated. Prediction settings in a layer (a group's config holds both)
+    are checked and left out: training never receives them."""
     out = copy_defaults()
     for layer in layers:
         if layer is None:
@@ -229,6 +256,9 @@ def _choice_value(key: str, v, spec: Setting) -> str:
     return v
 
 
+MAX_CLASSES = 255  # class ids of any source (DSTL: 1..10, checked by its plan)
+
+
 def _classes_value(key: str, v, spec: Setting) -> list[int]:
     if v is None:
         raise DstlError(f"{key} is required (a list of ClassTypes 1..10)")
@@ -236,8 +266,8 @@ def _classes_value(key: str, v, spec: Setting) -> list[int]:
         v = [v]
     if not isinstance(v, list | tuple) or not v:
         raise DstlError(f"{key} must be a non-empty list of ClassTypes, got {v!r}")
-    if not all(_is_int(c) and 1 <= c <= 10 for c in v):
-        raise DstlError(f"{key} must be ClassTypes in 1..10, got {list(v)}")
+    if not all(_is_int(c) and 1 <= c <= MAX_CLASSES for c in v):
+        raise DstlError(f"{key} must be class ids in 1..{MAX_CLASSES}, got {list(v)}")
     if len(set(v)) != len(v):
         raise DstlError(f"{key} has duplicates: {list(v)}")
     return [int(c) for c in v]
@@ -287,13 +317,18 @@ def input_divisor(top_scale: int) -> int:
 
 
 def validate_settings(settings: Mapping[str, Any], where: str = "settings") -> dict[str, Any]:
-    """Check a complete settings dict; returns a normalised copy (floats as float...)."""
+    """Check a complete dict of training settings; returns a normalised copy (floats as
+    float...) of the training settings only. Prediction settings it holds (a group's
+    config; model files written before they were told apart) are checked and left out."""
     check_keys(settings, where)
     missing = [k for k in TRAIN_DEFAULTS if k not in settings]
     if missing:
         raise DstlError(f"{where}: missing setting(s) {', '.join(missing)}")
     try:
-        s = {k: check_value(k, settings[k]) for k in SETTINGS}
+        for k in PREDICT_KEYS:
+            if k in settings:
+                check_value(k, settings[k])
+        s = {k: check_value(k, settings[k]) for k in TRAIN_KEYS}
     except DstlError as exc:
         raise DstlError(f"{where}: {exc}") from None
     div = input_divisor(s["top_scale"])

@@ -1,27 +1,26 @@
 """The model file ``predict`` reads (``models/{variant}/{group}/predictor.pt``).
 
-A trained model file (``model.pt``, written by ``train``) with the group's prediction
-settings written into its ``hparams`` (tile, shift averaging, edge margin, mosaic),
+A trained model file (``model.pt``, written by ``train``, its ``hparams`` the training
+settings it received) with the group's ``PredictSettings`` (``dstl_hpc.predict.settings``:
+tile, shift averaging, edge margin, mosaic, ensemble, checkpoint) under ``predict``,
 so that ``dstl-hpc predict predictor.pt ...`` by hand does what the workflow does.
 When a group has several ensemble members, the file holds them all (``members``:
-each a state dict and the classes it predicts) and how their probabilities are
-combined (``combine``: mean or median); the top-level state dict is the first
-member's, so that a predictor reads like a model file.
+each a state dict and the classes it predicts), combined as ``predict.ensemble``
+says (mean or median); the top-level state dict is the first member's, so that a
+predictor reads like a model file.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dstl_hpc.config.schema import GROUP_EXTRAS
 from dstl_hpc.errors import DstlError
+from dstl_hpc.predict.settings import PredictSettings
 from dstl_hpc.train.model import MODEL_FORMAT, build_model, read_model_obj, save_atomic
 
 # What ensemble members must share: their input, their outputs and their network.
 SHARED_META = ("classes", "channels", "mean", "std")
 SHARED_HPARAMS = ("n_channels", "indices", "filters_base", "top_scale", "patch_border")
-COMBINE = tuple(GROUP_EXTRAS["ensemble"]["enum"])  # the config's choices (dstl_hpc.config.schema)
-CHECKPOINT = tuple(GROUP_EXTRAS["checkpoint"]["enum"])
 
 
 def _check_members(paths, objs) -> None:
@@ -61,34 +60,29 @@ def _members(path, obj: dict, checkpoint: str) -> list[dict]:
     ]
 
 
-def write_predictor(
-    model_paths, out, predict_settings: dict, combine: str = "mean", checkpoint: str = "last"
-) -> dict:
+def write_predictor(model_paths, out, settings: PredictSettings) -> PredictSettings:
     """Write ``out``: the model file(s) ``model_paths`` (one, or an ensemble's members)
-    with their prediction settings set to ``predict_settings``; ``checkpoint`` best:
-    each class from the epoch that validated best. Returns the hparams. Training
-    settings are never changed."""
-    from dstl_hpc.config.settings import PREDICT_KEYS, validate_settings
+    with ``settings`` (``predict``); ``settings.checkpoint`` best: each class from the
+    epoch that validated best. The hparams stay the training settings (those of an
+    older model file without the prediction keys it recorded). Returns ``settings``."""
+    from dstl_hpc.config.settings import PREDICT_KEYS
 
-    if combine not in COMBINE:
-        raise DstlError(f"{out}: combine must be mean or median, got {combine!r}")
+    if not isinstance(settings, PredictSettings):
+        raise DstlError(f"{out}: settings must be PredictSettings, got {type(settings).__name__}")
     paths = [str(p) for p in model_paths]
     objs = [read_model_obj(p) for p in paths]
     _check_members(paths, objs)
-    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
-    if other:
-        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
-    if checkpoint not in CHECKPOINT:
-        raise DstlError(f"{out}: checkpoint must be last or best, got {checkpoint!r}")
-    obj = {k: v for k, v in objs[0].items() if k != "best_states"}
-    obj["hparams"] = validate_settings({**obj["hparams"], **predict_settings}, where=str(out))
+    obj = {k: v for k, v in objs[0].items() if k not in ("best_states", "combine", "checkpoint")}
+    # as trained (train checked them), less an older model file's prediction keys
+    obj["hparams"] = {k: v for k, v in obj["hparams"].items() if k not in PREDICT_KEYS}
+    checkpoint = settings.checkpoint
     members = [m for p, o in zip(paths, objs, strict=True) for m in _members(p, o, checkpoint)]
     if len(members) > 1 or checkpoint == "best":
-        obj["members"], obj["combine"] = members, combine
+        obj["members"] = members
         obj["state_dict"] = members[0]["state_dict"]  # read as a model file: the first
-    obj["checkpoint"] = checkpoint
+    obj["predict"] = settings.to_dict()
     save_atomic(out, obj)
-    return obj["hparams"]
+    return settings
 
 
 class IndexModel:
@@ -108,25 +102,26 @@ class IndexModel:
         return np.repeat(plane[None], n_classes, axis=0)
 
 
-def write_index_predictor(out, index: str, classes, predict_settings: dict, group: str) -> dict:
-    """Write ``out``: a predictor whose classes are the index ``index`` (no weights)."""
-    from dstl_hpc.config.settings import PREDICT_KEYS, merge_settings
+def write_index_predictor(out, index: str, classes, settings: PredictSettings, group: str):
+    """Write ``out``: a predictor whose classes are the index ``index`` (no weights),
+    predicted with ``settings``. Returns ``settings``."""
+    from dstl_hpc.config.settings import merge_settings
     from dstl_hpc.prepare.indices import SOURCE_CHANNELS
     from dstl_hpc.sources.dstl import CHANNELS
 
-    other = sorted(set(predict_settings) - set(PREDICT_KEYS))
-    if other:
-        raise DstlError(f"{out}: only prediction settings can be set here, not {', '.join(other)}")
+    if settings.checkpoint != "last":
+        raise DstlError(f"{out}: an index model has no checkpoints (checkpoint last)")
     classes = [int(k) for k in classes]
-    hparams = merge_settings({"classes": classes, **predict_settings}, where=str(out))
+    hparams = merge_settings({"classes": classes}, where=str(out))
     n = SOURCE_CHANNELS  # the bands the index is computed from
     obj = {
         "format": MODEL_FORMAT, "index": index, "hparams": {**hparams, "n_channels": n},
         "classes": classes, "channels": list(CHANNELS[:n]), "mean": [0.0] * n,
         "std": [1.0] * n, "group": group, "variant": "", "epochs_done": 0,
+        "predict": settings.to_dict(),
     }  # fmt: skip
     save_atomic(out, obj)
-    return obj["hparams"]
+    return settings
 
 
 def load_predictor(path, device="cpu"):

@@ -7,13 +7,16 @@ output square plus ``border`` px of context on each side, taken from the image w
 mirror (reflect-101, like ``cv2.BORDER_REFLECT_101``) indices where it leaves the
 image; tiles of one tiling never overlap, so every pixel is predicted once per
 tiling. With shift averaging the whole tiling is shifted by ``(i * s, j * s)``,
-``s = patch_inner / shift_steps``, for ``i, j < shift_steps`` (3 -> 9 passes), and
-the sigmoid probabilities are averaged per pixel. This is the reference's 96 px
+``s = patch_inner / shift_steps``, for ``i, j < shift_steps`` (3 -> 9 passes;
+``dstl_hpc.predict.tiles.shift_offsets``), and the sigmoid probabilities are averaged
+per pixel. This is the reference's 96 px
 window sliding with step 64 (or 64 / 3) when ``tile == patch_inner``, but with large
 tiles the network runs on far fewer, larger inputs. ``tiled_mean`` is this tiler;
 validation after each training epoch uses it too (``predict_logits``: one tiling of
 ``valid_tile`` px tiles, logits), so it scores what ``predict`` gives without shifts. Tile
-sizes and mirror indices are ``dstl_hpc.predict.tiles``.
+sizes and mirror indices are ``dstl_hpc.predict.tiles``. What to predict with comes from
+the predictor file's ``PredictSettings`` (``dstl_hpc.predict.settings``) and the
+model's training settings (patch_inner, bf16, channels_last): ``PredictOptions.of``.
 
 Memory stays bounded: on the CPU the raw uint16 image is kept and each tile is
 gathered and normalised on its own; on CUDA the normalised image lives on the GPU
@@ -31,8 +34,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from dstl_hpc.config.settings import PREDICT_DEFAULTS, TRAIN_DEFAULTS
 from dstl_hpc.device import resolve_device
 from dstl_hpc.errors import DstlError
+from dstl_hpc.predict.settings import PredictSettings
 from dstl_hpc.predict.tiles import axis_tiles, reflect_indices, shift_offsets
 
 log = logging.getLogger(__name__)
@@ -40,15 +45,43 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PredictOptions:
-    tile: int = 1024
-    shift_steps: int = 3  # 1 = no shift averaging
-    patch_inner: int = 64
-    edge_margin: int = 0
+    """How one prediction runs: the prediction settings (defaults: the settings
+    source's), the model's training settings it needs, and run-time choices."""
+
+    tile: int = PREDICT_DEFAULTS["tile"]
+    shift_steps: int = PREDICT_DEFAULTS["shift_steps"]  # 1 = no shift averaging
+    patch_inner: int = TRAIN_DEFAULTS["patch_inner"]
+    edge_margin: int = PREDICT_DEFAULTS["edge_margin"]
     batch: int = 1
-    bf16: bool = True  # CUDA only, unless bf16_cpu
-    channels_last: bool = True  # CUDA only
+    bf16: bool = TRAIN_DEFAULTS["bf16"]  # CUDA only, unless bf16_cpu
+    channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # CUDA only
     bf16_cpu: bool = False  # with bf16: autocast on the CPU too (benchmarks; off in the workflow)
-    mosaic: bool = False  # surround images with their scene neighbours (dstl_hpc.predict.mosaic)
+    mosaic: bool = PREDICT_DEFAULTS["mosaic"]  # scene neighbours (dstl_hpc.predict.mosaic)
+    shift_average: bool = PREDICT_DEFAULTS["shift_average"]  # False: one tiling
+    combine: str = PredictSettings.ensemble  # how ensemble members are combined
+
+    @classmethod
+    def of(cls, settings: PredictSettings, meta: dict, **run) -> PredictOptions:
+        """The options of ``settings`` for the model of ``meta`` (its hparams: patch_inner,
+        bf16, channels_last), with the run-time ``run`` ones (batch, bf16_cpu...)."""
+        hp = meta.get("hparams", {})
+        opt = cls(
+            tile=settings.tile,
+            shift_steps=settings.shift_steps,
+            shift_average=settings.shift_average,
+            edge_margin=settings.edge_margin,
+            mosaic=settings.mosaic,
+            combine=settings.ensemble,
+            patch_inner=int(hp.get("patch_inner", TRAIN_DEFAULTS["patch_inner"])),
+            bf16=bool(hp.get("bf16", TRAIN_DEFAULTS["bf16"])),
+            channels_last=bool(hp.get("channels_last", TRAIN_DEFAULTS["channels_last"])),
+        )
+        return replace(opt, **run)
+
+    @property
+    def offsets(self) -> list[int]:
+        """The shift offsets along one axis (``dstl_hpc.predict.tiles.shift_offsets``)."""
+        return shift_offsets(self.patch_inner, self.shift_steps, self.shift_average)
 
 
 @torch.inference_mode()
@@ -90,7 +123,7 @@ def predict_logits(
     does with one tiling (no shift averaging) of tiles of about ``tile`` px: validation's
     prediction. ``bf16`` and ``channels_last`` apply on CUDA only."""
     opt = PredictOptions(
-        tile=tile, shift_steps=1, batch=batch, bf16=bf16, channels_last=channels_last
+        tile=tile, shift_average=False, batch=batch, bf16=bf16, channels_last=channels_last
     )
     return tiled_mean(model, image, mean, std, opt, torch.device(device)).cpu().numpy()
 
@@ -106,7 +139,7 @@ def tiled_mean(model, image, mean, std, opt: PredictOptions, device, passes=None
         raise ValueError(f"image of shape {image.shape} has fewer than {n_in} channels")
     _, h, w = image.shape
     b = int(model.border)
-    offsets = shift_offsets(opt.patch_inner, opt.shift_steps)
+    offsets = opt.offsets
     ty = axis_tiles(h, opt.tile, offsets[-1], b, int(model.divisor))
     tx = axis_tiles(w, opt.tile, offsets[-1], b, int(model.divisor))
     gather = _tile_reader(image, mean, std, device, opt.bf16, b, (ty, tx))
@@ -194,22 +227,15 @@ def to_uint8(prob: np.ndarray) -> np.ndarray:
 
 
 def options_from_meta(meta: dict, **overrides) -> PredictOptions:
-    """PredictOptions from a model file's hparams, with non-None ``overrides`` applied."""
-    hp = meta.get("hparams", {})
-    shift_steps = int(hp.get("shift_steps", 3)) if hp.get("shift_average", True) else 1
-    opt = PredictOptions(
-        tile=int(hp.get("tile", 1024)),
-        shift_steps=shift_steps,
-        patch_inner=int(hp.get("patch_inner", 64)),
-        edge_margin=int(hp.get("edge_margin", 0)),
-        bf16=bool(hp.get("bf16", True)),
-        channels_last=bool(hp.get("channels_last", True)),
-        mosaic=bool(hp.get("mosaic", False)),
+    """PredictOptions of a predictor (or model) file's ``PredictSettings`` and hparams,
+    with the non-None ``overrides`` applied: prediction settings (a shift_steps turns
+    shift averaging on) and run-time options (batch, bf16_cpu...)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    keys = PredictSettings.keys()
+    settings = PredictSettings.of_model(meta).overridden(
+        **{k: v for k, v in given.items() if k in keys}
     )
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(opt, k, v)
-    return opt
+    return PredictOptions.of(settings, meta, **{k: v for k, v in given.items() if k not in keys})
 
 
 def predict_file(
@@ -246,8 +272,8 @@ def predict_files(
     opt.batch = batch or (
         max(1, (2048 * 2048) // (opt.tile * opt.tile)) if dev.type == "cuda" else 1
     )
-    if opt.tile < 1 or opt.shift_steps < 1 or opt.edge_margin < 0 or opt.batch < 1:
-        raise DstlError("--tile, --shift-steps and --batch must be >= 1, --edge-margin >= 0")
+    if opt.batch < 1:
+        raise DstlError("--batch must be >= 1")
     inputs = ModelInput.of(meta)
     return [
         _predict_one(members, meta, opt, dev, inputs, stack, out, context_dirs)
@@ -329,7 +355,7 @@ def _predict_one(members, meta, opt, dev, inputs, stack_path, out_path, context_
     probs = [(_member_probabilities(net, image, meta, whole, dev), idx) for net, idx in members]
     del image
     classes = [int(c) for c in meta["classes"]]
-    prob = combine_members(probs, len(classes), meta.get("combine", "mean"))
+    prob = combine_members(probs, len(classes), opt.combine)
     prob = prob[:, margin : margin + h, margin : margin + w]
     _clear_edges(prob, opt.edge_margin)
     seconds = time.perf_counter() - t0
@@ -341,7 +367,7 @@ def _predict_one(members, meta, opt, dev, inputs, stack_path, out_path, context_
         w,
         classes,
         len(members),
-        opt.shift_steps**2,
+        len(opt.offsets) ** 2,
         f", {margin} px of scene context" if margin else "",
         seconds,
         h * w / 1e6 / max(seconds, 1e-9),

@@ -38,7 +38,10 @@ def axis_tiles(length: int, tile: int, max_offset: int, border: int, divisor: in
     return fit_side(math.ceil(need / n), border, divisor)
 
 
-def shift_offsets(patch_inner: int, shift_steps: int) -> list[int]:
-    """Offsets of the shifted tilings along one axis: ``int(i * patch_inner / steps)``."""
-    steps = max(1, int(shift_steps))
+def shift_offsets(patch_inner: int, shift_steps: int, shift_average: bool = True) -> list[int]:
+    """Offsets along one axis of the tilings whose probabilities are averaged (the one
+    shift-averaging rule, of prediction, validation and benchmarks): with
+    ``shift_average``, ``int(i * patch_inner / shift_steps)`` for ``i < shift_steps``;
+    without it one tiling, ``[0]``. The tilings are every (oy, ox) pair of offsets."""
+    steps = max(1, int(shift_steps)) if shift_average else 1
     return [int(i * patch_inner / steps) for i in range(steps)]

@@ -9,9 +9,17 @@ Stack (``stacks/{id}.h5``, written by ``align``):
         band: a feature at RGB pixel (x, y) appears in the band at
         (x * w_band / W + dx, y * h_band / H + dy)).
 
-Mask (``masks/{id}.h5``, written by ``masks``):
-    dataset ``mask``: uint8 (10, H, W), plane k-1 for ClassType k;
-    attrs ``image_id``, ``classes`` ([1..10]), ``pre_buffer`` (JSON: ClassType -> px).
+    geo chips (``stacks/part{p}/{scene}__{r}_{c}.h5``, written by ``geo-chips``): the
+    source's channels (any count), a dataset ``valid`` uint8 (H, W) (0: nodata), attrs
+    ``scene``, ``window`` (row_off, col_off, h, w on the scene grid), ``crs`` (WKT),
+    ``transform`` (affine a..f of the chip); no ``alignment``.
+
+Mask (``masks/{id}.h5``, written by ``masks``; geo: ``masks/part{p}/{chip}.h5``):
+    dataset ``mask``: uint8 (n_classes, H, W), plane k-1 for class k (DSTL: 10);
+    attrs ``image_id``, ``classes`` ([1..n]), ``pre_buffer`` (JSON: class -> px);
+    geo: one more plane, ``known`` (attr ``known_plane``: its 1-based number, n + 1):
+    1 where labels are complete and the pixel valid (elsewhere loss and metric ignore
+    the pixel); read like a class plane, so patches carry it with their targets.
 
 Prediction (``predictions/{variant}/{group}/{id}.h5``, written by ``predict``):
     dataset ``prob``: uint8 (n_group_classes, H, W), probability * 255 rounded;
@@ -85,15 +93,31 @@ def _new_h5(path):
 
 
 def write_stack(
-    path, image: np.ndarray, image_id: str, alignment: dict, compression: str = "gzip"
+    path,
+    image: np.ndarray,
+    image_id: str,
+    alignment: dict | None = None,
+    compression: str = "gzip",
+    *,
+    channels=CHANNELS,
+    valid: np.ndarray | None = None,
+    geo: dict | None = None,
 ) -> None:
-    if image.dtype != np.uint16 or image.ndim != 3 or image.shape[0] != len(CHANNELS):
-        raise ValueError(f"stack must be uint16 (20, H, W), got {image.dtype} {image.shape}")
+    """A stack: uint16 (len(channels), H, W); geo chips add ``valid`` and ``geo`` attrs."""
+    if image.dtype != np.uint16 or image.ndim != 3 or image.shape[0] != len(channels):
+        raise ValueError(
+            f"stack must be uint16 ({len(channels)}, H, W), got {image.dtype} {image.shape}"
+        )
     with _new_h5(path) as h5:
         _create(h5, "image", image, compression)
-        h5.attrs["channels"] = list(CHANNELS)
+        h5.attrs["channels"] = list(channels)
         h5.attrs["image_id"] = image_id
-        h5.attrs["alignment"] = json.dumps(alignment)
+        if alignment is not None:
+            h5.attrs["alignment"] = json.dumps(alignment)
+        if valid is not None:
+            _create(h5, "valid", np.ascontiguousarray(valid, np.uint8)[None], compression)
+        for key, value in (geo or {}).items():
+            h5.attrs[key] = value
 
 
 def open_h5(path, dataset: str):
@@ -145,14 +169,45 @@ def stack_info(path) -> dict:
         }
 
 
-def write_mask(path, mask: np.ndarray, image_id: str, pre_buffer: dict[int, float]) -> None:
-    if mask.dtype != np.uint8 or mask.ndim != 3 or mask.shape[0] != len(CLASS_TYPES):
-        raise ValueError(f"mask must be uint8 (10, H, W), got {mask.dtype} {mask.shape}")
+def write_mask(
+    path,
+    mask: np.ndarray,
+    image_id: str,
+    pre_buffer: dict[int, float] | None = None,
+    *,
+    classes=CLASS_TYPES,
+    known: np.ndarray | None = None,
+) -> None:
+    """Class planes uint8 (len(classes), H, W); ``known`` (geo): where labels count."""
+    classes = list(classes)
+    if mask.dtype != np.uint8 or mask.ndim != 3 or mask.shape[0] != len(classes):
+        raise ValueError(
+            f"mask must be uint8 ({len(classes)}, H, W), got {mask.dtype} {mask.shape}"
+        )
+    if known is not None:
+        mask = np.concatenate([mask, np.asarray(known, np.uint8)[None]])
     with _new_h5(path) as h5:
         _create(h5, "mask", mask)
         h5.attrs["image_id"] = image_id
-        h5.attrs["classes"] = list(CLASS_TYPES)
-        h5.attrs["pre_buffer"] = json.dumps({str(k): v for k, v in pre_buffer.items()})
+        h5.attrs["classes"] = classes
+        h5.attrs["pre_buffer"] = json.dumps({str(k): v for k, v in (pre_buffer or {}).items()})
+        if known is not None:
+            h5.attrs["known_plane"] = len(classes) + 1
+
+
+def known_plane(path) -> int | None:
+    """The 1-based plane number of a mask file's ``known`` plane (None: it has none)."""
+    with open_h5(path, "mask") as h5:
+        k = h5.attrs.get("known_plane")
+        return int(k) if k is not None else None
+
+
+def read_valid(path) -> np.ndarray:
+    """uint8 (H, W) ``valid`` plane of a stack (all ones when it has none)."""
+    with open_h5(path, "image") as h5:
+        if "valid" in h5:
+            return h5["valid"][0]
+        return np.ones(h5["image"].shape[1:], np.uint8)
 
 
 def read_mask(path, classes: list[int] | None = None) -> np.ndarray:
@@ -176,6 +231,28 @@ def write_prediction(
         h5.attrs["scale"] = 255
         if group:
             h5.attrs["group"] = group  # the class group whose model made it
+
+
+def read_prediction_u8(path) -> tuple[np.ndarray, list[int]]:
+    """(prob uint8 (n, H, W) as stored, probability * 255; the class of each plane)."""
+    with open_h5(path, "prob") as h5:
+        if int(h5.attrs.get("scale", 255)) != 255:
+            raise DstlError(f"{path}: scale {h5.attrs['scale']} (expected 255)")
+        return h5["prob"][:], [int(c) for c in h5.attrs["classes"]]
+
+
+def read_json_file(path) -> dict:
+    """A JSON object file between steps; one-line errors when missing or not JSON."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DstlError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DstlError(f"{path}: not a JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise DstlError(f"{path}: expected a JSON object")
+    return data
 
 
 def read_prediction(path) -> tuple[np.ndarray, list[int], str]:

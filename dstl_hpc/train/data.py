@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.prepare.stacks import known_plane
 from dstl_hpc.sources.dstl import CHANNELS
 from dstl_hpc.train.augment import DeviceAugment, resolve_augment_on
 from dstl_hpc.train.batches import CropBatches, PatchBatches, PatchDataset
@@ -78,11 +79,14 @@ def image_paths(directories, ids, what: str) -> list[Path]:
 def epoch_batches(settings: dict, area: int) -> int:
     """Batches per epoch, >= one: ``patches_per_epoch`` patches when set (the seed's
     code: a fixed count whatever the number of images), else ``epoch_fraction`` of the
-    training area in patch_inner^2 patches."""
+    training area in patch_inner^2 patches; raised so that the training makes at least
+    ``min_steps`` optimizer steps in all."""
     patches = settings["patches_per_epoch"]
     if patches is None:
         patches = settings["epoch_fraction"] * area / settings["patch_inner"] ** 2
-    return max(1, round(patches / settings["batch_size"]))
+    batches = max(1, round(patches / settings["batch_size"]))
+    floor = -(-int(settings.get("min_steps") or 0) // int(settings["epochs"]))
+    return max(batches, floor)
 
 
 @dataclass
@@ -99,6 +103,7 @@ class TrainingData:
     augment_on: str
     n_batches: int
     valid: ValidSet
+    known: int | None = None  # the masks' known plane: the targets' last plane weighs the loss
 
 
 def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, std, device):
@@ -108,7 +113,8 @@ def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, st
     train_masks = image_paths(masks_dir, train_ids, "mask")
     valid_stacks = image_paths(stacks_dir, valid_ids, "stack")
     valid_masks = image_paths(masks_dir, valid_ids, "mask")
-    sampler = PatchSampler(train_stacks, train_masks, classes, mean, std, s, s["in_memory"])
+    known = known_plane(train_masks[0])  # geo: where labels count (the loss's weight)
+    sampler = PatchSampler(train_stacks, train_masks, classes, mean, std, s, s["in_memory"], known)
     n_batches = epoch_batches(s, sampler.area)
     bs = s["batch_size"]
     steps = n_batches * s["epochs"]
@@ -126,5 +132,7 @@ def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, st
     # device: the DataLoader crops, the device rotates / flips / jitters whole batches
     augment = DeviceAugment(sampler, device) if augment_on == "device" else None
     batches = (PatchBatches if augment is None else CropBatches)(dataset, bs)
-    valid = ValidSet(valid_stacks, valid_masks, nc, classes, sampler.in_memory, s["indices"])
-    return TrainingData(sampler, dataset, batches, augment, augment_on, n_batches, valid)
+    valid = ValidSet(
+        valid_stacks, valid_masks, nc, sampler.classes, sampler.in_memory, s["indices"], known
+    )
+    return TrainingData(sampler, dataset, batches, augment, augment_on, n_batches, valid, known)

@@ -106,7 +106,13 @@ def train(
     save_model_file(out, model, meta)
     write_metrics(metrics, start.rows, s["classes"])
     ckpt.remove()
-    log.info("wrote %s and %s after %d epochs", out, metrics, len(start.rows))
+    log.info(
+        "wrote %s and %s after %d epochs, %d optimizer steps",
+        out,
+        metrics,
+        len(start.rows),
+        len(start.rows) * data.n_batches,
+    )
     return 0
 
 
@@ -146,7 +152,9 @@ class _Epochs:
                 data.n_batches,
             )
             return True
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": end.loss_sum / data.n_batches}
+        # steps: the optimizer steps made so far (the summary reports each model's)
+        row = {"epoch": epoch + 1, "steps": (epoch + 1) * data.n_batches, "lr": lr}
+        row["train_loss"] = end.loss_sum / data.n_batches
         t0 = time.monotonic()
         if len(data.valid):
             run = self.run

@@ -74,7 +74,10 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
             logits = model(x)
-        loss = dice_bce_loss(logits.float(), y, s["log_loss"], s["dice_loss"])
+        weight = None
+        if data.known:  # the last plane: where labels count
+            y, weight = y[:, :-1], y[:, -1:]
+        loss = dice_bce_loss(logits.float(), y, s["log_loss"], s["dice_loss"], weight)
         loss.backward()
         optimizer.step()
         loss_sum += float(loss.detach())

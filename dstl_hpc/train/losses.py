@@ -10,7 +10,9 @@ and ``L = sum_c L_c / (log_loss + dice_loss)``. BCE is computed from the logits
 (``binary_cross_entropy_with_logits``) for numerical stability, in float32.
 
 ``loss_terms`` / ``combine_terms`` split that into sums that can be accumulated over
-many tensors (validation computes the same loss over whole images).
+many tensors (validation computes the same loss over whole images). ``weight`` (geo
+data: the ``known`` plane, (N, 1, H, W) in [0, 1]) weighs every sum per pixel, so
+pixels whose labels are unknown or that hold no data count for nothing.
 """
 
 from __future__ import annotations
@@ -19,23 +21,34 @@ import torch
 import torch.nn.functional as F
 
 
-def loss_terms(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def loss_terms(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """(n_classes, 5) float32 sums per class: BCE sum, pixel count, sum(p*y), sum(p), sum(y).
 
-    ``logits`` and ``target`` are (N, n_classes, H, W) (or (n_classes, H, W)).
+    ``logits`` and ``target`` are (N, n_classes, H, W) (or (n_classes, H, W)); ``weight``
+    (N, 1, H, W) (or (1, H, W)) or None (every pixel counts 1).
     """
     if logits.shape != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
     if logits.ndim == 3:
         logits, target = logits[None], target[None]
+        weight = None if weight is None else weight[None]
     logits = logits.float()
     target = target.float()
     dims = (0, 2, 3)
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dims)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     p = torch.sigmoid(logits)
-    count = torch.full_like(bce, logits.shape[0] * logits.shape[2] * logits.shape[3])
-    inter = (p * target).sum(dims)
-    return torch.stack([bce, count, inter, p.sum(dims), target.sum(dims)], 1)
+    if weight is None:
+        count = torch.full_like(
+            bce[0, :, 0, 0], logits.shape[0] * logits.shape[2] * logits.shape[3]
+        )
+        sums = [bce.sum(dims), count, (p * target).sum(dims), p.sum(dims), target.sum(dims)]
+    else:
+        w = weight.float().expand_as(p)
+        sums = [(bce * w).sum(dims), w.sum(dims), (p * target * w).sum(dims), (p * w).sum(dims),
+                (target * w).sum(dims)]  # fmt: skip
+    return torch.stack(sums, 1)
 
 
 def combine_terms(terms: torch.Tensor, log_loss: float = 1.0, dice_loss: float = 10.0):
@@ -50,7 +63,11 @@ def combine_terms(terms: torch.Tensor, log_loss: float = 1.0, dice_loss: float =
 
 
 def dice_bce_loss(
-    logits: torch.Tensor, target: torch.Tensor, log_loss: float = 1.0, dice_loss: float = 10.0
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    log_loss: float = 1.0,
+    dice_loss: float = 10.0,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The training loss of one batch (scalar, float32)."""
-    return combine_terms(loss_terms(logits, target), log_loss, dice_loss)
+    return combine_terms(loss_terms(logits, target, weight), log_loss, dice_loss)

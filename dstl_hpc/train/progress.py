@@ -75,7 +75,7 @@ def log_epoch(row: dict, epochs: int, classes, validated: bool, rate: float) -> 
 
 def metrics_columns(classes) -> list[str]:
     return (
-        ["epoch", "lr", "train_loss", "valid_loss", "seconds"]
+        ["epoch", "steps", "lr", "train_loss", "valid_loss", "seconds"]
         + [f"jaccard_{k}" for k in classes]
         + ["mean_jaccard"]
     )
@@ -97,8 +97,8 @@ def write_metrics(path, rows: list[dict], classes) -> None:
         out = []
         for c in cols:
             v = r.get(c)
-            if c == "epoch":
-                out.append(str(int(v)))
+            if c in ("epoch", "steps"):
+                out.append("" if v is None else str(int(v)))
             elif c == "lr":
                 out.append(_fmt(v, ".6g"))
             elif c == "seconds":

@@ -127,14 +127,18 @@ class PatchSampler:
         std,
         settings: dict,
         in_memory=None,
+        known: int | None = None,
     ):
         """Settings, every file's shapes checked before any work, and the stacks loaded
-        when they fit in memory (``decide_in_memory``); long because it checks each file."""
+        when they fit in memory (``decide_in_memory``); long because it checks each file.
+        ``known``: the masks' ``known`` plane (geo data), carried after the class planes
+        as the loss's per-pixel weight."""
         if len(stack_paths) != len(mask_paths) or not stack_paths:
             raise ValueError("need as many mask files as stack files, and at least one")
         self.stack_paths = [Path(p) for p in stack_paths]
         self.mask_paths = [Path(p) for p in mask_paths]
-        self.classes = [int(c) for c in classes]
+        self.n_target = len(classes)  # the class planes; then ``known``, if any
+        self.classes = [int(c) for c in classes] + ([int(known)] if known else [])
         # input planes: the stack's first n_channels channels, then the index planes,
         # computed from the first ``n_source`` channels wherever pixels are read
         self.indices = list(settings.get("indices") or [])
@@ -372,7 +376,7 @@ class PatchSampler:
     def _positive(self, window: np.ndarray, angle: float) -> bool:
         """Whether the patch's target (rotated by ``angle``, as the CPU path computes it)
         holds a pixel >= 0.5 of one of the classes; flips do not change that."""
-        masks = window[:, :, self.n_channels :]
+        masks = window[:, :, self.n_channels : self.n_channels + self.n_target]
         if angle == 0.0:  # the target is a crop of 0/1 planes
             t0 = (self.window_side - self.inner) // 2
             return bool(masks[t0 : t0 + self.inner, t0 : t0 + self.inner].any())

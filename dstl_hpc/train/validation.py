@@ -15,9 +15,13 @@ from dstl_hpc.train.losses import combine_terms, loss_terms
 class ValidSet:
     """Validation images (uint16 kept in memory when ``keep``) and their masks."""
 
-    def __init__(self, stack_paths, mask_paths, n_channels, classes, keep: bool, indices=()):
+    def __init__(
+        self, stack_paths, mask_paths, n_channels, classes, keep: bool, indices=(), known=None
+    ):
+        """``classes``: the mask planes to read (with ``known``, its plane is the last)."""
         self.stack_paths, self.mask_paths = stack_paths, mask_paths
         self.n_channels, self.classes, self.indices = n_channels, classes, list(indices)
+        self.known = known
         self.cache = [self._read(i) for i in range(len(stack_paths))] if keep else None
 
     def _read(self, i):
@@ -62,12 +66,17 @@ def validate(model, vset: ValidSet, mean, std, settings, device, bf16, channels_
                 channels_last=channels_last,
                 batch=4 if device.type == "cuda" else 1,
             )
+            weight = None
+            if vset.known:  # the last plane: where labels count
+                msk, weight = msk[:-1], msk[-1:]
             pred = logits > 0
             truth = msk > 0
-            tp += (pred & truth).sum((1, 2))
-            fp += (pred & ~truth).sum((1, 2))
-            fn += (~pred & truth).sum((1, 2))
-            terms += loss_terms(torch.from_numpy(logits), torch.from_numpy(truth)).double()
+            counted = np.ones_like(truth[:1]) if weight is None else weight > 0
+            tp += (pred & truth & counted).sum((1, 2))
+            fp += (pred & ~truth & counted).sum((1, 2))
+            fn += (~pred & truth & counted).sum((1, 2))
+            w = None if weight is None else torch.from_numpy(weight.astype(np.float32))
+            terms += loss_terms(torch.from_numpy(logits), torch.from_numpy(truth), w).double()
     finally:
         model.train(was_training)
     loss = float(combine_terms(terms, settings["log_loss"], settings["dice_loss"]))

@@ -31,11 +31,15 @@ wildcard_constraints:
 
 # Synthetic data has test truth: the `all` variant's submission gets a true held-out score.
 SCORE_TEST = PLAN.synthetic and "all" in PLAN.variants
-# Classes whose threshold is swept on validation (they have class_{k}.json).
+# Classes whose threshold is swept on validation (they have class_{k}.json; DSTL).
 SWEPT = [k for k in CLASSES if PLAN.class_settings(k)["threshold"] is None]
+if PLAN.geo is not None:
+    SWEPT = []
 
 
 def final_targets():
+    if PLAN.geo is not None:
+        return geo_targets()
     targets = []
     if "validation" in PLAN.variants:
         targets.append(f"{R}/validation/scores.json")
@@ -93,8 +97,15 @@ def train_inputs(wildcards):
         "select": PLAN.select_from(wildcards.group, wildcards.variant),
         "stats": f"{R}/stats.json",
         "stacks": PLAN.stack_dirs(ids),
-        "masks": expand(f"{R}/masks/{{image}}.h5", image=ids),
+        "masks": PLAN.mask_inputs(ids),
     }
+
+
+def masks_args(input):
+    """`--masks-dir` of a training: the DSTL masks folder, or the geo chips' part folders."""
+    if PLAN.geo is not None:
+        return list(input.masks)
+    return [os.path.dirname(input.masks[0])]
 
 
 def id_args(flag, ids):

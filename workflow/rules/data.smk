@@ -79,22 +79,3 @@ rule masks:
     shell:
         "python -m dstl_hpc masks {params.data:q} {wildcards.image:q} {output:q}"
         " --pre-buffer {params.pre_buffer:q} > {log:q} 2>&1"
-
-
-rule stats:
-    input:
-        PLAN.stack_dirs(PLAN.train_ids),
-    output:
-        f"{R}/stats.json",
-    params:
-        stacks=[PLAN.stack_file(i) for i in PLAN.train_ids],
-    log:
-        f"{LOGS}/stats.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/dstl.yaml"
-    shell:
-        "python -m dstl_hpc stats {output:q} {params.stacks:q} > {log:q} 2>&1"

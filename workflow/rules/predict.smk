@@ -13,9 +13,9 @@ rule predictor:
     output:
         f"{R}/models/{{variant}}/{{group}}/predictor.pt",
     params:
-        options=lambda wc: PLAN.predict_options(wc.group),
-        ensemble=lambda wc: ["--ensemble", PLAN.groups[wc.group]["ensemble"]],
-        checkpoint=lambda wc: ["--checkpoint", PLAN.groups[wc.group]["checkpoint"]],
+        # One JSON object (PredictSettings): tile, shifts, edge margin, mosaic, ensemble,
+        # checkpoint.
+        settings=lambda wc: PLAN.predict_settings_json(wc.group),
         index=lambda wc: PLAN.index_model_args(wc.group),
     log:
         f"{LOGS}/predictor/{{variant}}/{{group}}.log",
@@ -26,8 +26,8 @@ rule predictor:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc predictor {input:q} {output:q} {params.options:q}"
-        " {params.ensemble:q} {params.checkpoint:q} {params.index:q} > {log:q} 2>&1"
+        "python -m dstl_hpc predictor {input:q} {output:q} --settings {params.settings:q}"
+        " {params.index:q} > {log:q} 2>&1"
 
 
 rule predict:

@@ -2,10 +2,11 @@
 # <results>/report/. Every figure is a `dstl-hpc plots <what>` job; the report
 # itself (with the rule graph, run times and these files) is built by Snakemake.
 # report_targets() lists the files for `rule all`.
-from dstl_hpc.sources.dstl import CLASS_NAMES
-
 REPORT = f"{R}/report"
-REPORT_VALIDATION = "validation" in PLAN.variants
+# The validation figures and tables read the DSTL sweeps and polygon CSVs; a geo run's
+# report has the training curves (its scores are in validation/ and test/scores.json).
+REPORT_VALIDATION = "validation" in PLAN.variants and PLAN.geo is None
+CLASS_NAMES = PLAN.class_names
 
 
 report: "../report/workflow.rst"
@@ -35,9 +36,6 @@ report_targets = lambda: list(REPORT_TARGETS)
 
 localrules:
     report_training,
-    report_sweeps,
-    report_table,
-    report_overlays,
 
 
 rule report_training:
@@ -71,6 +69,9 @@ rule report_training:
 
 if REPORT_VALIDATION and SWEPT:
 
+    localrules:
+        report_sweeps,
+
     rule report_sweeps:
         input:
             sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=SWEPT),
@@ -99,6 +100,10 @@ if REPORT_VALIDATION and SWEPT:
 
 
 if REPORT_VALIDATION:
+
+    localrules:
+        report_table,
+        report_overlays,
 
     rule report_table:
         input:

@@ -1,5 +1,27 @@
 # Stage 3: one UNet per class group and variant (validation: without the
-# validation ids; all: every training image). A GPU job on a cluster.
+# validation ids; all: every training image). A GPU job on a cluster. Its inputs: the
+# channel stats of the training stacks, the stacks and masks of its images.
+
+
+rule stats:
+    input:
+        PLAN.stack_dirs(PLAN.train_ids),
+    output:
+        f"{R}/stats.json",
+    params:
+        stacks=[PLAN.stack_file(i) for i in PLAN.train_ids],
+    log:
+        f"{LOGS}/stats.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/dstl.yaml"
+    shell:
+        "python -m dstl_hpc stats {output:q} {params.stacks:q} > {log:q} 2>&1"
+
+
 
 
 rule train:
@@ -16,7 +38,7 @@ rule train:
         # Resumable checkpoint: NOT an output, so a retry (time limit, dead node) resumes.
         checkpoint=lambda wc: f"{R}/checkpoints/{wc.variant}/{wc.group}.ckpt",
         stacks=lambda wc, input: list(input.stacks),
-        masks=lambda wc, input: os.path.dirname(input.masks[0]),
+        masks=lambda wc, input: masks_args(input),
         device=lambda wc: PLAN.device(wc.group, "train"),
         select=lambda wc, input: ["--select-from", *input.select] if input.select else [],
     log:

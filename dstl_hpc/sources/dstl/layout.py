@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.sources.base import ClassInfo
 
 CLASS_TYPES = tuple(range(1, 11))
 CLASS_NAMES = {
@@ -21,6 +22,10 @@ CLASS_NAMES = {
     9: "vehicle_large",
     10: "vehicle_small",
 }
+# Road, track and waterway are thin, line-like features.
+DSTL_CLASSES = tuple(
+    ClassInfo(k, name, "line" if k in (3, 4, 7) else "area") for k, name in CLASS_NAMES.items()
+)
 CHANNELS = (
     ("R", "G", "B", "P") + tuple(f"M{i}" for i in range(1, 9)) + tuple(f"A{i}" for i in range(1, 9))
 )

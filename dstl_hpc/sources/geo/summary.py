@@ -1,0 +1,81 @@
+"""The summary of a geo run (``dstl-hpc summary``): scores per class by name, the
+optimizer steps of each model and the GIS files written. Standard library only."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+
+def _f(v, spec: str = ".3f") -> str:
+    return format(v, spec) if isinstance(v, int | float) and not isinstance(v, bool) else "-"
+
+
+def _scores(path: Path, title: str, lines: list[str], problems: list[str]) -> None:
+    try:
+        data = json.loads(path.read_text())
+        classes = data["classes"]
+    except FileNotFoundError:
+        problems.append(f"{path}: missing")
+        return
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")
+        return
+    lines.append(f"{title} ({', '.join(data.get('scenes', []))}):")
+    lines.append(
+        f"  {'class':<16} {'pixel IoU':>9} {'F1':>6} {'prec':>6} {'recall':>6} "
+        f"{'polygon J':>9} {'thr':>5}"
+    )
+    for name, s in classes.items():
+        lines.append(
+            f"  {name:<16} {_f(s.get('iou')):>9} {_f(s.get('f1')):>6} "
+            f"{_f(s.get('precision')):>6} {_f(s.get('recall')):>6} "
+            f"{_f(s.get('polygon_jaccard')):>9} {_f(s.get('threshold'), '.2f'):>5}"
+        )
+    mean = data.get("mean", {})
+    lines.append(
+        f"  {'mean':<16} {_f(mean.get('iou')):>9} {_f(mean.get('f1')):>6} {'':>6} {'':>6} "
+        f"{_f(mean.get('polygon_jaccard')):>9}"
+    )
+
+
+def _steps(res: Path, lines: list[str]) -> None:
+    """Optimizer steps per model, from its metrics CSV (a ``steps`` column per epoch)."""
+    rows = []
+    for metrics in sorted(res.glob("models/*/*/metrics.csv")):
+        try:
+            with open(metrics, newline="") as fh:
+                table = list(csv.DictReader(fh))
+        except OSError:
+            continue
+        if table and "steps" in table[-1]:
+            rows.append(f"{metrics.parent.parent.name}/{metrics.parent.name} {table[-1]['steps']}")
+    if rows:
+        lines.append("optimizer steps per model: " + ", ".join(rows))
+
+
+def geo_summary(res: Path) -> tuple[list[str], list[str]]:
+    lines: list[str] = [f"dstl-hpc summary of {res}/ (geo source)"]
+    problems: list[str] = []
+    for split, title in (
+        ("validation", "validation scenes (thresholds chosen there: tuned)"),
+        ("test", "test scenes (held out)"),
+    ):
+        path = res / split / "scores.json"
+        if path.exists() or split == "validation":
+            _scores(path, title, lines, problems)
+    _steps(res, lines)
+    merged = sorted(res.glob("polygons.*"))
+    for path in merged:
+        lines.append(f"polygons, all predicted scenes: {path.resolve()}")
+    cogs = sorted(res.glob("geo/all/probabilities/*.tif"))
+    if cogs:
+        lines.append(
+            f"probability COGs ({len(cogs)} scenes): {cogs[0].parent.resolve()}/"
+            " (one band per class, p * 254, nodata 255)"
+        )
+    if not merged:
+        problems.append(f"{res}/polygons.gpkg: missing (variant 'all' not run?)")
+    lines.append("load them: geopandas.read_file(PATH), or drag the files into QGIS (CRS included)")
+    return lines, problems

@@ -1,0 +1,123 @@
+"""End-to-end: the workflow on tiny synthetic georeferenced scenes (data.source: geo),
+then the GIS outputs read back as a GIS user would, and the dry runs of config changes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_geo_config(results="results"):
+    cfg = yaml.safe_load((ROOT / "config/geo.yaml").read_text())
+    cfg["results"] = results
+    cfg["data"]["geo_synthetic"] = {"scenes": 3, "size": 192, "seed": 1}
+    cfg["data"]["chip_size"] = 128
+    cfg["data"]["chip_overlap"] = 32
+    cfg["data"]["chips_per_job"] = 4
+    cfg["images_per_job"] = 4
+    cfg["defaults"].update(
+        filters_base=4, epochs=1, batch_size=8, min_steps=6, valid_tile=64, tile=64,
+        lr_decay_epochs=[],
+    )  # fmt: skip
+    return cfg
+
+
+def snakemake(workdir, cfg, *args, check=True):
+    cfg_path = workdir / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    cmd = [
+        sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(cfg_path), "--cores", "2", *args,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def geo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("geo")
+    cfg = tiny_geo_config()
+    proc = snakemake(workdir, cfg)
+    return workdir, cfg, proc
+
+
+@pytest.mark.slow
+def test_geo_outputs_open_in_gis_tools(geo_run):
+    import geopandas as gpd
+    import rasterio
+
+    workdir, cfg, proc = geo_run
+    res = workdir / "results"
+    data = res / "data"
+    with rasterio.open(data / "rasters/scene3_fine.tif") as scene:
+        scene_crs, scene_transform, scene_shape = scene.crs, scene.transform, scene.shape
+    cog = res / "geo/all/probabilities/scene3.tif"
+    with rasterio.open(cog) as src:
+        assert src.crs == scene_crs
+        assert src.transform.almost_equals(scene_transform)
+        assert src.shape == scene_shape
+        assert src.nodata == 255
+        assert src.count == 4
+        assert list(src.descriptions) == ["building", "road", "water", "trees"]
+        assert src.profile["tiled"]
+        probs = src.read()
+        # the scene's nodata border is nodata in every class band, and only there
+        nodata_in = (probs == 255).all(axis=0)
+    with rasterio.open(data / "rasters/scene3_fine.tif") as scene:
+        border = ~scene.dataset_mask().astype(bool)
+    assert nodata_in.any()
+    np.testing.assert_array_equal(nodata_in, border)
+    merged = gpd.read_file(res / "polygons.gpkg")
+    assert merged.crs == scene_crs
+    assert set(merged.columns) >= {"class_id", "class_name", "scene_id", "area_m2", "mean_prob"}
+    assert set(merged["scene_id"]) <= {"scene3"}
+    if len(merged):
+        inside = merged.geometry.within(
+            gpd.GeoSeries.from_xy([0], [0])
+            .buffer(1)
+            .set_crs(scene_crs)
+            .iloc[0]
+            .union(__import__("shapely").box(*rasterio.open(cog).bounds))
+        )
+        assert inside.all()
+        assert (merged["area_m2"] > 0).all()
+        assert merged["mean_prob"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_geo_scores_and_summary(geo_run):
+    workdir, cfg, proc = geo_run
+    res = workdir / "results"
+    for split in ("validation", "test"):
+        scores = json.loads((res / split / "scores.json").read_text())
+        assert set(scores["classes"]) == {"building", "road", "water", "trees"}
+        for s in scores["classes"].values():
+            assert set(s) >= {"iou", "f1", "precision", "recall", "polygon_jaccard", "threshold"}
+    thresholds = json.loads((res / "validation/thresholds.json").read_text())
+    assert set(thresholds["thresholds"]) == {"building", "road", "water", "trees"}
+    out = proc.stdout + proc.stderr
+    assert "polygons.gpkg" in out
+    assert "building" in out
+
+
+@pytest.mark.slow
+def test_geo_predict_only_group_change_reruns_only_that_group(geo_run):
+    workdir, cfg, _ = geo_run
+    changed = json.loads(json.dumps(cfg))
+    changed["groups"]["built"]["lr"] = 0.001
+    proc = snakemake(workdir, changed, "-n", "--quiet", "rules")
+    text = proc.stdout + proc.stderr
+    assert "train" in text
+    dry = snakemake(workdir, changed, "-n")
+    outs = dry.stdout + dry.stderr
+    assert "models/validation/built/model.pt" in outs
+    assert "models/validation/natural/model.pt" not in outs
+    assert "geo_chips" not in outs
