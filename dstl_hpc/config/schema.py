@@ -243,6 +243,26 @@ GEO = {
         "polygons where labels are complete (null: everywhere); outside them the "
         "loss and the metric ignore pixels",
     ),
+    "region_split": _key(
+        {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "validation": _PATHS,
+                "test": {
+                    "type": ["string", "array", "boolean", "null"],
+                    "items": {"type": "string"},
+                },
+                "block": {"type": ["integer", "null"], "minimum": 1},
+                "every": {"type": "integer", "minimum": 2},
+                "buffer": {"type": "integer", "minimum": 0},
+            },
+        },
+        None,
+        "hold out regions of train scenes (one large scene): {validation: polygons, test: "
+        "polygons} or {block: N chips, every: 5, test: true} (block (i, j) is validation when "
+        "(i + j) % every == 0, test when 1); buffer: px kept between training and held-out chips",
+    ),
     "chip_size": _key({"type": "integer", "minimum": 64}, 512, "chip side (px): the DAG's unit"),
     "chip_overlap": _key(
         {"type": "integer", "minimum": 0}, 64, "px shared by neighbouring chips (blended)"

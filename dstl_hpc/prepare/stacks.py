@@ -166,6 +166,8 @@ def stack_info(path) -> dict:
             "shape": tuple(h5["image"].shape),
             "channels": [str(c) for c in h5.attrs.get("channels", CHANNELS)],
             "alignment": json.loads(h5.attrs.get("alignment", "{}")),
+            # geo chips: the bands they hold (channels, per file count/dtypes/resolution)
+            "bands": json.loads(h5.attrs.get("bands", "null")),
         }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from dstl_hpc.errors import DstlError
@@ -29,8 +31,10 @@ def channel_stats(stack_paths) -> dict:
     count = 0
     channels = None
     ids = []
+    bands = None  # geo chips: the bands a model trained on them records
     for path in stack_paths:
         with open_h5(path, "image") as h5:
+            bands = bands or h5.attrs.get("bands")
             names = [str(c) for c in h5.attrs.get("channels", CHANNELS)]
             channels = channels or names
             if names != channels:
@@ -60,4 +64,5 @@ def channel_stats(stack_paths) -> dict:
         "std": [round(float(v), 4) for v in std],
         "images": ids,
         "pixels": int(count),
+        **({"bands": json.loads(bands)} if bands else {}),
     }

@@ -14,7 +14,7 @@ from dstl_hpc.config.settings import validate_settings
 from dstl_hpc.device import cpu_count, resolve_device
 from dstl_hpc.errors import DstlError
 from dstl_hpc.train.best import BestStates
-from dstl_hpc.train.data import TrainingData, channel_stats, training_data
+from dstl_hpc.train.data import TrainingData, channel_stats, load_stats, training_data
 from dstl_hpc.train.loop import Runtime, train_epoch
 from dstl_hpc.train.model import build_model, save_model_file
 from dstl_hpc.train.progress import log_epoch, write_metrics
@@ -65,6 +65,7 @@ def train(
         raise DstlError("no training images given")
     if overlap := sorted(set(train_ids) & set(valid_ids)):
         raise DstlError(f"images both in training and validation: {', '.join(overlap)}")
+    stats = stats if isinstance(stats, dict) else load_stats(stats)
     mean, std, channel_names = channel_stats(stats, s["n_channels"], s["indices"])
     run = _runtime(device, threads, s)
     torch.manual_seed(s["seed"])
@@ -94,6 +95,7 @@ def train(
         "hparams": s,
         "classes": s["classes"],
         "channels": channel_names,
+        **({"bands": stats["bands"]} if stats.get("bands") else {}),
         "mean": mean,
         "std": std,
         "group": group,

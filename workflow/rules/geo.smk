@@ -158,19 +158,19 @@ rule geo_score:
     input:
         check=GEO_CHECK,
         thresholds=GEO_THRESHOLDS,
-        cogs=lambda wc: [geo_cog(GEO_SCORED[wc.split], s) for s in GEO.scene_ids(wc.split)],
+        cogs=lambda wc: [geo_cog(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)],
         polygons=lambda wc: [
-            geo_polygons(GEO_SCORED[wc.split], s) for s in GEO.scene_ids(wc.split)
+            geo_polygons(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)
         ],
     output:
         f"{R}/{{split}}/scores.json",
     params:
         cogs=lambda wc: geo_pairs(
-            "--cogs", {s: geo_cog(GEO_SCORED[wc.split], s) for s in GEO.scene_ids(wc.split)}
+            "--cogs", {s: geo_cog(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)}
         ),
         polygons=lambda wc: geo_pairs(
             "--polygons",
-            {s: geo_polygons(GEO_SCORED[wc.split], s) for s in GEO.scene_ids(wc.split)},
+            {s: geo_polygons(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)},
         ),
         thresholds=lambda wc, input: ["--thresholds", *input.thresholds] if input.thresholds else [],
         settings=geo_class_settings(),

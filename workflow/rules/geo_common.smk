@@ -9,8 +9,8 @@ GEO_CHECK = f"{R}/geo/check.json"
 # Scenes each variant predicts: validation scenes (thresholds, validation scores), the
 # test and predict scenes (the all variant: GIS outputs, test scores).
 GEO_SCENES = {
-    "validation": GEO.scene_ids("validation"),
-    "all": GEO.scene_ids("test", "predict"),
+    "validation": GEO.scenes_with("validation"),
+    "all": GEO.scenes_with("test", "predict"),
 }
 
 
@@ -86,6 +86,6 @@ def geo_targets():
     if "all" in PLAN.variants:
         targets.append(f"{R}/polygons.{GEO_EXT}")
         targets += [geo_cog("all", s) for s in GEO_SCENES["all"]]
-        if GEO.scene_ids("test"):
+        if GEO.scenes_with("test"):
             targets.append(f"{R}/test/scores.json")
     return targets

@@ -14,6 +14,7 @@ plane (labels complete there and valid).
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -186,6 +187,8 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
             raise DstlError(f"{c}: no scene {scene_of(c)} in the checked inputs")
         by_scene.setdefault(scene_of(c), []).append(c)
     class_names = list(check["classes"])
+    # what a model trained on these chips records, and predict checks a scene against
+    bands = json.dumps({"channels": check["channels"], "signature": check["signature"]})
     labels = area = None
     written = 0
     for scene_id, ids in by_scene.items():
@@ -208,6 +211,7 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
                 image, valid = reader.read(window)
                 transform = grid.window_transform(window)
                 meta = {
+                    "bands": bands,
                     "scene": scene_id,
                     "window": list(window),
                     "crs": grid.crs_wkt,

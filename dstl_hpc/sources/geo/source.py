@@ -81,6 +81,7 @@ class GeoSource:
                 f"config data.chip_overlap: {self.overlap} must be below chip_size {self.size}"
             )
         self._chips: dict[str, list[tuple[int, ...]]] = {}
+        self._splits: dict[str, list[str | None]] = {}
 
     # ------------------------------------------------------------- scenes
     def scene_ids(self, *splits: str) -> list[str]:
@@ -107,16 +108,48 @@ class GeoSource:
             self._chips[scene_id] = chip_windows(h, w, self.size, self.overlap)
         return self._chips[scene_id]
 
+    def chip_splits(self, scene_id: str) -> list[str | None]:
+        """The split of each chip of a scene: its scene's, or (``region_split``, train
+        scenes) validation / test by region, None for chips dropped in the buffer."""
+        if scene_id not in self._splits:
+            scene = self.scene(scene_id)
+            region = self.data.get("region_split")
+            if region and scene.split == "train":
+                from dstl_hpc.sources.geo.regions import split_chips
+
+                splits = split_chips(
+                    region, scene, self.chips(scene_id), self.data.get("resolution")
+                )
+            else:
+                splits = [scene.split] * len(self.chips(scene_id))
+            self._splits[scene_id] = splits
+        return self._splits[scene_id]
+
     def chip_ids(self, *splits: str) -> list[str]:
-        return [chip_id(s, c[0], c[1]) for s in self.scene_ids(*splits) for c in self.chips(s)]
+        """Chips of these splits, scene by scene (in the scenes' order)."""
+        return [
+            chip_id(s.id, c[0], c[1])
+            for s in self.scenes
+            for c, split in zip(self.chips(s.id), self.chip_splits(s.id), strict=True)
+            if split in splits
+        ]
 
     def scene_chip_ids(self, scene_id: str) -> list[str]:
-        return [chip_id(scene_id, c[0], c[1]) for c in self.chips(scene_id)]
+        """The chips of a scene that are images of the run (not dropped in a buffer)."""
+        return [
+            chip_id(scene_id, c[0], c[1])
+            for c, split in zip(self.chips(scene_id), self.chip_splits(scene_id), strict=True)
+            if split is not None
+        ]
+
+    def scenes_with(self, *splits: str) -> list[str]:
+        """Scenes that have chips of these splits (a region split holds some out)."""
+        return [s.id for s in self.scenes if set(self.chip_splits(s.id)) & set(splits)]
 
     def split_ids(self) -> tuple[list[str], list[str], list[str]]:
-        """(training ids, validation ids, predicted ids) as a plan sees images: chips of
-        train and validation scenes (the validation variant holds the latter out), of
-        validation scenes, of test and predict scenes."""
+        """(training ids, validation ids, predicted ids) as a plan sees images: train and
+        validation chips (the validation variant holds the latter out), validation chips,
+        test and predict chips."""
         return (
             self.chip_ids("train", "validation"),
             self.chip_ids("validation"),
@@ -170,14 +203,14 @@ class GeoSource:
             raise DstlError(
                 "config indices: index channels need the DSTL bands; a geo source has its own"
             )
-        if "validation" in plan.variants and not self.scene_ids("validation"):
+        if "validation" in plan.variants and not plan.validation_ids:
             raise DstlError(
-                "config variants: the validation variant needs a scene of split validation "
-                "(thresholds are chosen there)"
+                "config variants: the validation variant needs a scene of split validation, "
+                "or a data.region_split (thresholds are chosen there)"
             )
-        if not self.scene_ids("train"):
+        if plan.trained_groups and not self.chip_ids("train"):
             raise DstlError("config data: no scene of split train to train on")
-        if "all" in plan.variants and not self.scene_ids("test", "predict"):
+        if "all" in plan.variants and not plan.test_ids:
             raise DstlError(
                 "config variants: the all variant predicts test or predict scenes: none"
             )
