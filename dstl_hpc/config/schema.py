@@ -207,6 +207,12 @@ GEO = {
         None,
         "per file position of a scene: the 1-based bands to use (null: all)",
     ),
+    "align": _key(
+        {"type": "boolean"},
+        False,
+        "estimate each scene's file-to-file misregistration (phase correlation + ECC on the "
+        "grid's centre, the DSTL alignment) and correct it while cutting chips",
+    ),
     "resolution": _key(
         {"type": ["number", "null"], "exclusiveMinimum": 0},
         None,

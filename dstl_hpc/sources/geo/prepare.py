@@ -63,7 +63,12 @@ def check_inputs(spec: dict) -> dict:
     """What ``check.json`` holds (see the module docstring); the spec is kept in it, so the
     later steps read one file."""
     from dstl_hpc.sources.geo.labels import read_area, read_labels
-    from dstl_hpc.sources.geo.rasters import check_same_bands, inspect_files, scene_grid
+    from dstl_hpc.sources.geo.rasters import (
+        check_same_bands,
+        estimate_file_shifts,
+        inspect_files,
+        scene_grid,
+    )
 
     scenes = spec_scenes(spec)
     grids, splits = {}, {}
@@ -114,6 +119,10 @@ def check_inputs(spec: dict) -> dict:
             s.id: {
                 "split": splits[s.id],
                 "grid": grids[s.id].to_dict(),
+                # data.align: per file, [dx, dy, cc] of its content against the first file
+                "shifts": estimate_file_shifts(list(s.files), grids[s.id])
+                if spec.get("align") and len(s.files) > 1
+                else None,
                 "files": [
                     {"path": str(f.path), "bands": list(f.bands) if f.bands else None}
                     for f in s.files
@@ -203,7 +212,9 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
             area = read_area(spec.get("labelled_area") or [])
         geoms = labels.for_scene(grid.crs, tuple(grid.bounds)) if labelled else None
         region = area.for_scene(grid.crs, tuple(grid.bounds)) if labelled else None
-        with SceneReader(scene_files(check, scene_id), grid, value_ranges(spec)) as reader:
+        shifts = [s[:2] if s else None for s in check["scenes"][scene_id].get("shifts") or []]
+        files = scene_files(check, scene_id)
+        with SceneReader(files, grid, value_ranges(spec), shifts or None) as reader:
             for c in ids:
                 if c not in windows:
                     raise DstlError(f"{c}: not a chip of scene {scene_id} ({len(windows)} chips)")

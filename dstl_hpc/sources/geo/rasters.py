@@ -313,7 +313,7 @@ def _resampling(src, grid: SceneGrid) -> Resampling:
 class _FileReader:
     """One file warped onto the grid, with how its validity is read."""
 
-    def __init__(self, stack: ExitStack, f: BandFile, grid: SceneGrid):
+    def __init__(self, stack: ExitStack, f: BandFile, grid: SceneGrid, shift=None):
         self.src = stack.enter_context(open_raster(f.path))
         self.path = f.path
         self.bands = _chosen(self.src, f)
@@ -325,6 +325,14 @@ class _FileReader:
             height=grid.height,
             resampling=_resampling(src, grid),
         )
+        if shift is not None and any(shift):
+            # a misregistered file (ECC, data.align): its content appears (dx, dy) grid
+            # pixels off; moving its georeference back by that much puts it in place
+            if src.crs != grid.crs:
+                raise DstlError(f"{f.path}: data.align corrects files in the grid's CRS only")
+            dx, dy = shift
+            move = Affine.translation(-dx * grid.affine.a, -dy * grid.affine.e)
+            kw.update(src_transform=move * src.transform, resampling=Resampling.bilinear)
         alpha = [i for i in src.indexes if src.colorinterp[i - 1] == ColorInterp.alpha]
         if src.nodata is not None:
             # nodata: the VRT writes it where a band has none and outside the footprint
@@ -354,10 +362,13 @@ class SceneReader:
     """The files of a scene opened once, to read many windows of its grid:
     ``with SceneReader(files, grid, value_ranges) as r: image, valid = r.read(window)``."""
 
-    def __init__(self, files: Sequence, grid: SceneGrid, value_ranges=None):
+    def __init__(self, files: Sequence, grid: SceneGrid, value_ranges=None, shifts=None):
+        """``shifts``: per file, None or the (dx, dy) grid pixels its content is off by
+        (``estimate_file_shifts``), corrected while reading."""
         self.files = [_bandfile(f) for f in files]
         self.grid = grid
         self.value_ranges = value_ranges
+        self.shifts = list(shifts or [None] * len(self.files))
         self._stack = ExitStack()
         self._readers: list[_FileReader] = []
 
@@ -365,7 +376,10 @@ class SceneReader:
         try:
             self.bands = inspect_files(self.files)
             self._ranges = _check_ranges(self.bands, self.value_ranges)
-            self._readers = [_FileReader(self._stack, f, self.grid) for f in self.files]
+            self._readers = [
+                _FileReader(self._stack, f, self.grid, s)
+                for f, s in zip(self.files, self.shifts, strict=True)
+            ]
         except BaseException:
             self._stack.close()
             raise
@@ -449,3 +463,39 @@ def check_same_bands(scenes: Mapping[str, Sequence]) -> list[dict]:
                     f"scene {first_id} has {b['count']} bands {'/'.join(b['dtypes'])} there"
                 )
     return first or []
+
+
+# ------------------------------------------------------------------ misregistration
+ALIGN_SIDE = 1024  # px of the grid's centre where file shifts are estimated
+
+
+def estimate_file_shifts(files: Sequence, grid: SceneGrid) -> list[list[float] | None]:
+    """Per file after the first: [dx, dy, cc], the displacement (grid pixels) of its
+    content relative to the first file's, by phase correlation and ECC on the mean of
+    each file's bands over the grid's centre (``dstl_hpc.prepare.align.estimate``);
+    None for the first file and where the estimate fails (logged)."""
+    import logging
+
+    from dstl_hpc.prepare.align.estimate import estimate_shift
+    from dstl_hpc.prepare.align.options import AlignmentFailed
+
+    h, w = min(ALIGN_SIDE, grid.height), min(ALIGN_SIDE, grid.width)
+    window = Window((grid.width - w) // 2, (grid.height - h) // 2, w, h)
+    out: list[list[float] | None] = [None]
+    with ExitStack() as stack:
+        readers = [_FileReader(stack, _bandfile(f), grid) for f in files]
+        greys = []
+        for r in readers:
+            data, valid = r.read(window)
+            grey = data.astype(np.float32).mean(axis=0)
+            grey[~valid] = float(grey[valid].mean()) if valid.any() else 0.0
+            greys.append(grey)
+        for r, grey in zip(readers[1:], greys[1:], strict=True):
+            try:
+                dx, dy, cc = estimate_shift(greys[0], grey)
+            except AlignmentFailed as exc:
+                logging.getLogger(__name__).warning("%s: not aligned (%s)", r.path, exc)
+                out.append(None)
+                continue
+            out.append([round(float(dx), 3), round(float(dy), 3), round(float(cc), 4)])
+    return out

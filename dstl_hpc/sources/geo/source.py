@@ -235,6 +235,7 @@ class GeoSource:
             "scenes": {} if synthetic else scenes,
             "bands": d.get("bands"),
             "resolution": d.get("resolution"),
+            "align": bool(d.get("align")),
             "value_range": d.get("value_range"),
             "labels": [str(p) for p in self.label_files],
             "labelled_area": [str(p) for p in self.area_files],
