@@ -222,3 +222,18 @@ def test_geo_dry_run_lists_the_geo_jobs(tmp_path):
     for rule in ("geo_synth", "geo_check", "geo_chips", "geo_stitch", "geo_sweep", "geo_merge"):
         assert rule in out
     assert "align" not in json.dumps(out.split("Job stats:")[1].split("Reasons")[0])
+
+
+def test_class_order_is_the_class_maps_even_through_sorted_json(dataset, tmp_path):
+    """The workflow passes the spec as JSON with sorted keys: class ids (mask planes,
+    group classes) must still follow data.class_map's order, not the alphabet."""
+    spec = json.loads(
+        json.dumps({**spec_for(dataset), "class_names": list(CLASS_MAP)}, sort_keys=True)
+    )
+    assert list(spec["classes"]) != list(CLASS_MAP)  # the JSON object came back sorted
+    assert check_inputs(spec)["classes"] == list(CLASS_MAP)
+    cfg = geo_config(geo_synthetic={"scenes": 3, "size": 256, "seed": 0})
+    cfg["results"] = str(tmp_path / "res")
+    plan = Plan(cfg)
+    names = json.loads(json.dumps(plan.geo.spec(), sort_keys=True))["class_names"]
+    assert names == [plan.class_names[k] for k in sorted(plan.class_names)]

@@ -46,8 +46,8 @@ def run(args) -> int:
         for k, n in enumerate(names)
     }  # fmt: skip
     write_json(args.out, {
-        "scenes": sorted(cogs), "thresholds": dict(zip(names, chosen, strict=True)),
-        "iou": sweep,
+        "scenes": sorted(cogs), "class_order": names,
+        "thresholds": dict(zip(names, chosen, strict=True)), "iou": sweep,
     })  # fmt: skip
     for n, t in zip(names, chosen, strict=True):
         print(f"{n}: threshold {t:g}, pixel IoU {sweep[n][f'{t:g}']}")

@@ -172,4 +172,4 @@ def score_scenes(check: dict, cogs: dict, polygons: dict, thresholds: dict) -> d
         for n in names
     }  # fmt: skip
     means = {key: mean_score(classes, key) for key in ("iou", "f1", "polygon_jaccard")}
-    return {"scenes": sorted(cogs), "classes": classes, "mean": means}
+    return {"scenes": sorted(cogs), "class_order": names, "classes": classes, "mean": means}

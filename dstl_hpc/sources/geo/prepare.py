@@ -78,7 +78,8 @@ def check_inputs(spec: dict) -> dict:
     signature = check_same_bands({s.id: list(s.files) for s in scenes})
     bands = inspect_files(list(scenes[0].files))
     _check_value_ranges(bands, value_ranges(spec), scenes[0])
-    class_names = list(spec["classes"])
+    # the class order (ids 1..N): a list, as JSON objects may come back with sorted keys
+    class_names = list(spec.get("class_names") or spec["classes"])
     counts: dict[str, dict[str, int]] = {}
     labelled = [s for s in scenes if s.split in LABELLED]
     if labelled:

@@ -241,6 +241,7 @@ class GeoSource:
             "labelled_area": [str(p) for p in self.area_files],
             "class_field": "landuse" if synthetic else d.get("class_field"),
             "classes": {c.name: _values(d["class_map"][c.name]) for c in self.classes},
+            "class_names": [c.name for c in self.classes],  # ids 1..N in this order
             "chip_size": self.size,
             "chip_overlap": self.overlap,
         }

@@ -27,7 +27,8 @@ def _scores(path: Path, title: str, lines: list[str], problems: list[str]) -> No
         f"  {'class':<16} {'pixel IoU':>9} {'F1':>6} {'prec':>6} {'recall':>6} "
         f"{'polygon J':>9} {'thr':>5}"
     )
-    for name, s in classes.items():
+    for name in data.get("class_order") or list(classes):
+        s = classes[name]
         lines.append(
             f"  {name:<16} {_f(s.get('iou')):>9} {_f(s.get('f1')):>6} "
             f"{_f(s.get('precision')):>6} {_f(s.get('recall')):>6} "
