@@ -6,6 +6,10 @@ at the same object density for every size), times:
 - rasterise: ``rasterize(geom, shape)`` of ``dstl_hpc.prepare.raster`` (a numpy scanline,
   pixel-centre rule) vs ``rasterio.features.rasterize`` (GDAL, pixel-centre rule,
   ``all_touched=False``), and the agreement of the two masks (IoU, differing pixels);
+- ties: the tracer's polygons simplified at ``--tie-epsilon`` (integer vertices, so
+  diagonal edges run through pixel centres, as the scorer meets them) rasterised by both:
+  the pixels that differ, with GDAL as is and with the columns mirrored (GDAL's spans are
+  ``(enter, leave]``, the project's ``[enter, leave)``);
 - trace: ``mask_to_polygons`` of ``dstl_hpc.polygons.trace`` (cv2 contours of the 2x
   upsampled mask, exact pixel edges) vs ``rasterio.features.shapes`` (GDAL Polygonize,
   4-connected) vs the geo source's ``trace_probability`` (connected components + shapes,
@@ -113,7 +117,20 @@ def gdal_rasterize(polys, shape):
     return out
 
 
-def run_size(size: int, seed: int, repeat: int, block: int) -> dict:
+def gdal_rasterize_mirrored(polys, shape):
+    """GDAL with the columns mirrored (x -> width - x, output flipped back): its
+    ``(enter, leave]`` spans become the project's ``[enter, leave)``."""
+    from affine import Affine
+    from rasterio.features import rasterize
+
+    out = np.zeros(shape, np.uint8)
+    if polys:
+        mirror = Affine(-1.0, 0.0, float(shape[1]), 0.0, 1.0, 0.0)
+        rasterize([(p, 1) for p in polys], out=out, transform=mirror, all_touched=False)
+    return np.ascontiguousarray(out[:, ::-1])
+
+
+def run_size(size: int, seed: int, repeat: int, block: int, tie_epsilon: float = 1.0) -> dict:
     from affine import Affine
     from rasterio.features import shapes
     from shapely.geometry import shape as to_shape
@@ -136,6 +153,20 @@ def run_size(size: int, seed: int, repeat: int, block: int) -> dict:
         "iou_project_vs_rasterio": iou(own_mask, gdal_mask),
         "pixels_differing": int(np.count_nonzero(own_mask != gdal_mask)),
         "area_px": float(geom.area),
+    }
+
+    simplified = mask_to_polygons(own_mask, epsilon=tie_epsilon)
+    own_tie = rasterize(simplified, shp)
+    tie_polys = polygons_of(simplified)
+    record["rasterize_ties"] = {
+        "epsilon": tie_epsilon,
+        "mask_pixels": int(own_tie.sum()),
+        "pixels_differing_rasterio": int(
+            np.count_nonzero(own_tie != gdal_rasterize(tie_polys, shp))
+        ),
+        "pixels_differing_rasterio_mirrored": int(
+            np.count_nonzero(own_tie != gdal_rasterize_mirrored(tie_polys, shp))
+        ),
     }
 
     mask = own_mask
@@ -208,6 +239,7 @@ def machine() -> dict:
 def table(records: list[dict]) -> str:
     lines = [
         f"{'size':>6} {'polys':>6}  {'rasterize s (own / gdal)':>26} {'IoU':>8}  "
+        f"{'ties differ px (gdal / mirrored)':>33}  "
         f"{'trace s (own / gdal / geo)':>30}  {'round-trip IoU (own / gdal / geo)':>34}"
     ]
     for r in records:
@@ -217,6 +249,8 @@ def table(records: list[dict]) -> str:
             f"{r['size']:>6} {r['polygons_in']:>6}  "
             f"{ra['project_s']:>12.3f} / {ra['rasterio_s']:<11.3f} "
             f"{ra['iou_project_vs_rasterio']:>8.6f}  "
+            f"{r['rasterize_ties']['pixels_differing_rasterio']:>18} / "
+            f"{r['rasterize_ties']['pixels_differing_rasterio_mirrored']:<12}  "
             f"{tr['project_s']:>8.3f} / {tr['rasterio_shapes_s']:<7.3f}/ "
             f"{tr['geo_trace_probability_s']:<9.3f}  "
             f"{rt['project']:>10.6f} / {rt['rasterio_shapes']:.6f} / "
@@ -239,6 +273,12 @@ def main(argv=None) -> int:
         default=512,
         help="block of the geo source's trace_probability (small, to time the joins)",
     )
+    ap.add_argument(
+        "--tie-epsilon",
+        type=float,
+        default=1.0,
+        help="simplification of the traced polygons rasterised for the ties (default 1.0)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (default 1)")
     ap.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "rasterio_features.json"
@@ -250,7 +290,9 @@ def main(argv=None) -> int:
     from dstl_hpc.atomic import write_json
 
     cv2.setNumThreads(args.threads)
-    records = [run_size(s, args.seed + s, args.repeat, args.block) for s in args.sizes]
+    records = [
+        run_size(s, args.seed + s, args.repeat, args.block, args.tie_epsilon) for s in args.sizes
+    ]
     write_json(
         args.out,
         {
