@@ -237,3 +237,20 @@ def test_class_order_is_the_class_maps_even_through_sorted_json(dataset, tmp_pat
     plan = Plan(cfg)
     names = json.loads(json.dumps(plan.geo.spec(), sort_keys=True))["class_names"]
     assert names == [plan.class_names[k] for k in sorted(plan.class_names)]
+
+
+def test_chip_masks_equal_the_whole_scenes_labels_burnt(dataset, tmp_path):
+    """Chips burn only the label polygons near them: the same pixels as burning all."""
+    from dstl_hpc.sources.geo.labels import rasterize_window, read_labels
+    from dstl_hpc.sources.geo.rasters import SceneGrid
+
+    check = check_inputs(spec_for(dataset))
+    write_chips(check, ["scene1__001_000"], tmp_path / "s", tmp_path / "m")
+    grid = SceneGrid.from_dict(check["scenes"]["scene1"]["grid"])
+    labels = read_labels([str(dataset / "labels.gpkg")], "landuse", CLASS_MAP, list(CLASS_MAP))
+    geoms = labels.for_scene(grid.crs, tuple(grid.bounds))
+    window = (48, 0, 64, 64)  # chip (1, 0) of 64 px chips with 16 px overlap
+    want = rasterize_window(geoms, grid.window_transform(window), (64, 64))
+    got = read_mask(tmp_path / "m/scene1__001_000.h5", [1, 2, 3, 4])
+    assert want.any()
+    np.testing.assert_array_equal(got, want)

@@ -118,23 +118,26 @@ def vectorize_scene(
 ) -> int:  # fmt: skip
     """The scene's polygons per class (threshold, min area and simplification per class)
     with class id, name, scene, area in m^2 and mean probability; returns their count."""
-    from dstl_hpc.sources.geo.stitch import read_cog_window
+    import rasterio
+
+    from dstl_hpc.sources.geo.stitch import GDAL_CACHE_MB, read_cog_window
     from dstl_hpc.sources.geo.vectorize import records_for, trace_probability, write_polygons
 
     grid = _grid(check, scene_id)
     records = []
-    for k, name in enumerate(check["classes"]):
-        s = class_settings[name]
-        traced = trace_probability(
-            lambda w: read_cog_window(cog, w),
-            grid.shape,
-            grid.affine,
-            k,
-            float(thresholds[name]),
-            min_area_px=float(s["min_area"]),
-            simplify_px=float(s["epsilon"]),
-        )
-        records += records_for(traced, k + 1, name, scene_id)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):  # bounded: see stitch.GDAL_CACHE_MB
+        for k, name in enumerate(check["classes"]):
+            s = class_settings[name]
+            traced = trace_probability(
+                lambda w: read_cog_window(cog, w),
+                grid.shape,
+                grid.affine,
+                k,
+                float(thresholds[name]),
+                min_area_px=float(s["min_area"]),
+                simplify_px=float(s["epsilon"]),
+            )
+            records += records_for(traced, k + 1, name, scene_id)
     return write_polygons(out_path, records, grid.crs, driver=driver, out_crs=out_crs)
 
 

@@ -211,7 +211,7 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
         if labelled and labels is None:
             labels = read_labels(spec["labels"], spec["class_field"], spec["classes"], class_names)
             area = read_area(spec.get("labelled_area") or [])
-        geoms = labels.for_scene(grid.crs, tuple(grid.bounds)) if labelled else None
+        geoms = _PartIndex(labels.for_scene(grid.crs, tuple(grid.bounds))) if labelled else None
         region = area.for_scene(grid.crs, tuple(grid.bounds)) if labelled else None
         shifts = [s[:2] if s else None for s in check["scenes"][scene_id].get("shifts") or []]
         files = scene_files(check, scene_id)
@@ -234,7 +234,7 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
                     valid=valid, compression=compression, geo=meta,
                 )  # fmt: skip
                 if labelled:
-                    planes = rasterize_window(geoms, transform, valid.shape)
+                    planes = rasterize_window(geoms.near(grid, window), transform, valid.shape)
                     known = known_window(region, valid, transform)
                     write_mask(
                         masks_out / f"{c}.h5",
@@ -245,6 +245,32 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
                     )
                 written += 1
     return written
+
+
+class _PartIndex:
+    """A scene's class geometries split into their polygons, indexed (STRtree), so that a
+    chip burns only the polygons near it (a scene's 11,000 buildings cost every chip
+    0.17 s otherwise: benchmarks/geo_scale.py)."""
+
+    def __init__(self, geoms):
+        import shapely
+
+        self.parts = [
+            [] if g is None or g.is_empty else list(getattr(g, "geoms", [g])) for g in geoms
+        ]
+        self.trees = [shapely.STRtree(p) if p else None for p in self.parts]
+
+    def near(self, grid, window) -> list:
+        """Per class, the polygons whose bounding box meets the window (None: none)."""
+        import shapely
+        from rasterio.windows import Window, bounds
+
+        r0, c0, h, w = window
+        box = shapely.box(*bounds(Window(c0, r0, w, h), grid.affine))
+        return [
+            [parts[i] for i in tree.query(box)] or None if tree is not None else None
+            for parts, tree in zip(self.parts, self.trees, strict=True)
+        ]
 
 
 def chip_id_of(scene_id: str, window: tuple) -> str:

@@ -63,6 +63,9 @@ def neighbour_overlaps(chips: Sequence[Sequence[int]]) -> list[dict[str, int]]:
     return out
 
 
+GDAL_CACHE_MB = 256  # GDAL_CACHEMAX of the steps that write or read whole scenes
+
+
 def _ramp(n: int, start: int, end: int) -> np.ndarray:
     """1 in the middle, (k+1)/(L+1) over the L = ``start`` first and ``end`` last pixels."""
     r = np.ones(n, np.float32)
@@ -201,7 +204,9 @@ def stitch_cog(
         )
         os.close(fd)
         try:
-            with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+            # GDAL's block cache defaults to 5% of the node's RAM (12.8 GB on a 256 GB
+            # node, above the job's memory): bounded here (benchmarks/geo_scale.py)
+            with rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_CACHEMAX=GDAL_CACHE_MB):
                 with rasterio.open(tmp, "w", **profile) as dst:
                     for k, name in enumerate(class_names, 1):
                         dst.set_band_description(k, str(name))
