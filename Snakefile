@@ -41,6 +41,7 @@ validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.s
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/classes.smk"
 
 
 if PLAN.geo is None:

@@ -60,6 +60,29 @@ def test_class_settings_and_pre_buffer():
     assert plan.pre_buffers() == {2: 0.5}
 
 
+def test_swept_or_fixed_is_decided_by_the_plan_and_paths_by_results_paths():
+    cfg = demo_config()
+    cfg["classes"] = {"3": {"threshold": 0.4}}
+    plan = Plan(cfg)
+    r = str(plan.results)
+    assert plan.fixed_threshold(3) == 0.4 and plan.fixed_threshold(1) is None
+    assert 3 not in plan.swept_classes and plan.swept_classes == [k for k in plan.classes if k != 3]
+    assert plan.fixed_thresholds() == {3: 0.4}
+    assert plan.threshold_args(3) == ["--threshold", "0.4"] and plan.threshold_inputs(3) == []
+    chosen = f"{r}/validation/thresholds/class_1.json"
+    assert plan.threshold_args("1") == ["--threshold-json", chosen]
+    assert plan.threshold_inputs(1) == [chosen]
+    paths = plan.paths
+    assert paths.model("{variant}", "{group}") == f"{r}/models/{{variant}}/{{group}}/model.pt"
+    assert paths.prediction_dir("all", "g", 2) == f"{r}/predictions/all/g/part2"
+    assert paths.sweep(4, "g") == f"{r}/validation/sweeps/class_4/g.json"
+    assert paths.polygon_part("all", 4, 0) == f"{r}/polygons/all/class_4/part0.csv"
+    assert paths.scores("test") == f"{r}/test/scores.json"
+    image = plan.train_ids[0]
+    assert plan.stack_file(image) == f"{r}/stacks/part0/{image}.h5"
+    assert plan.mask_inputs([image]) == [f"{r}/masks/{image}.h5"]
+
+
 def test_resources_merge_defaults():
     cfg = demo_config()
     cfg["groups"]["water"]["train_resources"] = {"gpu": 2, "runtime": 99}
@@ -215,7 +238,8 @@ def test_a_class_in_two_groups_has_two_candidates_and_index_groups_train_nothing
     plan = Plan(cfg)
     water = [g for g in cfg["groups"] if 7 in cfg["groups"][g]["classes"]]
     assert plan.candidates(7) == water and len(water) == 2 and water[-1] == "water_index"
-    assert 7 not in plan.class_group and all(len(plan.candidates(k)) == 1 for k in plan.class_group)
+    alone = [k for k in plan.classes if k not in (7, 8)]
+    assert all(len(plan.candidates(k)) == 1 for k in alone) and len(plan.candidates(8)) == 2
     assert plan.units("water_index") == [] and "water_index" not in plan.trained_groups
     assert plan.index_model_args("water_index") == [
         "--index", "ndwi", "--classes", "7", "8", "--group", "water_index"

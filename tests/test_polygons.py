@@ -183,7 +183,12 @@ def test_polygonize_cli(tmp_path, capsys):
 
     # threshold from a sweep JSON; above every probability -> empty
     tj = tmp_path / "t.json"
-    tj.write_text(json.dumps({"class": 2, "threshold": 0.9}))
+    tj.write_text(
+        json.dumps(
+            {"class": 2, "threshold": 0.9, "epsilon": 0, "min_area": 0}
+            | {"thresholds": [0.9], "scores": [None]}
+        )
+    )
     assert main(args + ["--threshold-json", str(tj)]) == 0
     assert read_rows(out)[0][2] == "MULTIPOLYGON EMPTY"
 

@@ -136,7 +136,6 @@ def fake(tmp_path_factory):
                 {
                     "class": k,
                     "threshold": chosen,
-                    "fixed": False,
                     "thresholds": thr,
                     "scores": scores,
                     "epsilon": 2.0,
@@ -388,6 +387,32 @@ def test_summary_prints_scores_and_submission(fake, tmp_path, capsys):
     assert "missing" not in out
 
 
+def test_summary_score_and_plots_take_the_class_names_of_classes_json(fake, tmp_path, capsys):
+    from dstl_hpc.sources.base import ClassInfo, classes_json
+
+    res = make_results(fake, tmp_path / "results")
+    named = [ClassInfo(k, f"kind{k}") for k in range(1, 11)]
+    (res / "classes.json").write_text(classes_json(named))
+    assert run_cli("summary", res) == 0
+    out = capsys.readouterr().out
+    line1 = next(line for line in out.splitlines() if " kind1 " in line)
+    assert "0.6123" in line1 and " buildings " not in out
+    # score: per_class has the classes of classes.json, the table their names
+    two = tmp_path / "two.json"
+    two.write_text(classes_json([ClassInfo(1, "house"), ClassInfo(2, "shed")]))
+    polygons = [fake / "polygons/class_1.csv", fake / "polygons/class_2.csv"]
+    scores = tmp_path / "s.json"
+    args = ["score", fake / "train_wkt_v4.csv", *polygons, "--classes-json", two]
+    assert run_cli(*args, "--json", scores) == 0
+    assert "house" in capsys.readouterr().out
+    assert list(json.loads(scores.read_text())["per_class"]) == ["1", "2"]
+    # the table: a row per class of classes.json
+    out = tmp_path / "t"
+    assert run_cli("plots", "table", scores, "--classes-json", two, "--csv", out / "s.csv") == 0
+    rows = list(csv.DictReader((out / "s.csv").open()))
+    assert [(r["class"], r["name"]) for r in rows] == [("1", "house"), ("2", "shed"), ("mean", "")]
+
+
 def test_summary_of_missing_results_never_fails(tmp_path, capsys):
     (tmp_path / "results").mkdir()
     assert run_cli("summary", tmp_path / "results") == 0
@@ -500,8 +525,8 @@ def test_report_rules_dry_run_and_lint(tmp_path):
 
 
 def report_only_snakefile(tmp_path):
-    """A Snakefile with the repo's config handling, common.smk and report.smk only: the
-    report rules' inputs are then source files that a test writes itself."""
+    """A Snakefile with the repo's config handling, common.smk, classes.smk and report.smk
+    only: the report rules' other inputs are then source files that a test writes itself."""
     mirror = tmp_path / "report_only"
     mirror.mkdir()
     for name in ("config", "workflow", "dstl_hpc", "envs"):
@@ -511,6 +536,7 @@ def report_only_snakefile(tmp_path):
     (mirror / "Snakefile").write_text(
         head
         + 'include: "workflow/rules/common.smk"\n'
+        + 'include: "workflow/rules/classes.smk"\n'
         + 'include: "workflow/rules/report.smk"\n\n\n'
         + "rule all:\n    input:\n        report_targets(),\n    default_target: True\n"
     )

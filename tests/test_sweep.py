@@ -47,7 +47,7 @@ def test_sweep_picks_known_best(tmp_path):
     r = sweep(2, truth, grid, [pred], epsilon=0, min_area=0)
     t = dict(zip(r["thresholds"], r["scores"], strict=True))
     assert r["threshold"] == pytest.approx(0.45)
-    assert not r["fixed"]
+    assert "fixed" not in r  # the sweep always chooses
     assert t[0.35] == pytest.approx(1.0, abs=1e-5) and t[0.45] == pytest.approx(1.0, abs=1e-5)
     # above 0.45 only the core: 20^2 / 32^2; above 0.62 nothing
     assert t[0.5] == pytest.approx(400 / 1024, rel=1e-4)
@@ -58,11 +58,11 @@ def test_sweep_picks_known_best(tmp_path):
     assert r["epsilon"] == 0 and r["min_area"] == 0
 
 
-def test_sweep_fixed_and_given_thresholds(tmp_path):
+def test_sweep_given_thresholds(tmp_path):
     pred, truth, grid = make_case(tmp_path)
-    r = sweep(2, truth, grid, [pred], thresholds=[0.2, 0.5, 0.4], fixed=0.3, epsilon=0, min_area=0)
+    r = sweep(2, truth, grid, [pred], thresholds=[0.2, 0.5, 0.4], epsilon=0, min_area=0)
     assert r["thresholds"] == [0.2, 0.4, 0.5]
-    assert r["threshold"] == 0.3 and r["fixed"] is True
+    assert r["threshold"] == 0.4 and "fixed" not in r
     assert r["scores"][1] == pytest.approx(1.0, abs=1e-5)
 
 
@@ -83,7 +83,7 @@ def test_sweep_cli_writes_json(tmp_path, capsys):
     )
     assert rc == 0
     r = json.loads(out.read_text())
-    assert {"class", "threshold", "fixed", "thresholds", "scores", "epsilon", "min_area"} <= set(r)
+    assert {"class", "threshold", "thresholds", "scores", "epsilon", "min_area"} <= set(r)
     assert r["class"] == 2 and r["threshold"] == 0.4
     assert "0.400" in capsys.readouterr().out
 
@@ -115,14 +115,18 @@ def test_choose_ties_closest_to_half():
     assert choose([0.2, 0.4, 0.8], [0.0, 0.0, None])[0] == 0.8
 
 
-def crafted_sweep(fixed=False):
+def crafted_sweep():
     """Image A is best at 0.3 (Jaccard 0.8 vs 0.1), image B at 0.5 (0.6 vs 0.1)."""
     return {
         "class": 4,
         "threshold": 0.5,  # on both images together: 7/20 = 0.35 beats 5/15
-        "fixed": fixed,
+        "epsilon": 0.0,
+        "min_area": 0.0,
+        "own_epsilon": 0.0,
+        "own_min_area": 0.0,
         "thresholds": [0.3, 0.5],
         "scores": [5 / 15, 7 / 20],
+        "candidates": [[0.3, 0.0, 0.0], [0.5, 0.0, 0.0]],
         "images": ["A", "B"],
         "inter_by_image": [[4.0, 1.0], [1.0, 6.0]],
         "union_by_image": [[5.0, 10.0], [10.0, 10.0]],
@@ -136,9 +140,9 @@ def test_held_out_scores_each_image_at_the_threshold_of_the_others():
     # A gets B's best threshold (0.5): 1/10; B gets A's (0.3): 1/10 -> (1 + 1) / (10 + 10).
     assert h["thresholds"] == {"A": 0.5, "B": 0.3}
     assert h["score"] == pytest.approx(2 / 20)
-    # A fixed threshold is not tuned: its own held-out threshold.
-    f = held_out(crafted_sweep(fixed=True))
-    assert f["thresholds"] == {"A": 0.5, "B": 0.5} and f["score"] == pytest.approx(7 / 20)
+    # a sweep without its per-image areas cannot be held out
+    with pytest.raises(DstlError, match="no inter_by_image"):
+        held_out({k: v for k, v in crafted_sweep().items() if k != "inter_by_image"})
 
 
 def test_scores_json_gets_held_out_and_tuned_means():

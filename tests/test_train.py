@@ -256,19 +256,19 @@ def test_cli_trains_without_validation(tmp_path):
 
 
 def test_stacks_come_from_several_dirs_first_match_wins(tmp_path):
-    from dstl_hpc.train import _paths
+    from dstl_hpc.train import image_paths
 
     a, b = tmp_path / "part0", tmp_path / "part1"
     for d, ids in ((a, ("x", "y")), (b, ("y", "z"))):
         d.mkdir()
         for i in ids:
             (d / f"{i}.h5").write_bytes(b"")
-    assert _paths([a, b], ["z", "x", "y"], "stack") == [b / "z.h5", a / "x.h5", a / "y.h5"]
-    assert _paths(a, ["x"], "stack") == [a / "x.h5"]
+    assert image_paths([a, b], ["z", "x", "y"], "stack") == [b / "z.h5", a / "x.h5", a / "y.h5"]
+    assert image_paths(a, ["x"], "stack") == [a / "x.h5"]
     with pytest.raises(
         DstlError, match=r"w\.h5: stack file not found \(looked in .*part0, .*part1"
     ):
-        _paths([a, b], ["w"], "stack")
+        image_paths([a, b], ["w"], "stack")
 
 
 def test_cli_reads_stacks_from_align_parts(tmp_path):
@@ -375,9 +375,9 @@ def test_progress_lines_in_a_log_every_n_seconds(tmp_path, caplog):
 
 
 def test_progress_bar_on_a_terminal(capsys):
-    from dstl_hpc.train import _Progress
+    from dstl_hpc.train import Progress
 
-    bar = _Progress(4, 0, "epoch 1/3", tty=True, every=60.0)
+    bar = Progress(4, 0, "epoch 1/3", tty=True, every=60.0)
     bar.update(2, 0.5, 10.0)
     shown = str(bar.bar)  # what tqdm draws (it throttles its own redraws)
     bar.close()
@@ -524,7 +524,7 @@ def _water_dataset(root, n=4, size=64, seed=3):
 def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path):
     """n_channels 3 (R, G, B: noise only) cannot find the squares; with the ndwi index
     channel computed at load time it can, and predict computes it the same way."""
-    from dstl_hpc.predict.tiled import predict_file
+    from dstl_hpc.predict.tiled import predict_files
     from dstl_hpc.prepare.stacks import read_mask, read_prediction
 
     _water_dataset(tmp_path)
@@ -538,7 +538,7 @@ def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path)
     assert meta["channels"] == ["R", "G", "B", "ndwi"] and len(meta["mean"]) == 4
     out = tmp_path / "d3_pred.h5"
     model = tmp_path / "ndwi" / "model.pt"
-    predict_file(model, tmp_path / "stacks" / "d3.h5", out, "cpu", 1, tile=32)
+    predict_files(model, [(tmp_path / "stacks" / "d3.h5", out)], "cpu", 1, tile=32)
     prob = read_prediction(out)[0][0] > 0.5
     truth = read_mask(tmp_path / "masks" / "d3.h5", [1])[0] > 0
     assert (prob & truth).sum() / (prob | truth).sum() > 0.5

@@ -32,27 +32,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    import json
-
-    from dstl_hpc.atomic import write_json
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import JSON, guard_outputs
     from dstl_hpc.scoring.choose import choose
+    from dstl_hpc.scoring.files import read_sweep, write_sweep
 
     paths = dict(args.candidates)
     if len(paths) != len(args.candidates):
         raise DstlError("choose: a group is given twice")
     guard_outputs({"OUT.json": args.out}, list(paths.values()), suffixes={"OUT.json": JSON})
-    results = {}
-    for group, path in paths.items():
-        try:
-            results[group] = json.loads(open(path).read())
-        except FileNotFoundError:
-            raise DstlError(f"{path}: file not found") from None
-        except ValueError as exc:
-            raise DstlError(f"{path}: not a sweep JSON ({exc})") from None
-    chosen = choose(args.class_type, results)
-    write_json(args.out, chosen)
+    chosen = choose(args.class_type, {g: read_sweep(p) for g, p in paths.items()})
+    write_sweep(args.out, chosen)
     scores = ", ".join(
         f"{g} {s:.4f}" if s is not None else f"{g} -" for g, s in chosen["group_scores"].items()
     )

@@ -10,6 +10,9 @@ dstl-hpc plots table SCORES_JSON [--sweeps JSON ...] [--truth CSV] [--grid-sizes
 dstl-hpc plots overlay STACK_H5 --truth CSV --grid-sizes CSV --polygons CSV [...]
                        --group NAME=K,K ... --out-dir DIR [--image ID]
     DIR/{image}_{group}.png per group: RGB with truth and predicted polygons
+
+Each takes --classes-json CLASSES_JSON (the run's results/classes.json) for the class
+names; without it, the DSTL classes.
 """
 
 from __future__ import annotations
@@ -40,16 +43,28 @@ def _group(text: str) -> tuple[str, list[int]]:
     return name, classes
 
 
+def _classes_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--classes-json",
+        default=None,
+        help="the run's classes (results/classes.json; default: the DSTL classes)",
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
 
     t = sub.add_parser("training", help="training curves, one PNG per group")
     t.add_argument("metrics", nargs="+", help="metrics CSVs at .../{variant}/{group}/metrics.csv")
     t.add_argument("--out-dir", required=True, help="writes training_{group}.png here")
+    _classes_json(t)
 
     s = sub.add_parser("sweeps", help="threshold-sweep curves, one PNG per class")
-    s.add_argument("sweeps", nargs="+", help="threshold sweep JSONs (class_{k}.json)")
+    s.add_argument(
+        "sweeps", nargs="+", help="threshold sweep JSONs (validation/thresholds/class_{k}.json)"
+    )
     s.add_argument("--out-dir", required=True, help="writes threshold_class_{k}.png here")
+    _classes_json(s)
 
     b = sub.add_parser("table", help="per-class validation table vs the all-zero baseline")
     b.add_argument("scores", help="validation scores JSON (validation/scores.json)")
@@ -71,9 +86,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--csv", default=None, help="write the table as CSV here")
     b.add_argument("--html", default=None, help="write the table as an HTML page here")
     b.add_argument("--png", default=None, help="write the bar chart here")
+    _classes_json(b)
 
     o = sub.add_parser("overlay", help="RGB with truth and predicted polygons, per class group")
-    o.add_argument("stack", help="the image's stack (stacks/{id}.h5)")
+    o.add_argument("stack", help="the image's stack (stacks/part{p}/{id}.h5)")
     o.add_argument("--truth", required=True, help="truth polygons (train_wkt_v4.csv)")
     o.add_argument("--grid-sizes", required=True, help="grid_sizes.csv")
     o.add_argument(
@@ -90,24 +106,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--out-dir", required=True, help="writes {image}_{group}.png here")
     o.add_argument("--image", default=None, help="image id (default: the stack's image_id)")
     o.add_argument("--width", type=int, default=800, help="PNG width in pixels (default 800)")
+    _classes_json(o)
 
 
 def run(args) -> int:
     """Draw what the subcommand asks for; one branch per figure or table."""
     from dstl_hpc.paths import guard_outputs
     from dstl_hpc.plots import figures, tables
+    from dstl_hpc.sources import classes_of
 
+    classes = classes_of(args.classes_json)
     if args.what == "training":
-        written = figures.training_curves(args.metrics, args.out_dir)
+        written = figures.training_curves(args.metrics, args.out_dir, classes)
     elif args.what == "sweeps":
-        written = figures.sweep_curves(args.sweeps, args.out_dir)
+        written = figures.sweep_curves(args.sweeps, args.out_dir, classes)
     elif args.what == "table":
         if not (args.csv or args.html or args.png):
             raise DstlError("plots table: give at least one of --csv, --html, --png")
         outputs = {"--csv": args.csv, "--html": args.html, "--png": args.png}
         guard_outputs(
             outputs,
-            [args.scores, *args.sweeps, args.truth, args.grid_sizes],
+            [args.scores, *args.sweeps, args.truth, args.grid_sizes, args.classes_json],
             suffixes={"--csv": (".csv",), "--html": (".html", ".htm"), "--png": (".png",)},
         )
         rows, mean = tables.score_table(
@@ -116,6 +135,7 @@ def run(args) -> int:
             truth_csv=args.truth,
             grid_sizes=args.grid_sizes,
             fixed=dict(args.fixed_threshold),
+            classes=classes,
         )
         written = []
         if args.csv:
@@ -128,10 +148,10 @@ def run(args) -> int:
             written.append(tables.score_bars(args.png, rows, mean))
     elif args.what == "overlay":
         groups = {}
-        for name, classes in args.group:
+        for name, ks in args.group:
             if name in groups:
                 raise DstlError(f"--group {name}: given twice")
-            groups[name] = classes
+            groups[name] = ks
         if args.width < 100:
             raise DstlError(f"--width {args.width}: too small (at least 100)")
         written = figures.overlays(
@@ -143,6 +163,7 @@ def run(args) -> int:
             args.out_dir,
             image_id=args.image,
             width_px=args.width,
+            classes=classes,
         )
     else:  # argparse rejects it before
         raise DstlError(f"plots: unknown figure {args.what!r}")

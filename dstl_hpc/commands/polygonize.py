@@ -29,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", type=probability, help="probability threshold (mask = prob >= T)")
     g.add_argument(
         "--threshold-json",
-        help="sweep JSON (dstl-hpc sweep): its threshold, and its epsilon and min_area when "
-        "it holds them (they replace --epsilon and --min-area)",
+        help="the chosen sweep JSON (validation/thresholds/class_{k}.json, from dstl-hpc "
+        "choose or sweep): its threshold, epsilon and min_area (they replace --epsilon and "
+        "--min-area), and its group's predictions only",
     )
     p.add_argument(
         "--epsilon",
@@ -53,10 +54,10 @@ def run(args) -> int:
         check_threshold,
         prob_to_grid_polygons,
         read_prediction_plane,
-        read_threshold_json,
         to_wkt,
         write_rows,
     )
+    from dstl_hpc.scoring.files import read_sweep
     from dstl_hpc.sources.dstl import grid_for, read_grid_sizes
 
     inputs = [*args.predictions, args.grid_sizes, args.threshold_json]
@@ -65,13 +66,11 @@ def run(args) -> int:
         check_threshold(args.threshold)
         threshold = args.threshold
     else:
-        chosen = read_threshold_json(args.threshold_json)
-        threshold = chosen["threshold"]
-        if chosen["epsilon"] is not None:
-            args.epsilon = chosen["epsilon"]
-        if chosen["min_area"] is not None:
-            args.min_area = chosen["min_area"]
-        if chosen["group"]:  # the class is in several groups: the chosen one's files
+        chosen = read_sweep(args.threshold_json)
+        threshold = float(chosen["threshold"])
+        args.epsilon = float(chosen["epsilon"])
+        args.min_area = float(chosen["min_area"])
+        if chosen.get("group"):  # the class is in several groups: the chosen one's files
             args.predictions = _of_group(args.predictions, chosen["group"], args.threshold_json)
     grids = read_grid_sizes(args.grid_sizes)
     rows = []

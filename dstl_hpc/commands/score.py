@@ -26,6 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", default=None, help="write the scores as JSON here")
     p.add_argument(
+        "--classes-json",
+        default=None,
+        help="the run's classes (results/classes.json): the classes of per_class and their "
+        "names (default: the DSTL classes)",
+    )
+    p.add_argument(
         "--sweeps",
         nargs="+",
         default=[],
@@ -41,29 +47,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dstl_hpc.atomic import write_json
     from dstl_hpc.paths import JSON, guard_outputs
-    from dstl_hpc.plots import read_sweep
+    from dstl_hpc.scoring.files import read_sweep, write_scores
     from dstl_hpc.scoring.metrics import format_table, score
     from dstl_hpc.scoring.sweep import with_held_out
+    from dstl_hpc.sources import classes_of
 
     guard_outputs(
         {"--json": args.json},
-        [args.truth, *args.predictions, *args.sweeps],
+        [args.truth, *args.predictions, *args.sweeps, args.classes_json],
         suffixes={"--json": JSON},
         data_dirs=[args.data_dir],
     )
 
+    known = classes_of(args.classes_json)
     result = score(
         args.truth,
         args.predictions,
         images=args.images,
         classes=args.classes,
         data_dir=args.data_dir,
+        known=known,
     )
     if args.sweeps:
         result = with_held_out(result, [read_sweep(p) for p in args.sweeps])
     if args.json:
-        write_json(args.json, result)
-    print(format_table(result))
+        write_scores(args.json, result)
+    print(format_table(result, known))
     return 0

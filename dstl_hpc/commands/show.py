@@ -7,14 +7,18 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stack", help="the image's stack (stacks/{id}.h5)")
+    p.add_argument("stack", help="the image's stack (stacks/part{p}/{id}.h5)")
     p.add_argument("out", help="PNG to write")
-    p.add_argument("--mask", default=None, help="the image's training mask (masks/{id}.h5)")
+    p.add_argument(
+        "--mask",
+        default=None,
+        help="the image's training mask (masks/{id}.h5; geo: masks/part{p}/{chip}.h5)",
+    )
     p.add_argument(
         "--prediction",
         nargs="+",
         default=[],
-        help="prediction HDF5 files of the image (predictions/{variant}/{group}/{id}.h5)",
+        help="prediction HDF5 files of the image (predictions/{variant}/{group}/part{p}/{id}.h5)",
     )
     p.add_argument(
         "--classes",
@@ -33,18 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="add a false colour NIR panel (M7, M5, M3)",
     )
     p.add_argument("--width", type=int, default=1200, help="PNG width in pixels (default 1200)")
+    p.add_argument(
+        "--classes-json",
+        default=None,
+        help="the run's classes (results/classes.json; default: the DSTL classes)",
+    )
 
 
 def run(args) -> int:
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import guard_outputs
     from dstl_hpc.plots.show import show
+    from dstl_hpc.sources import classes_of
 
     if args.width < 200:
         raise DstlError(f"--width {args.width}: too small (at least 200)")
     guard_outputs(
         {"OUT.png": args.out},
-        [args.stack, args.mask, *(args.prediction or [])],
+        [args.stack, args.mask, *(args.prediction or []), args.classes_json],
         suffixes={"OUT.png": (".png",)},
     )
     out = show(
@@ -56,6 +66,7 @@ def run(args) -> int:
         threshold=args.threshold,
         false_colour=args.false_colour,
         width_px=args.width,
+        known=classes_of(args.classes_json),
     )
     print(out)
     return 0

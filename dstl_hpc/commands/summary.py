@@ -3,7 +3,9 @@
 Quick and never failing: only the standard library is imported (no numpy, no
 torch, no matplotlib), a missing or unreadable file is reported as such, and the
 exit status is 0 unless ``--strict`` is given. Called from the workflow's
-``onsuccess:`` handler.
+``onsuccess:`` handler. The class names come from the run's ``classes.json`` (the
+DSTL classes without one), the files' paths from ``ResultsPaths``, the JSONs are read
+by their owner, ``dstl_hpc.scoring.files``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import gzip
 import json
 from pathlib import Path
 
-from dstl_hpc.sources.dstl import CLASS_NAMES, CLASS_TYPES
+from dstl_hpc.config.results import ResultsPaths
+from dstl_hpc.errors import DstlError
+from dstl_hpc.scoring.files import read_scores, read_sweep
+from dstl_hpc.sources import classes_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,29 +57,31 @@ def _size(path: Path) -> str:
     return ""
 
 
-UNREADABLE = (OSError, ValueError, AttributeError)  # a file or its JSON is not as expected
+# a file or its JSON is not as expected
+UNREADABLE = (OSError, ValueError, AttributeError, KeyError, TypeError, DstlError)
 
 
-def _thresholds(res: Path, problems: list[str], choices: list[str]) -> dict[int, str]:
-    """ClassType -> "threshold (fixed|swept) group" of the sweep JSONs there are; a
+def _thresholds(
+    paths: ResultsPaths, names: dict[int, str], problems: list[str], choices: list[str]
+) -> dict[int, str]:
+    """ClassType -> "threshold (swept) group" of the chosen sweep JSONs there are; a
     line in ``choices`` for each class whose group was chosen among several."""
     thresholds: dict[int, str] = {}
-    for k in CLASS_TYPES:
-        p = res / "validation" / "thresholds" / f"class_{k}.json"
+    for k in names:
+        p = Path(paths.thresholds(k))
         if not p.exists():
             continue
         try:
-            d = json.loads(p.read_text())
-            how = "fixed" if d.get("fixed") else "swept"
+            d = read_sweep(p)
             group = f" {d['group']}" if d.get("group") else ""
-            thresholds[k] = f"{_f(d.get('threshold'), 'g')} ({how}){group}"
-            _choice(k, d, choices)
+            thresholds[k] = f"{_f(d.get('threshold'), 'g')} (swept){group}"
+            _choice(k, names[k], d, choices)
         except UNREADABLE as exc:
             problems.append(f"{p}: unreadable ({type(exc).__name__})")
     return thresholds
 
 
-def _choice(k: int, sweep: dict, choices: list[str]) -> None:
+def _choice(k: int, name: str, sweep: dict, choices: list[str]) -> None:
     """The line of a class whose group was chosen among several candidates."""
     cands = sweep.get("group_scores") or {}
     if len(cands) < 2:
@@ -85,16 +92,16 @@ def _choice(k: int, sweep: dict, choices: list[str]) -> None:
     gain = None if None in (cands[chosen], cands[runner]) else cands[chosen] - cands[runner]
     rest = ", ".join(f"{g} {_f(cands[g])}" for g in others)
     choices.append(
-        f"  class {k} {CLASS_NAMES[k]}: {chosen} {_f(cands[chosen])} chosen over {rest}"
+        f"  class {k} {name}: {chosen} {_f(cands[chosen])} chosen over {rest}"
         f" (gain {_f(gain, '+.4f')})"
     )
 
 
-def _json_section(path: Path, lines: list[str], problems: list[str], add) -> None:
-    """``add(lines, obj)`` with the JSON of ``path``, or a problem when it is unreadable;
-    lines added before the problem stay."""
+def _json_section(path: Path, lines: list[str], problems: list[str], add, read=None) -> None:
+    """``add(lines, obj)`` with the JSON of ``path`` (read with ``read``, by default
+    plain JSON), or a problem when it is unreadable; lines added before the problem stay."""
     try:
-        add(lines, json.loads(path.read_text()))
+        add(lines, read(path) if read else json.loads(path.read_text()))
     except UNREADABLE as exc:
         problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")
 
@@ -117,7 +124,9 @@ def _means(lines: list[str], scores: dict, tuned) -> None:
         )
 
 
-def _validation(lines: list[str], scores: dict, thresholds: dict[int, str]) -> None:
+def _validation(
+    lines: list[str], scores: dict, thresholds: dict[int, str], names: dict[int, str]
+) -> None:
     """The validation scores: means, then a row per class."""
     per = scores.get("per_class") or {}
     pix = scores.get("pixel_per_class") or {}
@@ -131,9 +140,9 @@ def _validation(lines: list[str], scores: dict, thresholds: dict[int, str]) -> N
     tuned = tuned or {}
     head = f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}"
     lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold, group")
-    for k in CLASS_TYPES:
+    for k, name in names.items():
         lines.append(
-            f"  {k:>5} {CLASS_NAMES[k]:<15} {_f(per.get(str(k))):>8}"
+            f"  {k:>5} {name:<15} {_f(per.get(str(k))):>8}"
             f" {_f(pix.get(str(k))):>8}"
             + (f" {_f(tuned.get(str(k))):>8}" if tuned else "")
             + f"  {thresholds.get(k, '-')}"
@@ -142,13 +151,13 @@ def _validation(lines: list[str], scores: dict, thresholds: dict[int, str]) -> N
     lines.append("   in the configuration or not swept)")
 
 
-def _test(lines: list[str], test: dict) -> None:
+def _test(lines: list[str], test: dict, names: dict[int, str]) -> None:
     per = test.get("per_class") or {}
     lines.append(
         f"test ({len(test.get('images') or [])} images, synthetic truth; the 'all' "
         f"variant's submission): mean polygon Jaccard {_f(test.get('mean'))}"
     )
-    lines.append("  " + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in CLASS_TYPES))
+    lines.append("  " + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in names))
 
 
 def _sources(lines: list[str], sources: dict) -> None:
@@ -159,8 +168,8 @@ def _sources(lines: list[str], sources: dict) -> None:
         )
 
 
-def _submission(res: Path, lines: list[str], problems: list[str]) -> None:
-    sub = res / "submission.csv.gz"
+def _submission(paths: ResultsPaths, lines: list[str], problems: list[str]) -> None:
+    sub = Path(paths.submission())
     if not sub.exists():
         problems.append(f"{sub}: missing (no submission: variant 'all' not run?)")
         return
@@ -171,8 +180,8 @@ def _submission(res: Path, lines: list[str], problems: list[str]) -> None:
         problems.append(f"{sub}: unreadable ({type(exc).__name__}: {exc})")
 
 
-def _report(res: Path, lines: list[str]) -> None:
-    report = res / "report"
+def _report(paths: ResultsPaths, lines: list[str]) -> None:
+    report = Path(paths.report())
     if report.is_dir():
         n = sum(1 for p in report.rglob("*") if p.is_file() and not p.name.startswith("."))
         lines.append(
@@ -193,25 +202,44 @@ def summarize(results) -> tuple[list[str], list[str]]:
 
         return geo_summary(res)
 
+    paths = ResultsPaths(res)
+    names = _names(paths, problems)
     choices: list[str] = []
-    thresholds = _thresholds(res, problems, choices)
-    scores = res / "validation" / "scores.json"
+    thresholds = _thresholds(paths, names, problems, choices)
+    scores = Path(paths.scores("validation"))
     if scores.exists():
-        _json_section(scores, lines, problems, lambda ls, d: _validation(ls, d, thresholds))
+        _json_section(
+            scores,
+            lines,
+            problems,
+            lambda ls, d: _validation(ls, d, thresholds, names),
+            read=read_scores,
+        )
         if choices:
             lines.append("groups chosen on validation (held-out polygon Jaccard):")
             lines += choices
     else:
         problems.append(f"{scores}: missing (no validation scores: variant 'validation' not run?)")
-    for path, add in (
-        (res / "test" / "scores.json", _test),
-        (res / "submission_sources.json", _sources),
-    ):
-        if path.exists():
-            _json_section(path, lines, problems, add)
-    _submission(res, lines, problems)
-    _report(res, lines)
+    test = Path(paths.scores("test"))
+    if test.exists():
+        _json_section(test, lines, problems, lambda ls, d: _test(ls, d, names), read_scores)
+    sources = Path(paths.submission_sources())
+    if sources.exists():
+        _json_section(sources, lines, problems, _sources)
+    _submission(paths, lines, problems)
+    _report(paths, lines)
     return lines, problems
+
+
+def _names(paths: ResultsPaths, problems: list[str]) -> dict[int, str]:
+    """Class id -> name of the run's classes.json (the DSTL classes without one)."""
+    path = Path(paths.classes())
+    try:
+        classes = classes_of(path if path.exists() else None)
+    except UNREADABLE as exc:
+        problems.append(f"{path}: unreadable ({type(exc).__name__})")
+        classes = classes_of(None)
+    return {c.id: c.name for c in classes}
 
 
 def run(args) -> int:

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="output JSON (class, threshold, fixed, thresholds, scores, ...)")
+    p.add_argument("out", help="output JSON (class, threshold, thresholds, scores, ...)")
     p.add_argument(
         "--class", dest="class_type", type=class_type, required=True, help="ClassType 1..10"
     )
@@ -54,17 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         help="further min areas to try beside --min-area",
     )
-    p.add_argument(
-        "--fixed",
-        type=probability,
-        default=None,
-        help="use this threshold (the curve is still computed)",
-    )
 
 
 def run(args) -> int:
-    from dstl_hpc.atomic import write_json
     from dstl_hpc.paths import JSON, guard_outputs
+    from dstl_hpc.scoring.files import write_sweep
     from dstl_hpc.scoring.sweep import sweep
 
     inputs = [args.truth, args.grid_sizes, *args.predictions]
@@ -77,18 +71,16 @@ def run(args) -> int:
         thresholds=args.thresholds,
         epsilon=args.epsilon,
         min_area=args.min_area,
-        fixed=args.fixed,
         epsilons=args.epsilons,
         min_areas=args.min_areas,
     )
-    write_json(args.out, result)
+    write_sweep(args.out, result)
     for t, s in zip(result["thresholds"], result["scores"], strict=True):
         mark = " <-" if abs(t - result["threshold"]) < 1e-9 else ""
         print(f"{t:5.2f}  {'   -  ' if s is None else f'{s:.4f}'}{mark}")
     print(
         f"class {args.class_type}: threshold {result['threshold']:.3f}"
         f" epsilon {result['epsilon']:g} min_area {result['min_area']:g}"
-        + (" (fixed)" if result["fixed"] else "")
         + (f" - {result['note']}" if result.get("note") else "")
     )
     return 0

@@ -7,8 +7,9 @@
 * :mod:`~dstl_hpc.config.prepare`: the user's config prepared before the schema sees it;
 * :mod:`~dstl_hpc.config.plan`: ids, variants, groups and per-group / per-class
   settings for the Snakefile, with :mod:`~dstl_hpc.config.groups` (the groups
-  resolved and checked) and :mod:`~dstl_hpc.config.checks` (the data checked
-  before any job).
+  resolved and checked), :mod:`~dstl_hpc.config.parts` (the jobs' parts) and
+  :mod:`~dstl_hpc.config.checks` (the data checked before any job);
+* :mod:`~dstl_hpc.config.results`: every path under ``results/`` (``ResultsPaths``).
 
 Nothing heavy is imported here (no numpy, no torch): the Snakefile imports these
 modules to build the DAG fast.

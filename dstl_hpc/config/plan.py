@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dstl_hpc.config.checks import check_layout
 from dstl_hpc.config.groups import GROUP_KEYS, MEMBER, VARIANTS, resolve_groups
+from dstl_hpc.config.parts import Parts
+from dstl_hpc.config.results import ResultsPaths
 from dstl_hpc.config.schema import (
     CLASS_DEFAULTS,
     DEFAULTS,
@@ -23,7 +25,6 @@ from dstl_hpc.config.settings import PREDICT_KEYS
 from dstl_hpc.errors import DstlError
 from dstl_hpc.paths import check_apart, check_path_text
 from dstl_hpc.sources.dstl import (
-    CLASS_TYPES,
     DSTL_CLASSES,
     SEED_VALIDATION_IDS,
     Layout,
@@ -33,16 +34,17 @@ from dstl_hpc.sources.dstl import (
 
 log = logging.getLogger(__name__)
 
-# Settings used only at prediction time: changing them re-predicts, never retrains.
 
-
-class Plan:
-    """Ids, groups and per-group / per-class settings resolved from the config."""
+class Plan(Parts):
+    """Ids, groups and per-group / per-class settings resolved from the config; the
+    jobs' parts come from :class:`~dstl_hpc.config.parts.Parts`, the paths of the
+    results from ``paths`` (:class:`~dstl_hpc.config.results.ResultsPaths`)."""
 
     def __init__(self, config: dict):
         self.config = config
         self.results = Path(self._top("results"))
         check_path_text(self.results, "results")
+        self.paths = ResultsPaths(self.results)
         data = config["data"]
         self.source = data["source"]
         self.synthetic = self.source == "synthetic"
@@ -79,7 +81,7 @@ class Plan:
         self.layout = Layout(self.data_dir)
         self.validation_ids = self._validation_ids(config.get("validation_ids"))
         self._init_groups(config)
-        bad = [k for k in self.classes if k not in CLASS_TYPES]
+        bad = [k for k in self.classes if k not in self.class_names]
         if bad:
             raise DstlError(f"config groups: DSTL classes are 1..10, not {bad}")
         if not self.synthetic:
@@ -122,7 +124,7 @@ class Plan:
                     f"config groups: class {k} is in {' and '.join(groups)}: one is chosen on "
                     "validation; add the validation variant to variants"
                 )
-            if self.class_settings(k)["threshold"] is not None:
+            if self.fixed_threshold(k) is not None:
                 raise DstlError(
                     f"config classes.{k}: in several groups ({', '.join(groups)}) its threshold "
                     "is swept per group to choose one: set threshold null"
@@ -132,11 +134,6 @@ class Plan:
         """The groups that predict a class; with several, the one that scores best on
         validation (held out) feeds its polygons."""
         return list(self.class_groups[int(class_type)])
-
-    @property
-    def class_group(self) -> dict[int, str]:
-        """class -> its group, for classes of one group."""
-        return {k: g[0] for k, g in self.class_groups.items() if len(g) == 1}
 
     def _top(self, key: str):
         """A top-level key of the config, or its default (``dstl_hpc.config.schema``)."""
@@ -201,95 +198,9 @@ class Plan:
     def predict_ids(self, variant: str) -> list[str]:
         return self.validation_ids if variant == "validation" else self.test_ids
 
-    # ------------------------------------------------------------- chunks
-    @property
-    def images_per_job(self) -> int:
-        return int(self._top("images_per_job"))
-
-    def n_parts(self, variant: str) -> int:
-        n = len(self.predict_ids(variant))
-        return (n + self.images_per_job - 1) // self.images_per_job
-
-    def part_ids(self, variant: str, part: int) -> list[str]:
-        """The images of one predict / polygon job: consecutive predict ids."""
-        ids = self.predict_ids(variant)
-        size = self.images_per_job
-        if not 0 <= part < self.n_parts(variant):
-            raise DstlError(f"{variant}: no part {part} (there are {self.n_parts(variant)})")
-        return ids[part * size : (part + 1) * size]
-
-    @property
-    def polygon_parts_per_job(self) -> int:
-        """Predict parts per polygonize job: ``polygon_images_per_job`` in whole predict
-        parts (rounded down, at least one). Polygons are cheap, so their jobs may be coarser."""
-        images = int(self._top("polygon_images_per_job") or self.images_per_job)
-        return max(1, images // self.images_per_job)
-
-    def n_polygon_parts(self, variant: str) -> int:
-        size = self.polygon_parts_per_job
-        return (self.n_parts(variant) + size - 1) // size
-
-    def polygon_predict_parts(self, variant: str, part: int) -> list[int]:
-        """The predict parts whose probabilities one polygonize job turns into polygons."""
-        if not 0 <= part < self.n_polygon_parts(variant):
-            n = self.n_polygon_parts(variant)
-            raise DstlError(f"{variant}: no polygon part {part} (there are {n})")
-        size = self.polygon_parts_per_job
-        return list(range(part * size, min((part + 1) * size, self.n_parts(variant))))
-
-    # ------------------------------------------------------- align parts
-    @property
-    def align_images_per_job(self) -> int:
-        """Images per align job (geo: chips per geo-chips job)."""
-        if self.geo is not None:
-            return int(self.geo.data["chips_per_job"])
-        return int(self._top("align_images_per_job"))
-
-    def n_align_parts(self) -> int:
-        size = self.align_images_per_job
-        return (len(self.all_ids) + size - 1) // size
-
     @property
     def stack_compression(self) -> str:
         return str(self._top("stack_compression"))
-
-    def align_part_ids(self, part: int) -> list[str]:
-        """The images of one align job: consecutive ids of ``all_ids`` (training first)."""
-        if not 0 <= part < self.n_align_parts():
-            raise DstlError(f"align: no part {part} (there are {self.n_align_parts()})")
-        size = self.align_images_per_job
-        return self.all_ids[part * size : (part + 1) * size]
-
-    def align_part_of(self, image: str) -> int:
-        if not hasattr(self, "_align_part"):
-            size = self.align_images_per_job
-            self._align_part = {i: n // size for n, i in enumerate(self.all_ids)}
-        try:
-            return self._align_part[image]
-        except KeyError:
-            raise DstlError(f"{image}: not an image id of this dataset") from None
-
-    def stack_dir(self, part: int) -> str:
-        """The align job output holding the stacks of one part."""
-        return str(self.results / "stacks" / f"part{part}")
-
-    def stack_file(self, image: str) -> str:
-        return f"{self.stack_dir(self.align_part_of(image))}/{image}.h5"
-
-    def mask_dir(self, part: int) -> str:
-        """The geo-chips job output holding the masks of one part's labelled chips."""
-        return str(self.results / "masks" / f"part{part}")
-
-    def mask_inputs(self, ids) -> list[str]:
-        """What a training reads the masks of ``ids`` from: DSTL, one file per image;
-        geo, the part folders of geo-chips."""
-        if self.geo is not None:
-            return [self.mask_dir(p) for p in sorted({self.align_part_of(i) for i in ids})]
-        return [str(self.results / "masks" / f"{i}.h5") for i in ids]
-
-    def stack_dirs(self, ids) -> list[str]:
-        """The align outputs that hold the stacks of ``ids``, in part order."""
-        return [self.stack_dir(p) for p in sorted({self.align_part_of(i) for i in ids})]
 
     # ------------------------------------------------------------ members
     def units(self, group: str) -> list[str]:
@@ -340,7 +251,7 @@ class Plan:
         group, _ = self.group_of(unit)
         if variant != "all" or self.groups[group]["checkpoint"] != "best":
             return []
-        return [str(self.results / "models" / "validation" / unit / "metrics.csv")]
+        return [self.paths.metrics("validation", unit)]
 
     def index_model_args(self, group: str) -> list[str]:
         """`dstl-hpc predictor` flags of a group whose model is an index (else [])."""
@@ -398,6 +309,33 @@ class Plan:
         if self.geo is not None:
             base.update(per_class.get(self.class_names.get(int(class_type), ""), {}))
         return base
+
+    def fixed_threshold(self, class_type: int) -> float | None:
+        """The class's threshold set in the config; None: swept on validation."""
+        return self.class_settings(class_type)["threshold"]
+
+    @property
+    def swept_classes(self) -> list[int]:
+        """The classes whose threshold is chosen on validation (``sweep``, ``choose``)."""
+        return [k for k in self.classes if self.fixed_threshold(k) is None]
+
+    def fixed_thresholds(self) -> dict[int, float]:
+        """Class -> threshold, of the classes whose threshold the config sets."""
+        fixed = {k: self.fixed_threshold(k) for k in self.classes}
+        return {k: t for k, t in fixed.items() if t is not None}
+
+    def threshold_inputs(self, class_type) -> list[str]:
+        """What polygonize reads class k's threshold from: its chosen sweep, or nothing."""
+        if self.fixed_threshold(int(class_type)) is not None:
+            return []
+        return [self.paths.thresholds(class_type)]
+
+    def threshold_args(self, class_type) -> list[str]:
+        """`dstl-hpc polygonize` flags of class k's threshold: fixed or chosen."""
+        fixed = self.fixed_threshold(int(class_type))
+        if fixed is not None:
+            return ["--threshold", str(fixed)]
+        return ["--threshold-json", self.paths.thresholds(class_type)]
 
     def pre_buffers(self) -> dict[int, float]:
         grow = {c.id: self.class_settings(c.id)["pre_buffer"] for c in self.class_info}

@@ -12,7 +12,8 @@ threshold sweeps 640 x 400, the score bar chart 800 x 450, overlays 800 px wide.
   all-zero baseline.
 * ``show``: ``dstl-hpc show``, one image's RGB (and false colour NIR), masks and
   predictions.
-* ``common``: colours, matplotlib on first use, reading inputs, image stretch.
+* ``common``: colours, class names (``names_of``: the run's ``classes.json``, else the
+  DSTL classes), matplotlib on first use, image stretch.
 
 Pixel convention as everywhere (``dstl_hpc.prepare.raster``): pixel (r, c) covers
 ``[c, c+1) x [r, r+1)``, so images are drawn with ``extent=(0, W, H, 0)`` and
@@ -26,7 +27,7 @@ from dstl_hpc.plots.common import (
     PRED_COLOUR,
     TRUTH_COLOUR,
     class_label,
-    read_sweep,
+    names_of,
     stretch,
 )
 from dstl_hpc.plots.figures import (
@@ -58,8 +59,8 @@ __all__ = [
     "baseline_note",
     "class_label",
     "overlays",
+    "names_of",
     "read_metrics",
-    "read_sweep",
     "score_bars",
     "score_table",
     "show",

@@ -1,4 +1,5 @@
-"""What the figure, table and ``show`` modules share: colours, matplotlib, inputs, images.
+"""What the figure, table and ``show`` modules share: colours, class names, matplotlib,
+images.
 
 * Matplotlib is imported on first use (``pyplot``), with the Agg backend, so that
   importing ``dstl_hpc.plots`` stays cheap for the CLI.
@@ -7,11 +8,12 @@
 * Images are drawn with ``extent=(0, W, H, 0)`` (``image_axes``): pixel (r, c)
   covers ``[c, c+1) x [r, r+1)`` as everywhere (``dstl_hpc.prepare.raster``), so polygons in
   pixel coordinates lie on them exactly.
+* Class names come from the run's classes (``classes.json``, ``names_of``); the JSON
+  inputs are read by their owner, ``dstl_hpc.scoring.files``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -19,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.errors import DstlError
-from dstl_hpc.sources.dstl import CLASS_NAMES
+from dstl_hpc.sources import default_classes
 
 log = logging.getLogger("dstl_hpc.plots")
 
@@ -30,8 +31,14 @@ PRED_COLOUR = "#ff2fa8"  # magenta
 BOTH_COLOUR = "#ffe14d"  # yellow
 
 
-def class_label(k: int) -> str:
-    return f"{k} {CLASS_NAMES[int(k)].replace('_', ' ')}"
+def names_of(classes=None) -> dict[int, str]:
+    """Class id -> name of ``classes`` (``ClassInfo``; default: ``default_classes()``)."""
+    return {c.id: c.name for c in (classes or default_classes())}
+
+
+def class_label(k: int, names: dict[int, str]) -> str:
+    """A class's id and name, such as "3 road" (``names``: ``names_of``)."""
+    return f"{k} {names[int(k)].replace('_', ' ')}"
 
 
 def pyplot():
@@ -70,30 +77,6 @@ def num(v) -> float:
         return float(v)
     except (TypeError, ValueError):
         return math.nan
-
-
-# ------------------------------------------------------------------- inputs
-
-
-def read_json(path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DstlError(f"{path}: not valid JSON ({exc})") from None
-
-
-def read_sweep(path) -> dict:
-    """A threshold sweep JSON (``validation/thresholds/class_{k}.json``), checked."""
-    d = read_json(path)
-    for key in ("class", "threshold"):
-        if key not in d:
-            raise DstlError(f"{path}: no key {key!r} (threshold sweep JSON, see contracts.md)")
-    if len(d.get("thresholds", [])) != len(d.get("scores", [])):
-        raise DstlError(f"{path}: 'thresholds' and 'scores' differ in length")
-    return d
 
 
 # ------------------------------------------------------------------- images

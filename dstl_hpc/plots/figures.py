@@ -6,6 +6,9 @@
   (``validation/thresholds/class_{k}.json``), the chosen threshold marked, 640 x 400 px.
 * ``overlays``: one validation image's RGB with truth and predicted polygons, one
   PNG per class group, ``OVERLAY_WIDTH_PX`` wide.
+
+Each takes the run's classes (``classes``: ``ClassInfo`` list, from ``classes.json``;
+default the DSTL classes) for the class names.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from dstl_hpc.plots.common import (
     TRUTH_COLOUR,
     class_label,
     image_axes,
+    names_of,
     no_data,
     num,
     panel_grid,
     pyplot,
     read_planes,
-    read_sweep,
     save_png,
     stretch,
     stride_for,
@@ -122,7 +125,7 @@ def _loss_axes(ax, variants: dict) -> None:
     ax.legend(fontsize=8)
 
 
-def _jaccard_axes(ax, m: dict | None, variant: str | None, classes: list[int]) -> None:
+def _jaccard_axes(ax, m: dict | None, variant: str | None, classes: list[int], names) -> None:
     """Validation pixel Jaccard per class and their mean, of the metrics ``m``."""
     if m is None:
         no_data(ax, "no validation images\n(variant 'all' trains on every image)")
@@ -131,7 +134,12 @@ def _jaccard_axes(ax, m: dict | None, variant: str | None, classes: list[int]) -
         for k in classes:
             colour = f"C{(k - 1) % 10}"
             ax.plot(
-                m["epoch"], m[f"jaccard_{k}"], marker="o", ms=3, color=colour, label=class_label(k)
+                m["epoch"],
+                m[f"jaccard_{k}"],
+                marker="o",
+                ms=3,
+                color=colour,
+                label=class_label(k, names),
             )
         if "mean_jaccard" in m:
             ax.plot(m["epoch"], m["mean_jaccard"], "k--", lw=2, marker="o", ms=3, label="mean")
@@ -141,21 +149,22 @@ def _jaccard_axes(ax, m: dict | None, variant: str | None, classes: list[int]) -
     _epoch_axis(ax, "pixel Jaccard (p > 0.5)")
 
 
-def training_curves(metrics_paths, out_dir) -> list[Path]:
+def training_curves(metrics_paths, out_dir, classes=None) -> list[Path]:
     """One PNG per group, ``out_dir/training_{group}.png`` (1000 x 400 px).
 
     Groups and variants are read from the paths (``{variant}/{group}/metrics.csv``).
     Left: train (and validation) loss per epoch for every variant; right: the
     validation pixel Jaccard per class (p > 0.5) and their mean.
     """
+    names = names_of(classes)
     written = []
     for group, variants in sorted(_read_groups(metrics_paths).items()):
         fig, (ax_l, ax_j) = pyplot().subplots(1, 2, figsize=(10, 4), constrained_layout=True)
         _loss_axes(ax_l, variants)
-        variant, classes = _jaccard_source(variants)
-        _jaccard_axes(ax_j, variants.get(variant), variant, classes)
-        names = ", ".join(class_label(k) for k in classes)
-        fig.suptitle(f"Training curves - group {group}" + (f" ({names})" if names else ""))
+        variant, group_classes = _jaccard_source(variants)
+        _jaccard_axes(ax_j, variants.get(variant), variant, group_classes, names)
+        labels = ", ".join(class_label(k, names) for k in group_classes)
+        fig.suptitle(f"Training curves - group {group}" + (f" ({labels})" if labels else ""))
         written.append(save_png(fig, Path(out_dir) / f"training_{group}.png"))
     return written
 
@@ -163,17 +172,17 @@ def training_curves(metrics_paths, out_dir) -> list[Path]:
 # ------------------------------------------------------------------- sweeps
 
 
-def _sweep_title(d: dict) -> str:
+def _sweep_title(d: dict, names) -> str:
     extra = []
     if d.get("epsilon") is not None:
         extra.append(f"epsilon {d['epsilon']:g} px")
     if d.get("min_area") is not None:
         extra.append(f"min area {d['min_area']:g} px\u00b2")
-    title = f"Threshold sweep - class {class_label(int(d['class']))}"
+    title = f"Threshold sweep - class {class_label(int(d['class']), names)}"
     return title + (f"\n({', '.join(extra)})" if extra else "")
 
 
-def _sweep_figure(d: dict):
+def _sweep_figure(d: dict, names):
     """The figure of one sweep: Jaccard per threshold, undefined ones crossed, the choice."""
     k = int(d["class"])
     t = np.array([num(x) for x in d.get("thresholds", [])])
@@ -190,28 +199,30 @@ def _sweep_figure(d: dict):
         ax.plot(undefined, zeros, "x", color="0.5", label="undefined (empty union)")
     if np.isfinite(chosen):
         at = s[np.argmin(np.abs(t - chosen))] if len(t) else math.nan
-        how = "fixed" if d.get("fixed") else "chosen"
-        txt = f"{how}: {chosen:g}" + (f" (J = {at:.3f})" if np.isfinite(at) else "")
+        txt = f"chosen: {chosen:g}" + (f" (J = {at:.3f})" if np.isfinite(at) else "")
         ax.axvline(chosen, color="k", ls="--", lw=1, label=txt)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("probability threshold")
     ax.set_ylabel("polygon Jaccard (validation)")
-    ax.set_title(_sweep_title(d), fontsize=11)
+    ax.set_title(_sweep_title(d, names), fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return fig
 
 
-def sweep_curves(sweep_paths, out_dir) -> list[Path]:
+def sweep_curves(sweep_paths, out_dir, classes=None) -> list[Path]:
     """One PNG per class, ``out_dir/threshold_class_{k}.png`` (640 x 400 px)."""
+    from dstl_hpc.scoring.files import read_sweep
+
     if not sweep_paths:
         raise DstlError("plots sweeps: no sweep JSON given")
+    names = names_of(classes)
     written = []
     for p in sweep_paths:
         d = read_sweep(p)
         path = Path(out_dir) / f"threshold_class_{int(d['class'])}.png"
-        written.append(save_png(_sweep_figure(d), path))
+        written.append(save_png(_sweep_figure(d, names), path))
     return written
 
 
@@ -289,7 +300,7 @@ def _overlay_inputs(stack, truth_csv, grid_sizes, polygon_csvs, image_id) -> _Im
     return _Image(image_id, h, w, xmax, ymin, str(truth_csv), truth_rows[image_id], preds)
 
 
-def _overlay_panel(ax, k: int, rgb, im: _Image) -> None:
+def _overlay_panel(ax, k: int, rgb, im: _Image, names) -> None:
     """Class ``k``'s panel: truth filled, prediction outlined, their Jaccard and cover."""
     from dstl_hpc.polygons import polygonal
     from dstl_hpc.scoring.metrics import jaccard_areas, safe_parse
@@ -307,7 +318,7 @@ def _overlay_panel(ax, k: int, rgb, im: _Image) -> None:
     score = f"J = {inter / union:.3f}" if union > 0 else "no truth, no prediction"
     cover = f"truth {100 * t.area / image_area:.1f}%, pred {100 * p.area / image_area:.1f}%"
     note = "" if k in im.preds else ", no prediction row"
-    ax.set_title(f"{class_label(k)}: {score}\n{cover}{note}", fontsize=9)
+    ax.set_title(f"{class_label(k, names)}: {score}\n{cover}{note}", fontsize=9)
 
 
 def overlays(
@@ -319,6 +330,7 @@ def overlays(
     out_dir,
     image_id: str | None = None,
     width_px: int = OVERLAY_WIDTH_PX,
+    classes=None,
 ) -> list[Path]:
     """``out_dir/{image}_{group}.png`` per group: RGB with truth and predicted polygons.
 
@@ -331,21 +343,22 @@ def overlays(
     from matplotlib.patches import Patch
 
     im = _overlay_inputs(stack, truth_csv, grid_sizes, polygon_csvs, image_id)
+    names = names_of(classes)
     h, w = im.h, im.w
     rgb = stretch(read_planes(stack, "image", [0, 1, 2], stride_for(h, w, width_px)))
     written = []
-    for group, classes in groups.items():
-        classes = [int(k) for k in classes]
-        if not classes:
+    for group, group_classes in groups.items():
+        ks = [int(k) for k in group_classes]
+        if not ks:
             raise DstlError(f"overlay group {group}: no classes")
-        ncols = min(2, len(classes))
-        nrows = math.ceil(len(classes) / ncols)
+        ncols = min(2, len(ks))
+        nrows = math.ceil(len(ks) / ncols)
         fig_w = width_px / DPI
         panel_h = fig_w / ncols * h / w
         size = (fig_w, nrows * panel_h + 0.45 + 0.3 * nrows)
-        fig, axes = panel_grid(len(classes), ncols, size)
-        for ax, k in zip(axes, classes, strict=True):
-            _overlay_panel(ax, k, rgb, im)
+        fig, axes = panel_grid(len(ks), ncols, size)
+        for ax, k in zip(axes, ks, strict=True):
+            _overlay_panel(ax, k, rgb, im, names)
         handles = [
             Patch(facecolor=TRUTH_COLOUR, edgecolor=TRUTH_COLOUR, alpha=0.7, label="truth"),
             Patch(facecolor="none", edgecolor=PRED_COLOUR, lw=1.4, label="prediction"),

@@ -21,6 +21,7 @@ from dstl_hpc.plots.common import (
     class_label,
     dataset_shape,
     image_axes,
+    names_of,
     panel_grid,
     read_planes,
     rgb_of,
@@ -28,7 +29,6 @@ from dstl_hpc.plots.common import (
     stretch,
     stride_for,
 )
-from dstl_hpc.sources.dstl import CLASS_TYPES
 
 NCOLS = 4
 FALSE_COLOUR = ("M7", "M5", "M3")  # NIR1, red, green
@@ -66,19 +66,20 @@ def _prediction_planes(predictions, h: int, w: int) -> dict[int, tuple[str, int,
     return pred_of
 
 
-def _classes(classes, pred_of: dict, mask, stride: int) -> list[int]:
-    """The ClassTypes given, else those predicted, else those in the mask; checked."""
+def _classes(classes, pred_of: dict, mask, stride: int, ids: list[int]) -> list[int]:
+    """The ClassTypes given, else those predicted, else those in the mask; checked
+    against the run's class ``ids`` (1..N: mask plane k-1 is class k)."""
     if classes is None:
         if pred_of:
             classes = sorted(pred_of)
         elif mask is not None:
-            m_all = read_planes(mask, "mask", range(len(CLASS_TYPES)), stride)
-            classes = [k for k in CLASS_TYPES if m_all[k - 1].any()]
+            m_all = read_planes(mask, "mask", range(len(ids)), stride)
+            classes = [k for k in ids if m_all[k - 1].any()]
         else:
             classes = []
     for k in classes:
-        if k not in CLASS_TYPES:
-            raise DstlError(f"--classes: {k} is not a ClassType in 1..10")
+        if k not in ids:
+            raise DstlError(f"--classes: {k} is not a ClassType in {ids[0]}..{ids[-1]}")
     return classes
 
 
@@ -100,14 +101,14 @@ def _categories(truth, pred, threshold: float, title: str, pred_of: dict, mask):
     return title + " (no mask, no prediction)", []
 
 
-def _class_panel(k: int, grey, mask, pred_of: dict, threshold: float, stride: int) -> Panel:
+def _class_panel(k: int, grey, mask, pred_of: dict, threshold: float, stride: int, names) -> Panel:
     truth = read_planes(mask, "mask", [k - 1], stride)[0] > 0 if mask is not None else None
     pred = None
     if k in pred_of:
         path, plane, scale = pred_of[k]
         prob = read_planes(path, "prob", [plane], stride)[0].astype(np.float32) / scale
         pred = prob >= threshold
-    title, cats = _categories(truth, pred, threshold, class_label(k), pred_of, mask)
+    title, cats = _categories(truth, pred, threshold, class_label(k, names), pred_of, mask)
     img = np.repeat(grey, 3, axis=2)
     for sel, colour, _ in cats:
         img[sel] = rgb_of(colour)
@@ -150,11 +151,13 @@ def show(
     threshold: float = 0.5,
     false_colour: bool = False,
     width_px: int = 1200,
+    known=None,
 ) -> Path:
     """One image's RGB (and false colour NIR), and per class truth vs prediction, as one PNG.
 
     Class panels show the dimmed RGB with pixels coloured: truth (cyan), prediction
-    >= ``threshold`` (magenta), both (yellow).
+    >= ``threshold`` (magenta), both (yellow). ``known``: the run's classes
+    (``ClassInfo``; default the DSTL classes).
     """
     from dstl_hpc.prepare.stacks import stack_info
 
@@ -173,8 +176,9 @@ def show(
         if mshape[1:] != (h, w):
             raise DstlError(f"{mask}: mask of size {mshape[1:]}, stack is {(h, w)}")
     grey = rgb.mean(axis=2, keepdims=True) * 0.6
-    for k in _classes(classes, pred_of, mask, s):
-        panels.append(_class_panel(k, grey, mask, pred_of, threshold, s))
+    names = names_of(known)
+    for k in _classes(classes, pred_of, mask, s, list(names)):
+        panels.append(_class_panel(k, grey, mask, pred_of, threshold, s, names))
     fig = _figure(panels, h, w, width_px)
     name = info["image_id"] or Path(stack).stem
     fig.suptitle(f"{name} ({h} x {w} px)" + (f", threshold {threshold:g}" if pred_of else ""))

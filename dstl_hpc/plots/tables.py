@@ -1,8 +1,10 @@
 """The per-class score table (validation or test) against the all-zero baseline.
 
 ``score_table`` builds it from a scores JSON (``validation/scores.json``), the
-threshold sweeps and the truth; ``write_table_csv`` and ``write_table_html`` write it
-(pandas), ``score_bars`` draws it as a bar chart (800 x 450 px).
+threshold sweeps, the thresholds fixed in the config (``Plan.fixed_thresholds``), the
+truth and the run's classes (``classes.json``); ``write_table_csv`` and
+``write_table_html`` write it (pandas), ``score_bars`` draws it as a bar chart
+(800 x 450 px).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import numpy as np
 
 from dstl_hpc.atomic import write_text
 from dstl_hpc.errors import DstlError
-from dstl_hpc.plots.common import class_label, num, pyplot, read_json, read_sweep, save_png
-from dstl_hpc.sources.dstl import CLASS_NAMES, CLASS_TYPES
+from dstl_hpc.plots.common import class_label, names_of, num, pyplot, save_png
+from dstl_hpc.scoring.files import read_scores, read_sweep
 
 BASELINE_NOTE = (
     "The all-zero predictor (no polygons) scores polygon Jaccard 0 for every class "
@@ -45,17 +47,20 @@ CSV_FORMATS = {"threshold": "g", "truth_cover_pct": ".3f"}
 # --------------------------------------------------------------- the table
 
 
-def _truth_areas(truth_csv, images, grid_sizes=None) -> tuple[dict, float | None]:
-    """(ClassType -> truth area summed over ``images`` (grid units), total image area)."""
+def _truth_areas(truth_csv, images, ids, grid_sizes=None) -> tuple[dict, float | None]:
+    """(ClassType -> truth area summed over ``images`` (grid units) for each of ``ids``,
+    total image area)."""
     from dstl_hpc.sources.dstl import parse_wkt, read_grid_sizes, read_wkt_csv
 
     truth = read_wkt_csv(truth_csv)
-    areas = {k: 0.0 for k in CLASS_TYPES}
+    areas = dict.fromkeys(ids, 0.0)
     for i in images:
         for k, wkt in truth.get(i, {}).items():
             if "EMPTY" in wkt[:40].upper():
                 continue
-            areas[k] += float(parse_wkt(wkt, f"{truth_csv}, image {i}, class {k}").area)
+            areas[k] = areas.get(k, 0.0) + float(
+                parse_wkt(wkt, f"{truth_csv}, image {i}, class {k}").area
+            )
     total = None
     if grid_sizes is not None:
         grids = read_grid_sizes(grid_sizes)
@@ -66,17 +71,16 @@ def _truth_areas(truth_csv, images, grid_sizes=None) -> tuple[dict, float | None
     return areas, total
 
 
-def _thresholds(sweep_paths, fixed) -> dict[int, tuple[float | None, str]]:
+def _thresholds(sweep_paths, fixed, ids) -> dict[int, tuple[float | None, str]]:
     """ClassType -> (threshold or None, where it comes from: fixed, swept or -)."""
     sweeps = {int(d["class"]): d for d in map(read_sweep, sweep_paths)}
     fixed = {int(k): float(v) for k, v in (fixed or {}).items()}
     out = {}
-    for k in CLASS_TYPES:
+    for k in ids:
         if k in fixed:
             thr, src = fixed[k], "fixed"
         elif k in sweeps:
-            thr = num(sweeps[k]["threshold"])
-            src = "fixed" if sweeps[k].get("fixed") else "swept"
+            thr, src = num(sweeps[k]["threshold"]), "swept"
         else:
             thr, src = math.nan, "-"
         out[k] = (None if math.isnan(thr) else thr, src)
@@ -95,35 +99,34 @@ def _groups(sweep_paths) -> dict[int, tuple[str | None, str]]:
 
 
 def score_table(
-    scores_json, sweep_paths=(), truth_csv=None, grid_sizes=None, fixed=None
+    scores_json, sweep_paths=(), truth_csv=None, grid_sizes=None, fixed=None, classes=None
 ) -> tuple[list[dict], dict]:
-    """(rows for ClassTypes 1..10, mean row) of the validation table.
+    """(a row per class, mean row) of the validation table.
 
     ``fixed``: ClassType -> threshold set in the configuration (no sweep file).
     ``truth_csv`` decides which classes have truth area (the baseline's 0 vs undefined).
+    ``classes``: the run's classes (``ClassInfo``; default the DSTL classes).
     """
-    scores = read_json(scores_json)
-    for key in ("per_class", "mean"):
-        if key not in scores:
-            raise DstlError(f"{scores_json}: no key {key!r} (scores JSON, see contracts.md)")
-    thresholds = _thresholds(sweep_paths, fixed)
+    names = names_of(classes)
+    scores = read_scores(scores_json)
+    thresholds = _thresholds(sweep_paths, fixed, names)
     groups = _groups(sweep_paths)
     images = list(scores.get("images", []))
     areas, total = (None, None)
     if truth_csv is not None:
-        areas, total = _truth_areas(truth_csv, images, grid_sizes)
+        areas, total = _truth_areas(truth_csv, images, names, grid_sizes)
     pixel = scores.get("pixel_per_class") or {}
     # held-out scores (per_class) and the tuned, in-sample ones, when the sweeps were given
     tuned = scores.get("per_class_tuned") or {}
     rows = []
-    for k in CLASS_TYPES:
+    for k, name in names.items():
         score = scores["per_class"].get(str(k))
         # without the truth, a defined score is the best guess that there is truth area
         has_truth = score is not None if areas is None else areas[k] > 0
         rows.append(
             {
                 "class": k,
-                "name": CLASS_NAMES[k],
+                "name": name,
                 "threshold": thresholds[k][0],
                 "threshold_source": thresholds[k][1],
                 "group": groups.get(k, (None, ""))[0],
@@ -302,7 +305,8 @@ def score_bars(path, rows, mean) -> Path:
     if any(not r["has_truth"] for r in rows):
         handles.append(Patch(color="white", label="no truth: undefined"))
     ax.legend(handles=handles, fontsize=8, loc="upper right")
-    ax.set_xticks(x, [class_label(r["class"]) for r in rows], rotation=35, ha="right")
+    names = {r["class"]: r["name"] for r in rows}
+    ax.set_xticks(x, [class_label(r["class"], names) for r in rows], rotation=35, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("Jaccard (validation)")
     ax.set_title("Validation score per class against the all-zero baseline")

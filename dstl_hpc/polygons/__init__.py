@@ -4,7 +4,7 @@ The parts: :mod:`~dstl_hpc.polygons.trace` (a mask -> the exact union of its pix
 squares, simplified with ``approxPolyDP`` and ``min_area`` as the reference solution;
 its docstring has the pixel convention), :mod:`~dstl_hpc.polygons.geometry` (valid
 MultiPolygons, WKT with 8 decimals in fixed notation), :mod:`~dstl_hpc.polygons.files`
-(prediction planes, threshold JSONs, polygon CSVs). Grid coordinates come from
+(prediction planes, polygon CSVs). Grid coordinates come from
 ``dataset.pixels_to_grid``.
 
 Torch is never imported here.
@@ -17,7 +17,6 @@ from dstl_hpc.polygons.files import (
     prediction_group,
     read_prediction_plane,
     read_rows,
-    read_threshold_json,
     write_rows,
 )
 from dstl_hpc.polygons.geometry import DECIMALS, EMPTY_WKT, polygonal, repair, to_wkt
@@ -35,7 +34,6 @@ __all__ = [
     "read_prediction_plane",
     "read_rows",
     "prediction_group",
-    "read_threshold_json",
     "repair",
     "to_wkt",
     "write_rows",

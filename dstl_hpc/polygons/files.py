@@ -1,12 +1,11 @@
-"""The files around the polygons: a class's plane of a prediction HDF5, the sweep's
-threshold JSON, and the polygon CSVs (``ImageId,ClassType,MultipolygonWKT``)."""
+"""The files around the polygons: a class's plane of a prediction HDF5 and the polygon
+CSVs (``ImageId,ClassType,MultipolygonWKT``). The chosen threshold JSON is read by
+``dstl_hpc.scoring.files.read_sweep``."""
 
 from __future__ import annotations
 
 import csv
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -33,31 +32,6 @@ def read_prediction_plane(path, class_type: int) -> tuple[np.ndarray, str]:
     if not image_id:
         raise DstlError(f"{path}: no image_id attribute")
     return plane.astype(np.float32) / np.float32(scale), image_id
-
-
-def read_threshold_json(path) -> dict:
-    """``{"threshold", "epsilon", "min_area"}`` chosen by a sweep; epsilon and min_area
-    are None in a JSON that holds only a threshold."""
-    path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
-    try:
-        obj = json.loads(path.read_text())
-        t = float(obj["threshold"])
-        out = {"threshold": t}
-        for key in ("epsilon", "min_area"):
-            value = obj.get(key)
-            out[key] = None if value is None else float(value)
-        out["group"] = obj.get("group")  # chosen among candidate groups (dstl-hpc choose)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DstlError(
-            f"{path}: not a threshold JSON with a numeric 'threshold' ({exc})"
-        ) from None
-    check_threshold(t, str(path))
-    for key in ("epsilon", "min_area"):
-        if out[key] is not None and not (math.isfinite(out[key]) and out[key] >= 0):
-            raise DstlError(f"{path}: {key} {out[key]} is not a finite number >= 0")
-    return out
 
 
 def prediction_group(path) -> str:

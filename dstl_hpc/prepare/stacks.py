@@ -1,6 +1,7 @@
 """The HDF5 files that pass between steps, and their contracts.
 
-Stack (``stacks/{id}.h5``, written by ``align``):
+Stack (``stacks/part{p}/{id}.h5``, written by ``align``; paths:
+``dstl_hpc.config.results.ResultsPaths``):
     dataset ``image``: uint16 (20, H, W), channels R, G, B, P, M1..M8, A1..A8,
         chunked for random patch reads, compressed;
     attrs ``channels`` (the 20 names), ``image_id``, ``alignment`` (JSON string
@@ -21,7 +22,7 @@ Mask (``masks/{id}.h5``, written by ``masks``; geo: ``masks/part{p}/{chip}.h5``)
     1 where labels are complete and the pixel valid (elsewhere loss and metric ignore
     the pixel); read like a class plane, so patches carry it with their targets.
 
-Prediction (``predictions/{variant}/{group}/{id}.h5``, written by ``predict``):
+Prediction (``predictions/{variant}/{group}/part{p}/{id}.h5``, written by ``predict``):
     dataset ``prob``: uint8 (n_group_classes, H, W), probability * 255 rounded;
     attrs ``image_id``, ``classes`` (ClassTypes of the planes), ``scale`` (255).
 """

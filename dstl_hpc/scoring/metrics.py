@@ -18,8 +18,8 @@ import numpy as np
 
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import polygonal, repair
+from dstl_hpc.sources import default_classes
 from dstl_hpc.sources.dstl import (
-    CLASS_TYPES,
     Layout,
     grid_for,
     grid_to_pixels,
@@ -68,19 +68,20 @@ def jaccard_areas(truth, pred) -> tuple[float, float]:
 
 @dataclass
 class ClassSums:
-    """Per-class sums of intersections and unions over images."""
+    """Per-class sums of intersections and unions over images, of the ``known`` ids."""
 
-    inter: dict = field(default_factory=lambda: {k: 0.0 for k in CLASS_TYPES})
-    union: dict = field(default_factory=lambda: {k: 0.0 for k in CLASS_TYPES})
+    known: list[int]
+    inter: dict = field(default_factory=dict)
+    union: dict = field(default_factory=dict)
 
     def add(self, class_type: int, inter: float, union: float) -> None:
-        self.inter[class_type] += inter
-        self.union[class_type] += union
+        self.inter[class_type] = self.inter.get(class_type, 0.0) + inter
+        self.union[class_type] = self.union.get(class_type, 0.0) + union
 
     def per_class(self, classes) -> dict[str, float | None]:
-        out: dict[str, float | None] = {str(k): None for k in CLASS_TYPES}
+        out: dict[str, float | None] = {str(k): None for k in self.known}
         for k in classes:
-            if self.union[k] > 0:
+            if self.union.get(k, 0.0) > 0:
                 out[str(k)] = self.inter[k] / self.union[k]
         return out
 
@@ -120,13 +121,14 @@ def _images_to_score(truth: dict, preds: dict, images, truth_csv) -> list[str]:
     return images
 
 
-def _classes_to_score(preds: dict, images: list[str], classes) -> list[int]:
-    """``classes`` (checked), or by default those present in the predictions."""
+def _classes_to_score(preds: dict, images: list[str], classes, known: list[int]) -> list[int]:
+    """``classes`` (checked against the ``known`` ids), or by default those present in
+    the predictions."""
     if classes is None:
-        classes = sorted({ct for i in images for ct in preds.get(i, {})}) or list(CLASS_TYPES)
+        classes = sorted({ct for i in images for ct in preds.get(i, {})}) or list(known)
     for k in classes:
-        if k not in CLASS_TYPES:
-            raise DstlError(f"--classes: {k} is not a ClassType in 1..10")
+        if k not in known:
+            raise DstlError(f"--classes: {k} is not a ClassType in {known[0]}..{known[-1]}")
     return classes
 
 
@@ -153,20 +155,24 @@ def score(
     images: list[str] | None = None,
     classes: list[int] | None = None,
     data_dir=None,
+    known=None,
 ) -> dict:
     """The scores dict of contracts.md (``per_class``, ``mean``, ``pixel_*``, ``images``).
 
     ``images``: ids to score (default: the truth ids present in the predictions);
     ``classes``: ClassTypes to score (default: those present in the predictions);
-    ``data_dir``: a DSTL data directory for the pixel metric (image sizes); None skips it.
+    ``data_dir``: a DSTL data directory for the pixel metric (image sizes); None skips it;
+    ``known``: the source's classes (``ClassInfo``; default the DSTL classes), each a
+    key of ``per_class``.
     """
+    ids = [c.id for c in (known or default_classes())]
     truth = read_wkt_entries(truth_csv)
     preds = _load_predictions(pred_csvs)
     images = _images_to_score(truth, preds, images, truth_csv)
-    classes = _classes_to_score(preds, images, classes)
+    classes = _classes_to_score(preds, images, classes, ids)
     layout = Layout(data_dir) if data_dir is not None else None
     grids = read_grid_sizes(layout.grid_sizes) if layout is not None else None
-    poly, pix = ClassSums(), ClassSums()  # pix stays empty (all None) without a data dir
+    poly, pix = ClassSums(ids), ClassSums(ids)  # pix stays all None without a data dir
     for image_id in images:
         size = None
         if layout is not None:
@@ -188,9 +194,9 @@ def score(
     }
 
 
-def format_table(result: dict) -> str:
-    """A small text table of a scores dict."""
-    from dstl_hpc.sources.dstl import CLASS_NAMES
+def format_table(result: dict, known=None) -> str:
+    """A small text table of a scores dict; ``known``: the classes (``ClassInfo``) to
+    name, default the DSTL classes."""
 
     def f(v):
         return "   -  " if v is None else f"{v:6.4f}"
@@ -198,9 +204,10 @@ def format_table(result: dict) -> str:
     tuned = result.get("per_class_tuned")
     head = "held-out" if tuned is not None else "polygon"
     lines = [f"{'class':>5} {'name':<15} {head:>8} {'pixel':>7}" + ("    tuned" if tuned else "")]
-    for k in CLASS_TYPES:
+    for c in known or default_classes():
+        k = c.id
         lines.append(
-            f"{k:>5} {CLASS_NAMES[k]:<15} {f(result['per_class'].get(str(k))):>8} "
+            f"{k:>5} {c.name:<15} {f(result['per_class'].get(str(k))):>8} "
             f"{f(result['pixel_per_class'].get(str(k))):>7}"
             + (f" {f(tuned.get(str(k))):>8}" if tuned is not None else "")
         )

@@ -42,6 +42,9 @@ from dstl_hpc.sources.dstl import (
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS = list(DEFAULTS["sweep_thresholds"])  # 0.05 .. 0.95
+# What the held-out score reads of a sweep (``held_out``).
+HELD_OUT_KEYS = ("images", "candidates", "own_epsilon", "own_min_area", "inter_by_image",
+                 "union_by_image")  # fmt: skip
 
 
 def choose_candidate(candidates, scores, own) -> tuple[tuple, str | None]:
@@ -71,10 +74,7 @@ def _ratios(inter, union) -> list[float | None]:
 
 
 def _candidates(result: dict) -> list[tuple[float, float, float]]:
-    if "candidates" in result:
-        return [tuple(float(v) for v in c) for c in result["candidates"]]
-    eps, area = float(result.get("epsilon", 0.0)), float(result.get("min_area", 0.0))
-    return [(float(t), eps, area) for t in result["thresholds"]]
+    return [tuple(float(v) for v in c) for c in result["candidates"]]
 
 
 def _leave_one_out(images, candidates, inter, union, own) -> dict:
@@ -117,32 +117,20 @@ def held_out(result: dict) -> dict:
     and unions are then summed over images as the competition does.
 
     Returns ``{"score": float | None, "thresholds": {image: threshold}, "method": ...}``.
-    A fixed threshold is not tuned, so it is its own held-out threshold. With one
-    image there is nothing to hold out from: the score is None.
+    With one image there is nothing to hold out from: the score is None.
     """
-    if "inter_by_image" not in result or "union_by_image" not in result:
-        raise DstlError(
-            f"sweep of class {result.get('class')}: no per-image areas (an older "
-            "dstl-hpc sweep wrote it): run the sweep again"
-        )
+    missing = [k for k in HELD_OUT_KEYS if k not in result]
+    if missing:
+        raise DstlError(f"sweep of class {result.get('class')}: no {', '.join(missing)}")
     images = list(result["images"])
+    if len(images) < 2:
+        return {"score": None, "thresholds": {}, "method": "needs two or more images"}
     candidates = _candidates(result)
-    own = (float(result.get("own_epsilon", result.get("epsilon", 0.0))),
-           float(result.get("own_min_area", result.get("min_area", 0.0))))  # fmt: skip
+    own = (float(result["own_epsilon"]), float(result["own_min_area"]))
     inter = np.asarray(result["inter_by_image"], dtype=float).reshape(len(images), -1)
     union = np.asarray(result["union_by_image"], dtype=float).reshape(len(images), -1)
-    if result.get("fixed"):
-        at = (float(result["threshold"]), *own)
-        if at not in candidates:  # the fixed threshold is not on the grid
-            return {"score": None, "thresholds": {}, "method": "fixed threshold off the grid"}
-        chosen = dict.fromkeys(images, at)
-        method = "fixed threshold (not tuned)"
-    elif len(images) < 2:
-        return {"score": None, "thresholds": {}, "method": "needs two or more images"}
-    else:
-        chosen = _leave_one_out(images, candidates, inter, union, own)
-        method = "leave-one-image-out"
-    return _score_at(chosen, images, candidates, inter, union, method)
+    chosen = _leave_one_out(images, candidates, inter, union, own)
+    return _score_at(chosen, images, candidates, inter, union, "leave-one-image-out")
 
 
 def with_held_out(scores: dict, sweeps: list[dict]) -> dict:
@@ -150,7 +138,8 @@ def with_held_out(scores: dict, sweeps: list[dict]) -> dict:
     as ``per_class_tuned`` / ``mean_tuned``.
 
     Classes with a sweep get its leave-one-image-out score; classes without one (a
-    threshold fixed in the config: nothing was tuned) keep their score. With fewer than
+    threshold fixed in the config, ``Plan.fixed_threshold``: nothing was tuned) keep
+    their score. With fewer than
     two images nothing can be held out: ``mean`` is None and ``held_out.note`` says why.
     """
     out = dict(scores)
@@ -189,22 +178,17 @@ class _Areas(NamedTuple):
     truth: float  # truth area, summed over images
 
 
-def _checked_thresholds(thresholds, fixed) -> list[float]:
+def _checked_thresholds(thresholds) -> list[float]:
     thresholds = sorted(set(float(t) for t in (thresholds or DEFAULT_THRESHOLDS)))
     for t in thresholds:
         check_threshold(t, "--thresholds")
-    if fixed is not None:
-        check_threshold(fixed, "--fixed")
     return thresholds
 
 
-def _candidate_grid(thresholds, own, fixed, epsilons, min_areas) -> list[tuple]:
-    """Every (threshold, epsilon, min_area) to try. A fixed threshold keeps the class's
-    own epsilon and min_area: nothing is tuned."""
-    more_eps = () if fixed is not None else map(float, epsilons or ())
-    more_areas = () if fixed is not None else map(float, min_areas or ())
-    eps_grid = sorted({own[0], *more_eps})
-    area_grid = sorted({own[1], *more_areas})
+def _candidate_grid(thresholds, own, epsilons, min_areas) -> list[tuple]:
+    """Every (threshold, epsilon, min_area) to try."""
+    eps_grid = sorted({own[0], *map(float, epsilons or ())})
+    area_grid = sorted({own[1], *map(float, min_areas or ())})
     return [(t, e, a) for e, a in itertools.product(eps_grid, area_grid) for t in thresholds]
 
 
@@ -253,20 +237,16 @@ def _sweep_areas(class_type, truth_csv, grid_sizes_csv, predictions, candidates)
     return _Areas(images, inter_by_image, union_by_image, pred_area, truth_area)
 
 
-def _result(class_type, thresholds, candidates, own, fixed, areas: _Areas) -> dict:
-    """The sweep dict: the best candidate (or the fixed threshold), its curve, every
-    candidate's score and per-image areas."""
+def _result(class_type, thresholds, candidates, own, areas: _Areas) -> dict:
+    """The sweep dict: the best candidate, its curve, every candidate's score and
+    per-image areas."""
     all_scores = _ratios(np.sum(areas.inter, axis=0), np.sum(areas.union, axis=0))
-    if fixed is not None:
-        best, note = (float(fixed), *own), "threshold fixed by configuration"
-    else:
-        best, note = choose_candidate(candidates, all_scores, own)
+    best, note = choose_candidate(candidates, all_scores, own)
     # The curve over thresholds at the chosen epsilon and min_area (the report plots it).
     curve = [j for j, c in enumerate(candidates) if c[1:] == best[1:]]
     out = {
         "class": int(class_type),
         "threshold": best[0],
-        "fixed": fixed is not None,
         "thresholds": thresholds,
         "scores": [all_scores[j] for j in curve],
         "epsilon": best[1],
@@ -296,7 +276,6 @@ def sweep(
     thresholds=None,
     epsilon: float = 2.0,
     min_area: float = 50.0,
-    fixed: float | None = None,
     epsilons=None,
     min_areas=None,
 ) -> dict:
@@ -305,10 +284,10 @@ def sweep(
     ``epsilons`` / ``min_areas``: further values to try beside the class's own
     ``epsilon`` / ``min_area`` (a small grid: each value multiplies the work).
     """
-    thresholds = _checked_thresholds(thresholds, fixed)
+    thresholds = _checked_thresholds(thresholds)
     if not predictions:
         raise DstlError("sweep: no prediction files given")
     own = (float(epsilon), float(min_area))
-    candidates = _candidate_grid(thresholds, own, fixed, epsilons, min_areas)
+    candidates = _candidate_grid(thresholds, own, epsilons, min_areas)
     areas = _sweep_areas(class_type, truth_csv, grid_sizes_csv, predictions, candidates)
-    return _result(class_type, thresholds, candidates, own, fixed, areas)
+    return _result(class_type, thresholds, candidates, own, areas)

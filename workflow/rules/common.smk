@@ -14,9 +14,12 @@ except DstlError as exc:
 # checkout, also inside a conda environment made from envs/dstl.yaml.
 shell.prefix(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
-R = str(PLAN.results)
+# Every path under results/ (dstl_hpc.config.results): the rules' patterns and the
+# paths of one job alike; R is its root (geo rules still spell some paths from it).
+PATHS = PLAN.paths
+R = PATHS.root
 DATA = str(PLAN.data_dir)
-LOGS = f"{R}/logs"
+LOGS = PATHS.logs()
 GROUPS = list(PLAN.groups)
 CLASSES = PLAN.classes
 
@@ -32,9 +35,7 @@ wildcard_constraints:
 # Synthetic data has test truth: the `all` variant's submission gets a true held-out score.
 SCORE_TEST = PLAN.synthetic and "all" in PLAN.variants
 # Classes whose threshold is swept on validation (they have class_{k}.json; DSTL).
-SWEPT = [k for k in CLASSES if PLAN.class_settings(k)["threshold"] is None]
-if PLAN.geo is not None:
-    SWEPT = []
+SWEPT = PLAN.swept_classes
 
 
 def final_targets():
@@ -42,11 +43,11 @@ def final_targets():
         return geo_targets()
     targets = []
     if "validation" in PLAN.variants:
-        targets.append(f"{R}/validation/scores.json")
+        targets.append(PATHS.scores("validation"))
     if "all" in PLAN.variants:
-        targets.append(f"{R}/submission.csv.gz")
+        targets.append(PATHS.submission())
     if SCORE_TEST:
-        targets.append(f"{R}/test/scores.json")
+        targets.append(PATHS.scores("test"))
     return targets
 
 
@@ -95,7 +96,7 @@ def train_inputs(wildcards):
     return {
         # checkpoint best: the all variant keeps the epochs that validated best
         "select": PLAN.select_from(wildcards.group, wildcards.variant),
-        "stats": f"{R}/stats.json",
+        "stats": PATHS.stats(),
         "stacks": PLAN.stack_dirs(ids),
         "masks": PLAN.mask_inputs(ids),
     }
@@ -135,12 +136,12 @@ def context_args(wildcards, input):
 
 def prediction_dir(variant, group, part):
     """The predict job output holding a group's probabilities for one part."""
-    return f"{R}/predictions/{variant}/{group}/part{part}"
+    return PATHS.prediction_dir(variant, group, part)
 
 
 def prediction_files(variant, group, part):
-    d = prediction_dir(variant, group, part)
-    return [f"{d}/{i}.h5" for i in PLAN.part_ids(variant, int(part))]
+    ids = PLAN.part_ids(variant, int(part))
+    return [PATHS.prediction(variant, group, part, i) for i in ids]
 
 
 def parts(variant):
@@ -163,22 +164,10 @@ def polygon_job_files(variant, k, part):
     return [f for g in PLAN.candidates(k) for p in ps for f in prediction_files(variant, g, p)]
 
 
-def candidate_sweep(k, group):
-    return f"{R}/validation/sweeps/class_{k}/{group}.json"
-
-
-def swept_threshold(k):
-    return f"{R}/validation/thresholds/class_{k}.json"
-
-
 def threshold_input(wildcards):
-    if PLAN.class_settings(int(wildcards.k))["threshold"] is not None:
-        return []
-    return [swept_threshold(wildcards.k)]
+    """Class k's chosen sweep when its threshold is swept (Plan decides), else nothing."""
+    return PLAN.threshold_inputs(wildcards.k)
 
 
 def threshold_arg(wildcards):
-    fixed = PLAN.class_settings(int(wildcards.k))["threshold"]
-    if fixed is not None:
-        return ["--threshold", str(fixed)]
-    return ["--threshold-json", swept_threshold(wildcards.k)]
+    return PLAN.threshold_args(wildcards.k)

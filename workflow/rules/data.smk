@@ -35,7 +35,7 @@ rule align:
     input:
         lambda wc: [f for i in PLAN.align_part_ids(int(wc.part)) for f in image_inputs(i)],
     output:
-        directory(f"{R}/stacks/part{{part}}"),
+        directory(PATHS.stacks("{part}")),
     params:
         data=lambda wc, input: data_dir_of(input[0]),
         ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
@@ -62,7 +62,7 @@ rule masks:
         wkt=PLAN.layout.train_wkt,
         grid=PLAN.layout.grid_sizes,
     output:
-        f"{R}/masks/{{image}}.h5",
+        PATHS.mask("{image}"),
     params:
         data=lambda wc, input: data_dir_of(input.image),
         pre_buffer=[f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())],

@@ -9,7 +9,7 @@ rule sweep:
         truth=PLAN.layout.train_wkt,
         grid=PLAN.layout.grid_sizes,
     output:
-        candidate_sweep("{k}", "{group}"),
+        PATHS.sweep("{k}", "{group}"),
     params:
         files=lambda wc: [
             f for p in parts("validation") for f in prediction_files("validation", wc.group, p)
@@ -37,9 +37,9 @@ rule choose:
     # The group that predicts class k (the one of the best held-out score when several),
     # its threshold, epsilon and min_area: what polygonize and score use.
     input:
-        lambda wc: [candidate_sweep(wc.k, g) for g in PLAN.candidates(wc.k)],
+        lambda wc: [PATHS.sweep(wc.k, g) for g in PLAN.candidates(wc.k)],
     output:
-        f"{R}/validation/thresholds/class_{{k}}.json",
+        PATHS.thresholds("{k}"),
     params:
         pairs=lambda wc, input: [
             f"{g}={path}" for g, path in zip(PLAN.candidates(wc.k), input, strict=True)
@@ -63,7 +63,7 @@ rule polygonize:
         grid=PLAN.layout.grid_sizes,
         threshold=threshold_input,
     output:
-        f"{R}/polygons/{{variant}}/class_{{k}}/part{{part}}.csv",
+        PATHS.polygon_part("{variant}", "{k}", "{part}"),
     params:
         files=lambda wc: polygon_job_files(wc.variant, wc.k, wc.part),
         threshold=threshold_arg,
@@ -87,12 +87,9 @@ rule polygonize:
 
 rule gather:
     input:
-        lambda wc: [
-            f"{R}/polygons/{wc.variant}/class_{wc.k}/part{p}.csv"
-            for p in polygon_parts(wc.variant)
-        ],
+        lambda wc: [PATHS.polygon_part(wc.variant, wc.k, p) for p in polygon_parts(wc.variant)],
     output:
-        f"{R}/polygons/{{variant}}/class_{{k}}.csv",
+        PATHS.polygons("{variant}", "{k}"),
     log:
         f"{LOGS}/gather/{{variant}}/class_{{k}}.log",
     threads: 1
@@ -108,11 +105,12 @@ rule gather:
 rule score:
     input:
         truth=PLAN.layout.train_wkt,
-        polygons=expand(f"{R}/polygons/validation/class_{{k}}.csv", k=CLASSES),
+        polygons=[PATHS.polygons("validation", k) for k in CLASSES],
         images=[PLAN.layout.three_band(i) for i in PLAN.validation_ids],
-        sweeps=[swept_threshold(k) for k in SWEPT],
+        sweeps=[PATHS.thresholds(k) for k in SWEPT],
+        classes=PATHS.classes(),
     output:
-        f"{R}/validation/scores.json",
+        PATHS.scores("validation"),
     params:
         data=lambda wc, input: os.path.dirname(input.truth),
         images=PLAN.validation_ids,
@@ -130,18 +128,18 @@ rule score:
     shell:
         "python -m dstl_hpc score {input.truth:q} {input.polygons:q} --images {params.images:q}"
         " --classes {params.classes:q} --data-dir {params.data:q} {params.sweeps:q}"
-        " --json {output:q} > {log:q} 2>&1"
+        " --classes-json {input.classes:q} --json {output:q} > {log:q} 2>&1"
 
 
 rule merge:
     input:
-        polygons=expand(f"{R}/polygons/all/class_{{k}}.csv", k=CLASSES),
+        polygons=[PATHS.polygons("all", k) for k in CLASSES],
         sample=PLAN.layout.sample_submission,
         # test ids that are training ids get their truth polygons (an option)
         truth=[PLAN.layout.train_wkt] if PLAN.truth_for_training_ids else [],
     output:
-        submission=f"{R}/submission.csv.gz",
-        sources=f"{R}/submission_sources.json",
+        submission=PATHS.submission(),
+        sources=PATHS.submission_sources(),
     params:
         truth=lambda wc, input: ["--truth", *input.truth] if input.truth else [],
     log:
@@ -162,10 +160,11 @@ if SCORE_TEST:
     rule score_test:
         input:
             truth=f"{DATA}/synth_test_wkt.csv",
-            submission=f"{R}/submission.csv.gz",
+            submission=PATHS.submission(),
             images=[PLAN.layout.three_band(i) for i in PLAN.test_ids],
+            classes=PATHS.classes(),
         output:
-            f"{R}/test/scores.json",
+            PATHS.scores("test"),
         params:
             data=lambda wc, input: os.path.dirname(input.truth),
             images=PLAN.test_ids,
@@ -181,4 +180,5 @@ if SCORE_TEST:
         shell:
             "python -m dstl_hpc score {input.truth:q} {input.submission:q}"
             " --images {params.images:q} --classes {params.classes:q}"
-            " --data-dir {params.data:q} --json {output:q} > {log:q} 2>&1"
+            " --data-dir {params.data:q} --classes-json {input.classes:q}"
+            " --json {output:q} > {log:q} 2>&1"

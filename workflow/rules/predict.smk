@@ -9,9 +9,9 @@ rule predictor:
     # settings: changing them reruns this copy and the predictions, never the training;
     # the file is self-contained for a hand-run `dstl-hpc predict`.
     input:
-        lambda wc: [f"{R}/models/{wc.variant}/{u}/model.pt" for u in PLAN.units(wc.group)],
+        lambda wc: [PATHS.model(wc.variant, u) for u in PLAN.units(wc.group)],
     output:
-        f"{R}/models/{{variant}}/{{group}}/predictor.pt",
+        PATHS.predictor("{variant}", "{group}"),
     params:
         # One JSON object (PredictSettings): tile, shifts, edge margin, mosaic, ensemble,
         # checkpoint.
@@ -32,10 +32,10 @@ rule predictor:
 
 rule predict:
     input:
-        model=f"{R}/models/{{variant}}/{{group}}/predictor.pt",
+        model=PATHS.predictor("{variant}", "{group}"),
         stacks=part_stack_dirs,
     output:
-        directory(f"{R}/predictions/{{variant}}/{{group}}/part{{part}}"),
+        directory(PATHS.prediction_dir("{variant}", "{group}", "{part}")),
     params:
         stacks=lambda wc: part_stacks(wc.variant, wc.part),
         device=lambda wc: PLAN.device(wc.group, "predict"),

@@ -2,21 +2,23 @@
 # <results>/report/. Every figure is a `dstl-hpc plots <what>` job; the report
 # itself (with the rule graph, run times and these files) is built by Snakemake.
 # report_targets() lists the files for `rule all`.
-REPORT = f"{R}/report"
+REPORT = PATHS.report()
 # The validation figures and tables read the DSTL sweeps and polygon CSVs; a geo run's
 # report has the training curves (its scores are in validation/ and test/scores.json).
 REPORT_VALIDATION = "validation" in PLAN.variants and PLAN.geo is None
-CLASS_NAMES = PLAN.class_names
+# The source's class names (id -> name), for the report's labels; the figures read
+# them from classes.json.
+NAMES = PLAN.class_names
+CLASSES_JSON = PATHS.classes()
 
 
 report: "../report/workflow.rst"
 
 
-REPORT_FIXED = {
-    k: PLAN.class_settings(k)["threshold"] for k in CLASSES if k not in SWEPT
-}
+# Thresholds set in the config (the others are swept: Plan decides).
+REPORT_FIXED = PLAN.fixed_thresholds()
 REPORT_GROUP_LABELS = {
-    g: ", ".join(f"{k} {CLASS_NAMES[k]}" for k in PLAN.groups[g]["classes"]) for g in GROUPS
+    g: ", ".join(f"{k} {NAMES[k]}" for k in PLAN.groups[g]["classes"]) for g in GROUPS
 }
 # The report's files: training curves always, the rest with the validation variant.
 TRAINED = PLAN.trained_groups  # index models have no training curves
@@ -40,9 +42,8 @@ localrules:
 
 rule report_training:
     input:
-        metrics=expand(
-            f"{R}/models/{{variant}}/{{group}}/metrics.csv", variant=PLAN.variants, group=TRAINED
-        ),
+        metrics=[PATHS.metrics(v, g) for v in PLAN.variants for g in TRAINED],
+        classes=CLASSES_JSON,
     output:
         curves=[
             report(
@@ -64,7 +65,8 @@ rule report_training:
     conda:
         "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc plots training {input.metrics:q} --out-dir {params.out:q} > {log:q} 2>&1"
+        "python -m dstl_hpc plots training {input.metrics:q} --classes-json {input.classes:q}"
+        " --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if REPORT_VALIDATION and SWEPT:
@@ -74,14 +76,15 @@ if REPORT_VALIDATION and SWEPT:
 
     rule report_sweeps:
         input:
-            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=SWEPT),
+            sweeps=[PATHS.thresholds(k) for k in SWEPT],
+            classes=CLASSES_JSON,
         output:
             curves=[
                 report(
                     f"{REPORT}/thresholds/threshold_class_{k}.png",
                     caption="../report/thresholds.rst",
                     category="Threshold sweeps",
-                    labels={"class": str(k), "name": CLASS_NAMES[k]},
+                    labels={"class": str(k), "name": NAMES[k]},
                 )
                 for k in SWEPT
             ],
@@ -96,7 +99,8 @@ if REPORT_VALIDATION and SWEPT:
         conda:
             "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc plots sweeps {input.sweeps:q} --out-dir {params.out:q} > {log:q} 2>&1"
+            "python -m dstl_hpc plots sweeps {input.sweeps:q} --classes-json {input.classes:q}"
+            " --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if REPORT_VALIDATION:
@@ -107,8 +111,9 @@ if REPORT_VALIDATION:
 
     rule report_table:
         input:
-            scores=f"{R}/validation/scores.json",
-            sweeps=expand(f"{R}/validation/thresholds/class_{{k}}.json", k=SWEPT),
+            scores=PATHS.scores("validation"),
+            sweeps=[PATHS.thresholds(k) for k in SWEPT],
+            classes=CLASSES_JSON,
             truth=PLAN.layout.train_wkt,
             grid=PLAN.layout.grid_sizes,
         output:
@@ -144,14 +149,16 @@ if REPORT_VALIDATION:
         shell:
             "python -m dstl_hpc plots table {input.scores:q} {params.sweeps:q}"
             " --truth {input.truth:q} --grid-sizes {input.grid:q} {params.fixed:q}"
-            " --csv {output.csv:q} --html {output.html:q} --png {output.png:q} > {log:q} 2>&1"
+            " --classes-json {input.classes:q} --csv {output.csv:q} --html {output.html:q}"
+            " --png {output.png:q} > {log:q} 2>&1"
 
     rule report_overlays:
         input:
             stacks=lambda wc: PLAN.stack_dirs([wc.image]),
             truth=PLAN.layout.train_wkt,
             grid=PLAN.layout.grid_sizes,
-            polygons=expand(f"{R}/polygons/validation/class_{{k}}.csv", k=CLASSES),
+            polygons=[PATHS.polygons("validation", k) for k in CLASSES],
+            classes=CLASSES_JSON,
         output:
             overlays=[
                 report(
@@ -180,7 +187,8 @@ if REPORT_VALIDATION:
         shell:
             "python -m dstl_hpc plots overlay {params.stack:q} --truth {input.truth:q}"
             " --grid-sizes {input.grid:q} --polygons {input.polygons:q} --group {params.groups:q}"
-            " --image {wildcards.image:q} --out-dir {params.out:q} > {log:q} 2>&1"
+            " --image {wildcards.image:q} --classes-json {input.classes:q}"
+            " --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if SCORE_TEST:
@@ -190,7 +198,8 @@ if SCORE_TEST:
 
     rule report_test_table:
         input:
-            scores=f"{R}/test/scores.json",
+            scores=PATHS.scores("test"),
+            classes=CLASSES_JSON,
             truth=f"{DATA}/synth_test_wkt.csv",
             grid=PLAN.layout.grid_sizes,
         output:
@@ -216,4 +225,5 @@ if SCORE_TEST:
             "../../envs/dstl.yaml"
         shell:
             "python -m dstl_hpc plots table {input.scores:q} --truth {input.truth:q}"
-            " --grid-sizes {input.grid:q} --csv {output.csv:q} --html {output.html:q} > {log:q} 2>&1"
+            " --grid-sizes {input.grid:q} --classes-json {input.classes:q}"
+            " --csv {output.csv:q} --html {output.html:q} > {log:q} 2>&1"

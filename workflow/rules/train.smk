@@ -7,7 +7,7 @@ rule stats:
     input:
         PLAN.stack_dirs(PLAN.train_ids),
     output:
-        f"{R}/stats.json",
+        PATHS.stats(),
     params:
         stacks=[PLAN.stack_file(i) for i in PLAN.train_ids],
     log:
@@ -22,21 +22,19 @@ rule stats:
         "python -m dstl_hpc stats {output:q} {params.stacks:q} > {log:q} 2>&1"
 
 
-
-
 rule train:
     input:
         unpack(train_inputs),
     output:
-        model=f"{R}/models/{{variant}}/{{group}}/model.pt",
-        metrics=f"{R}/models/{{variant}}/{{group}}/metrics.csv",
+        model=PATHS.model("{variant}", "{group}"),
+        metrics=PATHS.metrics("{variant}", "{group}"),
     params:
         # Only this group's settings: changing one group retrains only that group.
         settings=lambda wc: PLAN.train_settings_json(wc.group),
         train_ids=lambda wc: id_args("--train-ids", PLAN.fit_ids(wc.variant)),
         valid_ids=lambda wc: id_args("--valid-ids", PLAN.valid_ids(wc.variant)),
         # Resumable checkpoint: NOT an output, so a retry (time limit, dead node) resumes.
-        checkpoint=lambda wc: f"{R}/checkpoints/{wc.variant}/{wc.group}.ckpt",
+        checkpoint=lambda wc: PATHS.checkpoint(wc.variant, wc.group),
         stacks=lambda wc, input: list(input.stacks),
         masks=lambda wc, input: masks_args(input),
         device=lambda wc: PLAN.device(wc.group, "train"),
