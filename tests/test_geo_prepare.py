@@ -254,3 +254,22 @@ def test_chip_masks_equal_the_whole_scenes_labels_burnt(dataset, tmp_path):
     got = read_mask(tmp_path / "m/scene1__001_000.h5", [1, 2, 3, 4])
     assert want.any()
     np.testing.assert_array_equal(got, want)
+
+
+def test_predict_only_needs_an_existing_model_and_thresholds(tmp_path):
+    model = tmp_path / "model.pt"
+    cfg = geo_config(geo_synthetic={"scenes": 3, "size": 256, "seed": 0})
+    cfg["results"] = str(tmp_path / "res")
+    cfg["variants"] = ["all"]
+    for g in cfg["groups"]:
+        cfg["groups"][g]["pretrained"] = str(model)
+    with pytest.raises(DstlError, match=r"groups.built.pretrained: .*model.pt: no such model file"):
+        Plan(cfg)
+    model.write_bytes(b"x")
+    with pytest.raises(DstlError, match=r"data.thresholds: without the validation variant"):
+        Plan(cfg)
+    cfg["class_defaults"]["threshold"] = 0.5
+    plan = Plan(cfg)
+    assert plan.trained_groups == []
+    assert plan.predictor_inputs("all", "built") == [str(model)]
+    assert plan.index_model_args("built") == ["--classes", "1", "2"]

@@ -43,7 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="no model: predict --classes with this index channel rescaled to [0, 1] "
         "(then give only OUT.pt)",
     )
-    p.add_argument("--classes", type=int, nargs="+", metavar="K", help="with --index")
+    p.add_argument(
+        "--classes",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="with --index: the classes to predict; else the classes the model must predict "
+        "(a pretrained model of an earlier run is checked against its group)",
+    )
     p.add_argument("--group", default="", help="with --index: the group name recorded")
 
 
@@ -59,8 +66,14 @@ def run(args) -> int:
         raise DstlError("predictor: give MODEL.pt [MODEL.pt ...] OUT.pt")
     *models, out = args.paths
     guard_outputs({"OUT.pt": out}, models, suffixes={"OUT.pt": (".pt",)})
-    from dstl_hpc.predict.predictor import write_predictor
+    from dstl_hpc.predict.predictor import read_model_obj, write_predictor
 
+    if args.classes:
+        have = [int(k) for k in read_model_obj(models[0]).get("classes", [])]
+        if have != list(args.classes):
+            raise DstlError(
+                f"{models[0]}: predicts classes {have}, the group asks for {list(args.classes)}"
+            )
     write_predictor(models, out, settings)
     log.info("%s: %d member(s), prediction settings %s", out, len(models), settings.to_json())
     return 0

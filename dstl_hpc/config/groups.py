@@ -17,6 +17,21 @@ GROUP_KEYS = (*RESOURCE_KEYS, *GROUP_EXTRA_DEFAULTS)
 MEMBER = "__m"
 
 
+def _check_pretrained(name: str, merged: dict) -> None:
+    """A pretrained group predicts with a model file of an earlier run: it must exist,
+    and train nothing (no members, no best epochs, not an index model)."""
+    from pathlib import Path
+
+    path = Path(merged["pretrained"])
+    if not path.is_file():
+        raise DstlError(f"config groups.{name}.pretrained: {path}: no such model file")
+    if merged["model"] != "unet" or merged["members"] > 1 or merged["checkpoint"] != "last":
+        raise DstlError(
+            f"config groups.{name}: pretrained predicts with {path}: model, members and "
+            "checkpoint do not apply"
+        )
+
+
 def resolve_groups(config) -> dict[str, dict]:
     """Each group's settings: the defaults, then the group's overrides (resources merged
     key by key), every value checked."""
@@ -42,6 +57,8 @@ def resolve_groups(config) -> dict[str, dict]:
                 f"config groups.{name}: model {merged['model']} trains nothing: members "
                 "and checkpoint do not apply"
             )
+        if merged["pretrained"] is not None:
+            _check_pretrained(name, merged)
         if merged["checkpoint"] == "best" and "validation" not in config.get("variants", VARIANTS):
             raise DstlError(
                 f"config groups.{name}: checkpoint best chooses epochs on validation; "

@@ -206,8 +206,8 @@ class Plan(Parts):
     def units(self, group: str) -> list[str]:
         """The training units of a group: the group itself, then {group}__m1... for the
         further ensemble members."""
-        if self.groups[group]["model"] != "unet":
-            return []  # an index model: nothing to train
+        if self.groups[group]["model"] != "unet" or self.groups[group]["pretrained"]:
+            return []  # an index model, or a model of an earlier run: nothing to train
         n = int(self.groups[group]["members"])
         return [group] + [f"{group}{MEMBER}{m}" for m in range(1, n)]
 
@@ -256,6 +256,8 @@ class Plan(Parts):
     def index_model_args(self, group: str) -> list[str]:
         """`dstl-hpc predictor` flags of a group whose model is an index (else [])."""
         g = self.groups[group]
+        if g["pretrained"]:  # an earlier run's model: checked against the group's classes
+            return ["--classes", *map(str, g["classes"])]
         if g["model"] == "unet":
             return []
         return ["--index", g["model"], "--classes", *map(str, g["classes"]), "--group", group]
@@ -263,6 +265,14 @@ class Plan(Parts):
     def indices_used(self) -> bool:
         """Whether a group uses index channels (or is an index model): DSTL bands only."""
         return any(g.get("indices") or g["model"] != "unet" for g in self.groups.values())
+
+    def predictor_inputs(self, variant: str, group: str) -> list[str]:
+        """The model files a group's predictor is made of: its trained units' (an ensemble
+        has several), or the ``pretrained`` file of an earlier run."""
+        pretrained = self.groups[group]["pretrained"]
+        if pretrained:
+            return [str(pretrained)]
+        return [self.paths.model(variant, u) for u in self.units(group)]
 
     @property
     def trained_groups(self) -> list[str]:

@@ -155,6 +155,13 @@ GROUP_EXTRAS = {
         "the weights predictions are made with: the last epoch's, or per class the epoch that "
         "validated best (the all variant then trains up to the latest such epoch and keeps them)",
     ),
+    "pretrained": _key(
+        {"type": ["string", "null"]},
+        None,
+        "a trained model file (model.pt or predictor.pt of an earlier run) the group predicts "
+        "with: nothing is trained (predict-only runs); the file records the bands it was "
+        "trained on, and a scene with other bands is refused",
+    ),
     "model": _key(
         {"enum": ["unet", *SETTINGS["indices"].choices]},
         "unet",
@@ -163,7 +170,7 @@ GROUP_EXTRAS = {
         "3rd place's trick); put a class in two groups to choose one on validation",
     ),
 }
-GROUP_EXTRA_DEFAULTS = {k: v["default"] for k, v in GROUP_EXTRAS.items()}
+GROUP_EXTRA_DEFAULTS = {k: v.get("default") for k, v in GROUP_EXTRAS.items()}
 
 # The geo source (``data: {source: geo, ...}``): a team's own georeferenced scenes.
 _PATHS = {"type": ["string", "array", "null"], "items": {"type": "string"}}
@@ -274,6 +281,12 @@ GEO = {
         {"type": "integer", "minimum": 0}, 64, "px shared by neighbouring chips (blended)"
     ),
     "chips_per_job": _key({"type": "integer", "minimum": 1}, 16, "chips per geo-chips job"),
+    "thresholds": _key(
+        {"type": ["string", "null"]},
+        None,
+        "without the validation variant (predict-only): an earlier run's "
+        "validation/thresholds.json for the classes without a fixed threshold",
+    ),
     "output_crs": _key(
         {"type": ["string", "null"]}, None, "CRS of the polygon files (null: each scene's)"
     ),

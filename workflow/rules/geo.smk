@@ -97,7 +97,7 @@ rule geo_stitch:
         " --predictions {params.predictions:q} --stacks {params.stacks:q} > {log:q} 2>&1"
 
 
-if GEO_SWEPT:
+if GEO_SWEEP:
 
     rule geo_sweep:
         # Thresholds of best pixel IoU on the validation scenes.

@@ -73,8 +73,17 @@ def geo_class_settings():
 
 
 # Classes whose threshold is chosen on validation: then geo-sweep runs.
-GEO_SWEPT = [c.name for c in PLAN.class_info if PLAN.class_settings(c.id)["threshold"] is None]
-GEO_THRESHOLDS = [f"{R}/validation/thresholds.json"] if GEO_SWEPT else []
+GEO_SWEPT = [PLAN.class_names[k] for k in PLAN.swept_classes]
+# Swept thresholds: chosen on this run's validation scenes, or (predict-only, without the
+# validation variant) an earlier run's thresholds.json.
+GEO_SWEEP = bool(GEO_SWEPT) and "validation" in PLAN.variants
+GEO_THRESHOLDS = (
+    [f"{R}/validation/thresholds.json"]
+    if GEO_SWEEP
+    else [GEO.data["thresholds"]]
+    if GEO_SWEPT
+    else []
+)
 # Scores: which variant predicted the scenes of each labelled split.
 GEO_SCORED = {"validation": "validation", "test": "all"}
 

@@ -9,7 +9,7 @@ rule predictor:
     # settings: changing them reruns this copy and the predictions, never the training;
     # the file is self-contained for a hand-run `dstl-hpc predict`.
     input:
-        lambda wc: [PATHS.model(wc.variant, u) for u in PLAN.units(wc.group)],
+        lambda wc: PLAN.predictor_inputs(wc.variant, wc.group),
     output:
         PATHS.predictor("{variant}", "{group}"),
     params:

@@ -208,6 +208,17 @@ class GeoSource:
                 "config variants: the validation variant needs a scene of split validation, "
                 "or a data.region_split (thresholds are chosen there)"
             )
+        swept = [self.class_names[k] for k in plan.swept_classes]
+        if swept and "validation" not in plan.variants:
+            path = self.data.get("thresholds")
+            if not path:
+                raise DstlError(
+                    f"config data.thresholds: without the validation variant, classes {swept} "
+                    "need a threshold: an earlier run's validation/thresholds.json, or "
+                    "classes.<name>.threshold"
+                )
+            if not Path(path).is_file():
+                raise DstlError(f"config data.thresholds: {path}: no such file")
         if plan.trained_groups and not self.chip_ids("train"):
             raise DstlError("config data: no scene of split train to train on")
         if "all" in plan.variants and not plan.test_ids:
