@@ -241,8 +241,8 @@ def test_class_order_is_the_class_maps_even_through_sorted_json(dataset, tmp_pat
 
 def test_chip_masks_equal_the_whole_scenes_labels_burnt(dataset, tmp_path):
     """Chips burn only the label polygons near them: the same pixels as burning all."""
+    from dstl_hpc.sources.geo.grid import SceneGrid
     from dstl_hpc.sources.geo.labels import rasterize_window, read_labels
-    from dstl_hpc.sources.geo.rasters import SceneGrid
 
     check = check_inputs(spec_for(dataset))
     write_chips(check, ["scene1__001_000"], tmp_path / "s", tmp_path / "m")
@@ -273,3 +273,21 @@ def test_predict_only_needs_an_existing_model_and_thresholds(tmp_path):
     assert plan.trained_groups == []
     assert plan.predictor_inputs("all", "built") == [str(model)]
     assert plan.index_model_args("built") == ["--classes", "1", "2"]
+
+
+def test_n_channels_defaults_to_the_scenes_bands_and_is_bounded(tmp_path):
+    cfg = geo_config(geo_synthetic={"scenes": 3, "size": 256, "seed": 0})
+    cfg["results"] = str(tmp_path / "res")
+    del cfg["defaults"]["n_channels"]
+    assert Plan(cfg).groups["built"]["n_channels"] == 6
+    cfg["groups"]["built"]["n_channels"] = 8
+    with pytest.raises(DstlError, match="groups.built.n_channels: 8, but the scenes have 6 bands"):
+        Plan(cfg)
+
+
+def test_dstl_n_channels_stays_within_its_20_channels(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["results"] = str(tmp_path / "res")
+    cfg["defaults"]["n_channels"] = 24
+    with pytest.raises(DstlError, match="n_channels: 24, but a DSTL stack has 20 channels"):
+        Plan(cfg)

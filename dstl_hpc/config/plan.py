@@ -14,17 +14,18 @@ from dstl_hpc.config.checks import check_layout
 from dstl_hpc.config.groups import GROUP_KEYS, MEMBER, VARIANTS, resolve_groups
 from dstl_hpc.config.parts import Parts
 from dstl_hpc.config.results import ResultsPaths
-from dstl_hpc.config.schema import (
+from dstl_hpc.config.schema_geo import GEO_DEFAULTS
+from dstl_hpc.config.schema_keys import (
     CLASS_DEFAULTS,
     DEFAULTS,
-    GEO_DEFAULTS,
     RESOURCE_DEFAULTS,
     SYNTHETIC_DEFAULTS,
 )
-from dstl_hpc.config.settings import PREDICT_KEYS
+from dstl_hpc.config.settings import PREDICT_KEYS, TRAIN_DEFAULTS
 from dstl_hpc.errors import DstlError
 from dstl_hpc.paths import check_apart, check_path_text
 from dstl_hpc.sources.dstl import (
+    CHANNELS,
     DSTL_CLASSES,
     SEED_VALIDATION_IDS,
     Layout,
@@ -84,6 +85,13 @@ class Plan(Parts):
         bad = [k for k in self.classes if k not in self.class_names]
         if bad:
             raise DstlError(f"config groups: DSTL classes are 1..10, not {bad}")
+        for name, g in self.groups.items():
+            n = int(g.get("n_channels", TRAIN_DEFAULTS["n_channels"]))
+            if n > len(CHANNELS):
+                raise DstlError(
+                    f"config groups.{name}.n_channels: {n}, but a DSTL stack has "
+                    f"{len(CHANNELS)} channels"
+                )
         if not self.synthetic:
             check_layout(self.layout, self.train_ids, self.test_ids)
 
@@ -136,7 +144,7 @@ class Plan(Parts):
         return list(self.class_groups[int(class_type)])
 
     def _top(self, key: str):
-        """A top-level key of the config, or its default (``dstl_hpc.config.schema``)."""
+        """A top-level key of the config, or its default (``dstl_hpc.config.schema_keys``)."""
         value = self.config.get(key)
         return DEFAULTS[key] if value is None else value
 

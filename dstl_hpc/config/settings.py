@@ -55,7 +55,14 @@ SETTINGS: dict[str, Setting] = {
         "or ids 1..N of data.class_map",
         "classes",
     ),
-    "n_channels": S(12, "input channels: the first N of R,G,B,P,M1..M8,A1..A8", "int", 1, 20),
+    "n_channels": S(
+        12,
+        "input channels: the first N of R,G,B,P,M1..M8,A1..A8 (DSTL, at most 20); a geo "
+        "source's bands in their order (default: all of them)",
+        "int",
+        1,
+        256,
+    ),
     "indices": S(
         [],
         "index channels added after the first n_channels (they need the M bands): ndvi, ndwi, "

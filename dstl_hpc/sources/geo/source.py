@@ -22,6 +22,7 @@ from dstl_hpc.sources.geo.scenes import Scene, SceneFile, read_scene_table, scen
 
 # Synthetic geo data (``data.geo_synthetic``): what `dstl-hpc geo-synth` writes.
 SYNTHETIC_DEFAULTS = {"scenes": 4, "size": 512, "seed": 0}
+SYNTHETIC_BANDS = 6  # blue, green, red, nir at 2 m; swir1, swir2 at 4 m
 CLASS_NAME = re.compile(r"[A-Za-z0-9_]+")
 # Optimizer steps a geo training makes at least, unless the config sets min_steps.
 GEO_MIN_STEPS = 2000
@@ -92,6 +93,15 @@ class GeoSource:
             if s.id == scene_id:
                 return s
         raise DstlError(f"{scene_id}: not a scene of this config")
+
+    def n_bands(self) -> int:
+        """The bands a scene gives the model (the first scene's; geo-check checks that
+        every scene has the same)."""
+        if self.data.get("geo_synthetic"):
+            return SYNTHETIC_BANDS
+        from dstl_hpc.sources.geo.rasters import inspect_files
+
+        return len(inspect_files(list(self.scenes[0].files)))
 
     def grid_shape(self, scene_id: str) -> tuple[int, int]:
         if self.data.get("geo_synthetic"):
@@ -176,8 +186,20 @@ class GeoSource:
             return out
 
         out = dict(config)
-        # real imagery needs steps: unless the config says otherwise, at least GEO_MIN_STEPS
-        out["defaults"] = {"min_steps": GEO_MIN_STEPS, **config.get("defaults", {})}
+        # real imagery needs steps: unless the config says otherwise, at least GEO_MIN_STEPS;
+        # the model reads every band unless n_channels says fewer
+        n_bands = self.n_bands()
+        out["defaults"] = {
+            "min_steps": GEO_MIN_STEPS,
+            "n_channels": n_bands,
+            **config.get("defaults", {}),
+        }
+        for g, v in [("defaults", out["defaults"]), *config["groups"].items()]:
+            if int(v.get("n_channels", n_bands)) > n_bands:
+                raise DstlError(
+                    f"config {g if g == 'defaults' else 'groups.' + g}.n_channels: "
+                    f"{v['n_channels']}, but the scenes have {n_bands} bands"
+                )
         out["groups"] = {}
         for g, v in config["groups"].items():
             v = dict(v)
