@@ -42,11 +42,9 @@ def _num(x, spec: str = ".4f") -> str:
 
 
 def run_case(name, models, stacks, masks, ids, crop, shift_steps, groups) -> dict:
-    from dstl_hpc.predict.tiled import (
-        axis_tiles,
-        options_from_meta,
-        predict_probabilities,
-    )
+    from dstl_hpc.predict.options import options_from_meta
+    from dstl_hpc.predict.tiled import predict_probabilities
+    from dstl_hpc.predict.tiles import axis_tiles
     from dstl_hpc.train.model import load_model_file
 
     case = {

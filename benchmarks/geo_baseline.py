@@ -67,7 +67,7 @@ def scene_pixels(check: dict) -> dict:
     from dstl_hpc.sources.geo.labels import known_window, rasterize_window
     from dstl_hpc.sources.geo.outputs import _grid, _Truth
     from dstl_hpc.sources.geo.prepare import scene_files, value_ranges
-    from dstl_hpc.sources.geo.rasters import SceneReader
+    from dstl_hpc.sources.geo.reader import SceneReader
 
     truth = _Truth(check)
     out = {}

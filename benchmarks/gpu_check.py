@@ -113,7 +113,9 @@ def train_twice(work: Path, ids: list[str], settings: dict, device: str) -> dict
 def predict_checks(work: Path, image: str, device: str) -> dict:
     import torch
 
-    from dstl_hpc.predict.tiled import options_from_meta, predict_probabilities, resolve_device
+    from dstl_hpc.device import resolve_device
+    from dstl_hpc.predict.options import options_from_meta
+    from dstl_hpc.predict.tiled import predict_probabilities
     from dstl_hpc.prepare.stacks import read_stack
     from dstl_hpc.train.model import load_model_file
 

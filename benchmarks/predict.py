@@ -99,7 +99,7 @@ def time_predict(net, image, opt, device, repeat=1):
 def bench_predict(size, threads):
     import torch
 
-    from dstl_hpc.predict.tiled import PredictOptions
+    from dstl_hpc.predict.options import PredictOptions
 
     torch.set_num_threads(threads)
     device = torch.device("cpu")
@@ -144,7 +144,7 @@ def bench_predict(size, threads):
 def bench_gpu(gpu_h, gpu_w):
     import torch
 
-    from dstl_hpc.predict.tiled import PredictOptions
+    from dstl_hpc.predict.options import PredictOptions
 
     if not torch.cuda.is_available():
         return [], None

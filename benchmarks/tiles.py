@@ -107,11 +107,9 @@ def fmt_jac(classes, jac) -> str:
 
 
 def main() -> int:
-    from dstl_hpc.predict.tiled import (
-        axis_tiles,
-        options_from_meta,
-        predict_probabilities,
-    )
+    from dstl_hpc.predict.options import options_from_meta
+    from dstl_hpc.predict.tiled import predict_probabilities
+    from dstl_hpc.predict.tiles import axis_tiles
     from dstl_hpc.train.model import load_model_file
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from dstl_hpc.prepare.stacks import read_stack
+from dstl_hpc.sources.geo.grid import SceneGrid
 from dstl_hpc.sources.geo.prepare import check_inputs, write_chips
-from dstl_hpc.sources.geo.rasters import SceneGrid, SceneReader
+from dstl_hpc.sources.geo.reader import SceneReader
 from dstl_hpc.sources.geo.scenes import SceneFile
 from dstl_hpc.sources.geo.synthetic import write_geo_dataset
 

@@ -1,4 +1,5 @@
-"""dstl_hpc.sources.geo.rasters: scene files, grid, chip windows, window reads."""
+"""The raster side of a geo scene (dstl_hpc.sources.geo.grid, reader, bands, chips): scene
+files, grid, chip windows, window reads."""
 
 import os
 import time
@@ -12,17 +13,10 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from dstl_hpc.errors import DstlError
-from dstl_hpc.sources.geo.rasters import (
-    BandFile,
-    SceneGrid,
-    SceneReader,
-    band_signature,
-    check_same_bands,
-    chip_windows,
-    inspect_files,
-    read_window,
-    scene_grid,
-)
+from dstl_hpc.sources.geo.bands import band_signature, check_same_bands
+from dstl_hpc.sources.geo.chips import chip_windows
+from dstl_hpc.sources.geo.grid import BandFile, SceneGrid, inspect_files, scene_grid
+from dstl_hpc.sources.geo.reader import SceneReader, read_window
 
 UTM = "EPSG:32631"
 X0, Y0 = 500000.0, 4000080.0  # top-left of the 2 m file: 40 x 40 px = 80 x 80 m

@@ -8,7 +8,8 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from dstl_hpc.sources.geo.rasters import SceneGrid, chip_windows
+from dstl_hpc.sources.geo.chips import chip_windows
+from dstl_hpc.sources.geo.grid import SceneGrid
 from dstl_hpc.sources.geo.stitch import (
     blend_weights,
     cog_info,

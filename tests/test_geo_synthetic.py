@@ -16,7 +16,8 @@ from shapely.geometry import box
 
 from dstl_hpc.errors import DstlError
 from dstl_hpc.sources.geo import synthetic
-from dstl_hpc.sources.geo.synthetic import write_geo_dataset
+from dstl_hpc.sources.geo.synthetic import formats, write_geo_dataset
+from dstl_hpc.sources.geo.synthetic import write as synthetic_write
 
 SIZE = 160
 
@@ -228,14 +229,14 @@ def test_a_failure_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(synthetic, "_write_vectors", boom)
+    monkeypatch.setattr(synthetic_write, "write_vectors", boom)
     with pytest.raises(RuntimeError, match="killed"):
         write_geo_dataset(tmp_path / "data", scenes=3, size=128)
     assert not any(tmp_path.iterdir())
 
 
 def test_geotiff_when_no_jpeg2000_writer(tmp_path, monkeypatch):
-    monkeypatch.setitem(synthetic._JP2_PROBE, "jp2", False)
+    monkeypatch.setitem(formats._JP2_PROBE, "jp2", False)
     manifest = write_geo_dataset(tmp_path / "data", scenes=3, size=128, classes=("water",))
     assert manifest["coarse_format"] == "GTiff"
     coarse = tmp_path / "data" / manifest["scenes"][0]["files"][1]

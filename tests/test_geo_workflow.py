@@ -146,7 +146,8 @@ def predict_only_config(res: Path, table: Path, results: str) -> dict:
 @pytest.mark.slow
 def test_geo_predict_only_run_with_an_earlier_model(geo_run, tmp_path):
     """New scenes predicted with the models of an earlier run, no training: the dry run
-    shows only their jobs; a scene of other bands is refused in one line."""
+    shows only their jobs; a scene of other bands is refused in one line (fewer bands
+    than the model reads: before any job, see test_geo_prepare)."""
     import geopandas as gpd
 
     workdir, _, _ = geo_run
@@ -164,12 +165,16 @@ def test_geo_predict_only_run_with_an_earlier_model(geo_run, tmp_path):
         assert rule in jobs
     for rule in ("train", "stats", "geo_sweep", "geo_synth", "geo_score"):
         assert f"\n{rule} " not in jobs
+    before = {p: p.stat().st_mtime_ns for p in (res / "data").rglob("*")}
     snakemake(new, cfg)
+    # nothing written into the input folders (no GDAL .aux.xml, no index, no change)
+    assert {p: p.stat().st_mtime_ns for p in (res / "data").rglob("*")} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new_scenes.csv", "run"]
     merged = gpd.read_file(new / "results/polygons.gpkg")
     assert set(merged["scene_id"]) <= {"new1"}
     assert (new / "results/geo/all/probabilities/new1.tif").exists()
-    # the fine file alone: 4 bands where the model was trained on 6
-    table.write_text(f"scene,split,files\nnew1,predict,{rasters[0]}\n")
+    # the same six bands in another order (the 4 m file first): refused by predict
+    table.write_text(f"scene,split,files\nnew1,predict,{rasters[1]};{rasters[0]}\n")
     other = tmp_path / "other"
     other.mkdir()
     proc = snakemake(other, predict_only_config(res, table, "results"), check=False)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dstl_hpc.predict.mosaic import neighbour_ids, tile_position, with_context
-from dstl_hpc.predict.tiled import reflect_indices
+from dstl_hpc.predict.tiles import reflect_indices
 
 
 def test_positions_and_neighbours():

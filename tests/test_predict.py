@@ -9,12 +9,9 @@ torch = pytest.importorskip("torch")
 
 from dstl_hpc.cli import main  # noqa: E402
 from dstl_hpc.config.settings import copy_defaults  # noqa: E402
-from dstl_hpc.predict.tiled import (  # noqa: E402
-    PredictOptions,
-    predict_logits,
-    predict_probabilities,
-    to_uint8,
-)
+from dstl_hpc.predict.files import to_uint8  # noqa: E402
+from dstl_hpc.predict.options import PredictOptions  # noqa: E402
+from dstl_hpc.predict.tiled import predict_logits, predict_probabilities  # noqa: E402
 from dstl_hpc.predict.tiles import axis_tiles, reflect_indices, shift_offsets  # noqa: E402
 from dstl_hpc.prepare.stacks import read_prediction, read_stack, write_stack  # noqa: E402
 from dstl_hpc.sources.dstl import CHANNELS  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dstl_hpc.config.plan import Plan
-from dstl_hpc.config.schema import GROUP_EXTRA_DEFAULTS
+from dstl_hpc.config.schema_keys import GROUP_EXTRA_DEFAULTS
 from dstl_hpc.config.settings import (
     PREDICT_DEFAULTS,
     PREDICT_KEYS,

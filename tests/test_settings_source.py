@@ -1,5 +1,5 @@
-"""Each setting is defined once (dstl_hpc/config/settings.py, dstl_hpc/config/schema.py): the checked-in
-schema, the key table, the `train` flags and Plan all agree with that one place."""
+"""Each setting is defined once (dstl_hpc/config/settings.py, schema_keys.py, schema_geo.py): the
+checked-in schema, the key table, the `train` flags and Plan all agree with that one place."""
 
 import copy
 import json
@@ -10,14 +10,12 @@ import yaml
 
 from dstl_hpc.cli import build_parser
 from dstl_hpc.config.plan import Plan
-from dstl_hpc.config.schema import (
+from dstl_hpc.config.schema import SCHEMA_FILE, config_schema, main
+from dstl_hpc.config.schema_keys import (
     CLASS_DEFAULTS,
     DEFAULTS,
     RESOURCE_DEFAULTS,
-    SCHEMA_FILE,
     SYNTHETIC_DEFAULTS,
-    config_schema,
-    main,
 )
 from dstl_hpc.config.settings import (
     PREDICT_KEYS,

@@ -524,7 +524,7 @@ def _water_dataset(root, n=4, size=64, seed=3):
 def test_index_channels_let_the_model_see_what_the_bands_it_reads_hide(tmp_path):
     """n_channels 3 (R, G, B: noise only) cannot find the squares; with the ndwi index
     channel computed at load time it can, and predict computes it the same way."""
-    from dstl_hpc.predict.tiled import predict_files
+    from dstl_hpc.predict.files import predict_files
     from dstl_hpc.prepare.stacks import read_mask, read_prediction
 
     _water_dataset(tmp_path)

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from dstl_hpc.argtypes import class_type, non_negative_float, probability
-from dstl_hpc.config.schema import CLASS_DEFAULTS
+from dstl_hpc.config.schema_keys import CLASS_DEFAULTS
 
 log = logging.getLogger(__name__)
 

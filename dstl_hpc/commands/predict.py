@@ -65,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "paths",
         nargs="+",
         metavar="STACK.h5 [OUT.h5]",
-        help="an image stack (stacks/{id}.h5) and the output prediction HDF5; "
+        help="an image stack (stacks/part{p}/{id}.h5) and the output prediction HDF5; "
         "with --out-dir, one or more stacks",
     )
     p.add_argument(
@@ -98,7 +98,7 @@ def run(args) -> int:
 
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import H5, check_out_dir, guard_outputs
-    from dstl_hpc.predict.tiled import predict_files
+    from dstl_hpc.predict.files import predict_files
 
     if args.out_dir:
         out_dir = check_out_dir(args.out_dir)

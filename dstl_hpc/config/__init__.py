@@ -2,8 +2,12 @@
 
 * :mod:`~dstl_hpc.config.settings`: every group setting once (name, kind, range,
   default, help), merged and checked for ``dstl-hpc train --settings``;
-* :mod:`~dstl_hpc.config.schema`: the other config keys, the JSON schema and
-  ``docs/settings.md`` made from both (``python -m dstl_hpc.config.schema``);
+* :mod:`~dstl_hpc.config.schema_keys`: the other config keys (top level, synthetic,
+  resources, ensembles, per class), :mod:`~dstl_hpc.config.schema_geo`: the geo
+  source's keys;
+* :mod:`~dstl_hpc.config.schema`: the JSON schema made from them all, and
+  :mod:`~dstl_hpc.config.docs`: ``docs/settings.md`` (both written by
+  ``python -m dstl_hpc.config.schema``);
 * :mod:`~dstl_hpc.config.prepare`: the user's config prepared before the schema sees it;
 * :mod:`~dstl_hpc.config.plan`: ids, variants, groups and per-group / per-class
   settings for the Snakefile, with :mod:`~dstl_hpc.config.groups` (the groups

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from dstl_hpc.config.schema import GROUP_EXTRA_DEFAULTS, RESOURCE_DEFAULTS
+from dstl_hpc.config.schema_keys import GROUP_EXTRA_DEFAULTS, RESOURCE_DEFAULTS
 from dstl_hpc.config.settings import merge_settings
 from dstl_hpc.errors import DstlError
 

@@ -5,7 +5,7 @@ reaches ``dstl-hpc predictor`` as one JSON object (``--settings``), is stored in
 ``predictor.pt`` (key ``predict``) and read back by ``predict``
 (``PredictSettings.of_model``). Its keys are the prediction settings of
 ``dstl_hpc.config.settings.SETTINGS`` (``stage`` "predict") and the group keys
-``ensemble`` and ``checkpoint`` of ``dstl_hpc.config.schema.GROUP_EXTRAS``; their
+``ensemble`` and ``checkpoint`` of ``dstl_hpc.config.schema_keys.GROUP_EXTRAS``; their
 defaults are read from there, never written here. Training never receives them.
 
 Imported by the Snakefile (through ``Plan``): no torch, no numpy.
@@ -17,11 +17,11 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from dstl_hpc.config.schema import GROUP_EXTRA_DEFAULTS, GROUP_EXTRAS
+from dstl_hpc.config.schema_keys import GROUP_EXTRA_DEFAULTS, GROUP_EXTRAS
 from dstl_hpc.config.settings import PREDICT_DEFAULTS, PREDICT_KEYS, check_keys, check_value
 from dstl_hpc.errors import DstlError
 
-# The group keys (dstl_hpc.config.schema) that decide what predicts, beside PREDICT_KEYS.
+# The group keys (dstl_hpc.config.schema_keys) that decide what predicts, beside PREDICT_KEYS.
 PREDICTOR_KEYS = ("ensemble", "checkpoint")
 
 

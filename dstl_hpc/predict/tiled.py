@@ -16,7 +16,9 @@ validation after each training epoch uses it too (``predict_logits``: one tiling
 ``valid_tile`` px tiles, logits), so it scores what ``predict`` gives without shifts. Tile
 sizes and mirror indices are ``dstl_hpc.predict.tiles``. What to predict with comes from
 the predictor file's ``PredictSettings`` (``dstl_hpc.predict.settings``) and the
-model's training settings (patch_inner, bf16, channels_last): ``PredictOptions.of``.
+model's training settings (patch_inner, bf16, channels_last): ``PredictOptions``
+(``dstl_hpc.predict.options``). Whole stack files are predicted by
+``dstl_hpc.predict.files``.
 
 Memory stays bounded: on the CPU the raw uint16 image is kept and each tile is
 gathered and normalised on its own; on CUDA the normalised image lives on the GPU
@@ -29,59 +31,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from dstl_hpc.config.settings import PREDICT_DEFAULTS, TRAIN_DEFAULTS
-from dstl_hpc.device import resolve_device
-from dstl_hpc.errors import DstlError
-from dstl_hpc.predict.settings import PredictSettings
-from dstl_hpc.predict.tiles import axis_tiles, reflect_indices, shift_offsets
+from dstl_hpc.predict.options import PredictOptions
+from dstl_hpc.predict.tiles import axis_tiles, reflect_indices
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PredictOptions:
-    """How one prediction runs: the prediction settings (defaults: the settings
-    source's), the model's training settings it needs, and run-time choices."""
-
-    tile: int = PREDICT_DEFAULTS["tile"]
-    shift_steps: int = PREDICT_DEFAULTS["shift_steps"]  # 1 = no shift averaging
-    patch_inner: int = TRAIN_DEFAULTS["patch_inner"]
-    edge_margin: int = PREDICT_DEFAULTS["edge_margin"]
-    batch: int = 1
-    bf16: bool = TRAIN_DEFAULTS["bf16"]  # CUDA only, unless bf16_cpu
-    channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # CUDA only
-    bf16_cpu: bool = False  # with bf16: autocast on the CPU too (benchmarks; off in the workflow)
-    mosaic: bool = PREDICT_DEFAULTS["mosaic"]  # scene neighbours (dstl_hpc.predict.mosaic)
-    shift_average: bool = PREDICT_DEFAULTS["shift_average"]  # False: one tiling
-    combine: str = PredictSettings.ensemble  # how ensemble members are combined
-
-    @classmethod
-    def of(cls, settings: PredictSettings, meta: dict, **run) -> PredictOptions:
-        """The options of ``settings`` for the model of ``meta`` (its hparams: patch_inner,
-        bf16, channels_last), with the run-time ``run`` ones (batch, bf16_cpu...)."""
-        hp = meta.get("hparams", {})
-        opt = cls(
-            tile=settings.tile,
-            shift_steps=settings.shift_steps,
-            shift_average=settings.shift_average,
-            edge_margin=settings.edge_margin,
-            mosaic=settings.mosaic,
-            combine=settings.ensemble,
-            patch_inner=int(hp.get("patch_inner", TRAIN_DEFAULTS["patch_inner"])),
-            bf16=bool(hp.get("bf16", TRAIN_DEFAULTS["bf16"])),
-            channels_last=bool(hp.get("channels_last", TRAIN_DEFAULTS["channels_last"])),
-        )
-        return replace(opt, **run)
-
-    @property
-    def offsets(self) -> list[int]:
-        """The shift offsets along one axis (``dstl_hpc.predict.tiles.shift_offsets``)."""
-        return shift_offsets(self.patch_inner, self.shift_steps, self.shift_average)
 
 
 @torch.inference_mode()
@@ -103,7 +60,7 @@ def predict_probabilities(
     opt = options or PredictOptions()
     acc = tiled_mean(model, image, mean, std, opt, torch.device(device), passes, torch.sigmoid)
     out = acc.cpu().numpy()
-    _clear_edges(out, opt.edge_margin)
+    clear_edges(out, opt.edge_margin)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -221,187 +178,7 @@ def _tile_reader(image, mean, std, device, bf16: bool, border: int, tile: tuple[
     return gather
 
 
-def to_uint8(prob: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] -> uint8 0..255 (rounded)."""
-    return np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
-
-
-def options_from_meta(meta: dict, **overrides) -> PredictOptions:
-    """PredictOptions of a predictor (or model) file's ``PredictSettings`` and hparams,
-    with the non-None ``overrides`` applied: prediction settings (a shift_steps turns
-    shift averaging on) and run-time options (batch, bf16_cpu...)."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    keys = PredictSettings.keys()
-    settings = PredictSettings.of_model(meta).overridden(
-        **{k: v for k, v in given.items() if k in keys}
-    )
-    return PredictOptions.of(settings, meta, **{k: v for k, v in given.items() if k not in keys})
-
-
-def predict_file(
-    model_path,
-    stack_path,
-    out_path,
-    device: str = "auto",
-    threads: int | None = None,
-    **overrides,
-) -> dict:
-    """Predict one stack with one model file and write the prediction HDF5."""
-    return predict_files(model_path, [(stack_path, out_path)], device, threads, **overrides)[0]
-
-
-def predict_files(
-    model_path,
-    pairs,
-    device: str = "auto",
-    threads: int | None = None,
-    context_dirs=(),
-    **overrides,
-) -> list[dict]:
-    """Predict several (stack, out) pairs with one model (or predictor) file, loaded once.
-    ``context_dirs``: where the images' scene neighbours' stacks are (with ``mosaic``)."""
-    from dstl_hpc.predict.predictor import load_predictor
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    dev = resolve_device(device)
-    members, meta = load_predictor(model_path, dev)
-    batch = overrides.pop("batch", None)
-    opt = options_from_meta(meta, **overrides)
-    # Default batch: on CUDA about 4 Mpx of output per forward; on the CPU one tile.
-    opt.batch = batch or (
-        max(1, (2048 * 2048) // (opt.tile * opt.tile)) if dev.type == "cuda" else 1
-    )
-    if opt.batch < 1:
-        raise DstlError("--batch must be >= 1")
-    inputs = ModelInput.of(meta)
-    return [
-        _predict_one(members, meta, opt, dev, inputs, stack, out, context_dirs)
-        for stack, out in pairs
-    ]
-
-
-@dataclass
-class ModelInput:
-    """What a model reads from a stack: its first ``n_channels`` channels, then the
-    index planes ``indices`` (dstl_hpc.prepare.indices) computed from them."""
-
-    n_channels: int
-    indices: list[str]
-    channels: list[str]  # the stack channels the model was trained on, by name
-    bands: dict | None = None  # geo: the bands (count, order, dtypes, resolution) trained on
-
-    @classmethod
-    def of(cls, meta: dict) -> ModelInput:
-        hp = meta.get("hparams", {})
-        indices = list(hp.get("indices") or [])
-        n = len(meta["mean"]) - len(indices)
-        channels = [str(c) for c in meta.get("channels", [])][:n]
-        return cls(n, indices, channels, meta.get("bands"))
-
-    def read(self, stack_path, rows=slice(None), cols=slice(None)) -> np.ndarray:
-        """The model's input planes of a stack (a window of it with ``rows``/``cols``)."""
-        from dstl_hpc.prepare.indices import source_channels, with_indices
-        from dstl_hpc.prepare.stacks import open_h5
-
-        n = source_channels(self.n_channels, self.indices)
-        with open_h5(stack_path, "image") as h5:
-            raw = h5["image"][:n, rows, cols]
-        return with_indices(raw, self.n_channels, self.indices)
-
-    def check(self, stack_path, info: dict) -> None:
-        from dstl_hpc.prepare.indices import source_channels
-
-        if self.bands and info.get("bands") and info["bands"] != self.bands:
-            raise DstlError(
-                f"{stack_path}: its bands {_bands_text(info['bands'])} are not the ones the "
-                f"model was trained on ({_bands_text(self.bands)})"
-            )
-        have = info["channels"][: self.n_channels]
-        if self.channels and have != self.channels:
-            raise DstlError(
-                f"{stack_path}: channels {have} do not match the model's {self.channels}"
-            )
-        need = source_channels(self.n_channels, self.indices)
-        if info["shape"][0] < need:
-            raise DstlError(f"{stack_path}: {info['shape'][0]} channels, the model needs {need}")
-
-
-def _bands_text(bands: dict) -> str:
-    """'6 bands b1, ...; files: 4 uint16 at 2 m, 2 uint16 at 4 m' of a bands record."""
-    files = "; ".join(
-        f"{f['count']} {'/'.join(sorted(set(f['dtypes'])))} at {f['resolution'][0]:g}"
-        for f in bands.get("signature", [])
-    )
-    return f"{len(bands.get('channels', []))} channels {', '.join(bands.get('channels', []))}; files: {files}"
-
-
-def _context_reader(inputs: ModelInput, context_dirs):
-    """``read_strip(image_id, rows, cols)`` of dstl_hpc.predict.mosaic.with_context: the model's
-    input planes of a neighbour's stack found in ``context_dirs``, or None."""
-    from pathlib import Path
-
-    dirs = [Path(d) for d in context_dirs]
-
-    def read_strip(image_id: str, rows, cols):
-        for d in dirs:
-            path = d / f"{image_id}.h5"
-            if path.exists():
-                return inputs.read(path, rows, cols)
-        return None
-
-    return read_strip
-
-
-def _predict_one(members, meta, opt, dev, inputs, stack_path, out_path, context_dirs) -> dict:
-    from dstl_hpc.predict.mosaic import with_context
-    from dstl_hpc.predict.predictor import combine_members
-    from dstl_hpc.prepare.stacks import stack_info, write_prediction
-
-    info = stack_info(stack_path)
-    inputs.check(stack_path, info)
-    image = inputs.read(stack_path)
-    h, w = image.shape[1:]
-    margin = 0
-    if opt.mosaic:  # the context a training patch had, from the neighbours
-        margin = int(opt.patch_inner) + int(getattr(members[0][0], "border", 0))
-        image = with_context(image, info["image_id"], _context_reader(inputs, context_dirs), margin)
-    t0 = time.perf_counter()
-    whole = replace(opt, edge_margin=0)
-    probs = [(_member_probabilities(net, image, meta, whole, dev), idx) for net, idx in members]
-    del image
-    classes = [int(c) for c in meta["classes"]]
-    prob = combine_members(probs, len(classes), opt.combine)
-    prob = prob[:, margin : margin + h, margin : margin + w]
-    _clear_edges(prob, opt.edge_margin)
-    seconds = time.perf_counter() - t0
-    write_prediction(out_path, to_uint8(prob), info["image_id"], classes, meta.get("group", ""))
-    log.info(
-        "%s: %d x %d px, classes %s, %d member(s), %d pass(es)%s, %.1f s (%.2f Mpx/s) on %s",
-        info["image_id"],
-        h,
-        w,
-        classes,
-        len(members),
-        len(opt.offsets) ** 2,
-        f", {margin} px of scene context" if margin else "",
-        seconds,
-        h * w / 1e6 / max(seconds, 1e-9),
-        dev,
-    )
-    return {"image_id": info["image_id"], "seconds": seconds, "shape": (h, w), "device": str(dev)}
-
-
-def _member_probabilities(net, image, meta, opt, dev) -> np.ndarray:
-    """One member's probabilities: a UNet's tiled prediction, or an index model's."""
-    from dstl_hpc.predict.predictor import IndexModel
-
-    if isinstance(net, IndexModel):
-        return net.probabilities(image, len(meta["classes"]))
-    return predict_probabilities(net, image, meta["mean"], meta["std"], opt, dev)
-
-
-def _clear_edges(prob: np.ndarray, margin: int) -> None:
+def clear_edges(prob: np.ndarray, margin: int) -> None:
     """Pixels within ``margin`` of the image edge set to 0, in place."""
     if margin > 0:
         e = int(margin)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import atomic_path
-from dstl_hpc.config.schema import TOP_LEVEL
+from dstl_hpc.config.schema_keys import TOP_LEVEL
 from dstl_hpc.errors import DstlError
 from dstl_hpc.sources.dstl import CHANNELS, CLASS_TYPES
 

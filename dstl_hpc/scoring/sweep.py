@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dstl_hpc.config.schema import DEFAULTS
+from dstl_hpc.config.schema_keys import DEFAULTS
 from dstl_hpc.errors import DstlError
 from dstl_hpc.polygons import check_threshold, mask_to_polygons, read_prediction_plane
 from dstl_hpc.scoring.metrics import jaccard_areas, mean_of, safe_parse

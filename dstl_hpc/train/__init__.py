@@ -63,9 +63,6 @@ _NAMES = {
     "save_checkpoint": ("dstl_hpc.train.state", "save_checkpoint"),
     "ValidSet": ("dstl_hpc.train.validation", "ValidSet"),
     "validate": ("dstl_hpc.train.validation", "validate"),
-    # the names of the former train.py
-    "_paths": ("dstl_hpc.train.data", "image_paths"),
-    "_Progress": ("dstl_hpc.train.progress", "Progress"),
 }
 
 
@@ -87,8 +84,6 @@ __all__ = [
     "Position",
     "Progress",
     "ValidSet",
-    "_Progress",
-    "_paths",
     "channel_stats",
     "cpu_count",
     "epoch_batches",

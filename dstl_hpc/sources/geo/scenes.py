@@ -6,7 +6,7 @@ Relative paths are relative to the table's folder. Globs (``data.scene_globs``) 
 one scene per matched file, named after the file's stem, per split.
 
 Only paths and names are read here (no raster is opened): the workflow builds its DAG
-from them. ``dstl_hpc.sources.geo.rasters`` opens the files.
+from them. ``dstl_hpc.sources.geo.grid`` opens the files.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from rasterio.windows import Window
 
 from dstl_hpc.atomic import atomic_path
 from dstl_hpc.errors import DstlError
-from dstl_hpc.sources.geo.rasters import SceneGrid, as_window, open_raster
+from dstl_hpc.sources.geo.grid import SceneGrid, as_window, open_raster
 
 NODATA = 255
 SCALE = 254  # stored value = round(p * SCALE)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.atomic import remove_stale
-from dstl_hpc.config.schema import SYNTHETIC_DEFAULTS
+from dstl_hpc.config.schema_keys import SYNTHETIC_DEFAULTS
 from dstl_hpc.errors import DstlError
 from dstl_hpc.sources.dstl import CLASS_TYPES, Layout, synthetic_ids
 from dstl_hpc.sources.synthetic.image import SynthImage, make_image, make_mosaic, presence_plan
@@ -24,7 +24,7 @@ from dstl_hpc.sources.synthetic.labels import EMPTY_WKT
 
 log = logging.getLogger(__name__)
 
-# The config's synthetic defaults (dstl_hpc.config.schema), also those of `dstl-hpc synth`.
+# The config's synthetic defaults (dstl_hpc.config.schema_keys), also those of `dstl-hpc synth`.
 DEFAULT_IMAGES = SYNTHETIC_DEFAULTS["images"]
 DEFAULT_TRAIN = SYNTHETIC_DEFAULTS["train_images"]
 DEFAULT_SIZE = tuple(SYNTHETIC_DEFAULTS["size"])
