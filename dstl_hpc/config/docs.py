@@ -33,8 +33,9 @@ def docs_text() -> str:
     lines = [
         "# Config keys",
         "",
-        "Written by `python -m dstl_hpc.config.schema --docs` from `dstl_hpc/config/settings.py` and",
-        "`dstl_hpc/config/schema.py`, where each key is defined once.",
+        "Written by `python -m dstl_hpc.config.schema` from `dstl_hpc/config/settings.py`,",
+        "`dstl_hpc/config/schema_keys.py` and `dstl_hpc/config/schema_geo.py`, where each key is",
+        "defined once.",
         "",
         "## Group settings (`defaults`, `groups.<name>`)",
         "",

@@ -150,8 +150,8 @@ def schema_text() -> str:
     import yaml
 
     head = (
-        "# Written by `python -m dstl_hpc.config.schema` from dstl_hpc/config/settings.py and\n"
-        "# dstl_hpc/config/schema.py: edit those, not this file (a test keeps them equal).\n"
+        "# Written by `python -m dstl_hpc.config.schema` from dstl_hpc/config/settings.py,\n"
+        "# schema_keys.py and schema_geo.py: edit those, not this file (a test keeps them equal).\n"
     )
     return head + yaml.safe_dump(config_schema(), sort_keys=False, width=100)
 
