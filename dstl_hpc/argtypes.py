@@ -67,3 +67,19 @@ def class_type(text: str) -> int:
     if not 1 <= value <= 10:
         raise argparse.ArgumentTypeError(f"must be a ClassType in 1..10, got {value}")
     return value
+
+
+def json_object(text: str, where: str) -> dict:
+    """A JSON object given on the command line (``--settings``, ``--spec``...), or a
+    one-line DstlError naming ``where``."""
+    import json
+
+    from dstl_hpc.errors import DstlError
+
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise DstlError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise DstlError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj

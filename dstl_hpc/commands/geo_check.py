@@ -13,17 +13,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    import json
 
+    from dstl_hpc.argtypes import json_object
     from dstl_hpc.atomic import write_json
-    from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import JSON, guard_outputs
     from dstl_hpc.sources.geo.prepare import check_inputs
 
-    try:
-        spec = json.loads(args.spec)
-    except ValueError as exc:
-        raise DstlError(f"--spec: not JSON ({exc})") from None
+    spec = json_object(args.spec, "--spec")
     guard_outputs({"OUT.json": args.out}, [], suffixes={"OUT.json": JSON})
     check = check_inputs(spec)
     write_json(args.out, check)

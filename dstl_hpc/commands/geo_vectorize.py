@@ -24,15 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def class_thresholds(check: dict, settings_json: str, thresholds_path) -> tuple[dict, dict]:
     """(per class settings, per class threshold): the class's own, else the swept one."""
-    import json
 
+    from dstl_hpc.argtypes import json_object
     from dstl_hpc.errors import DstlError
     from dstl_hpc.prepare.stacks import read_json_file
 
-    try:
-        settings = json.loads(settings_json)
-    except ValueError as exc:
-        raise DstlError(f"--class-settings: not JSON ({exc})") from None
+    settings = json_object(settings_json, "--class-settings")
     missing = [n for n in check["classes"] if n not in settings]
     if missing:
         raise DstlError(f"--class-settings: no settings for classes {missing}")

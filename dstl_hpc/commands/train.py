@@ -12,9 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
-from dstl_hpc.argtypes import positive_float
+from dstl_hpc.argtypes import json_object, positive_float, positive_int
 from dstl_hpc.config.settings import REQUIRED, SETTINGS, TRAIN_KEYS, merge_settings
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 
 def _bool(text: str) -> bool:
@@ -138,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     io.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="torch CPU threads (default: SLURM_CPUS_PER_TASK, else the CPUs this process "
@@ -172,20 +173,16 @@ def _settings_layer(text: str) -> dict:
     if text.startswith("@"):
         path = Path(text[1:])
         where = str(path)
-        if not path.exists():
-            raise DstlError(f"{path}: file not found")
+        check_regular(path)
         text = path.read_text()
-    try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise DstlError(f"{where}: not valid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise DstlError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    return obj
+    return json_object(text, where)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dstl_hpc.device import check_threads
     from dstl_hpc.paths import guard_outputs
+
+    check_threads(args.threads)
 
     ids = [*args.train_ids, *args.valid_ids]
     inputs = [args.stats, *([args.select_from] if args.select_from else [])]

@@ -100,10 +100,6 @@ class PredictSettings:
 
     @classmethod
     def from_json(cls, text: str, where: str = "--settings"):
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            raise DstlError(f"{where}: not valid JSON ({exc})") from None
-        if not isinstance(obj, dict):
-            raise DstlError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        return cls.from_dict(obj, where)
+        from dstl_hpc.argtypes import json_object
+
+        return cls.from_dict(json_object(text, where), where)
