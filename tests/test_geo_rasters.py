@@ -15,7 +15,7 @@ from rasterio.windows import Window
 from dstl_hpc.errors import DstlError
 from dstl_hpc.sources.geo.bands import band_signature, check_same_bands
 from dstl_hpc.sources.geo.chips import chip_windows
-from dstl_hpc.sources.geo.grid import BandFile, SceneGrid, inspect_files, scene_grid
+from dstl_hpc.sources.geo.grid import SceneFile, SceneGrid, inspect_files, scene_grid
 from dstl_hpc.sources.geo.reader import SceneReader, read_window
 
 UTM = "EPSG:32631"
@@ -39,7 +39,7 @@ def write(path, arr, transform, crs=UTM, **kw):
         **kw,
     ) as dst:
         dst.write(arr)
-    return BandFile(path)
+    return SceneFile(path)
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_nodata_mask_and_alpha_make_valid_zero_exactly_there(tmp_path):
     coarse = np.full((6, 6), 400, np.uint16)
     coarse[2, 3] = 65535  # a 4 m nodata pixel: the 2 x 2 fine pixels under it
     fd = write(tmp_path / "coarse.tif", coarse, from_origin(X0, Y0, 4, 4), nodata=65535)
-    files = [fa, BandFile(tmp_path / "mask.tif"), BandFile(fc.path, (1, 2, 3)), fd]
+    files = [fa, SceneFile(tmp_path / "mask.tif"), SceneFile(fc.path, (1, 2, 3)), fd]
     grid = scene_grid(files)
     image, valid = read_window(files, grid, (0, 0, 12, 12))
     expected = np.ones((12, 12), np.uint8)
@@ -262,7 +262,7 @@ def test_no_geotransform_is_an_error_naming_the_file(tmp_path):
     ) as dst:
         dst.write(np.ones((1, 4, 4), np.uint8))
     with pytest.raises(DstlError, match=r"plain\.tif: no geotransform \(none\)"):
-        inspect_files([BandFile(tmp_path / "plain.tif")])
+        inspect_files([SceneFile(tmp_path / "plain.tif")])
     gcps = [GroundControlPoint(0, 0, X0, Y0), GroundControlPoint(4, 4, X0 + 8, Y0 - 8)]
     with rasterio.open(
         tmp_path / "gcps.tif", "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
@@ -270,22 +270,22 @@ def test_no_geotransform_is_an_error_naming_the_file(tmp_path):
     ) as dst:  # fmt: skip
         dst.write(np.ones((1, 4, 4), np.uint8))
     with pytest.raises(DstlError, match=r"gcps\.tif: no geotransform \(only GCPs\)"):
-        scene_grid([BandFile(tmp_path / "gcps.tif")])
+        scene_grid([SceneFile(tmp_path / "gcps.tif")])
 
 
 def test_band_out_of_range_is_an_error_naming_the_file(scene):
     with pytest.raises(DstlError, match=r"fine\.tif: band 3 out of range \(the file has 2 bands\)"):
-        inspect_files([BandFile(scene[0].path, (1, 3))])
+        inspect_files([SceneFile(scene[0].path, (1, 3))])
 
 
 def test_missing_and_not_a_raster_are_errors_naming_the_file(tmp_path):
     with pytest.raises(DstlError, match=r"gone\.tif: raster file not found"):
-        inspect_files([BandFile(tmp_path / "gone.tif")])
+        inspect_files([SceneFile(tmp_path / "gone.tif")])
     (tmp_path / "notes.tif").write_text("not an image\n")
     with pytest.raises(DstlError, match=r"notes\.tif: not a raster GDAL can read"):
-        inspect_files([BandFile(tmp_path / "notes.tif")])
+        inspect_files([SceneFile(tmp_path / "notes.tif")])
     with pytest.raises(DstlError, match=r"is a folder"):
-        inspect_files([BandFile(tmp_path)])
+        inspect_files([SceneFile(tmp_path)])
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
@@ -294,14 +294,14 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     t = time.monotonic()
     with pytest.raises(DstlError, match=r"pipe\.tif: not a regular file"):
-        inspect_files([BandFile(fifo)])
+        inspect_files([SceneFile(fifo)])
     assert time.monotonic() - t < 1
 
 
 def test_inspect_files_lists_the_chosen_bands(scene, tmp_path):
     with rasterio.open(scene[0].path, "r+") as dst:
         dst.set_band_description(2, "nir")
-    bands = inspect_files([BandFile(scene[0].path, (2,)), scene[2]])
+    bands = inspect_files([SceneFile(scene[0].path, (2,)), scene[2]])
     assert [(b["position"], b["index"], b["dtype"], b["description"]) for b in bands] == [
         (0, 2, "uint16", "nir"),
         (1, 1, "uint8", ""),

@@ -1,7 +1,7 @@
 """A geo scene's raster files and the pixel grid they are read on.
 
 A scene is one or more raster files (any GDAL format), each with the 1-based bands chosen
-from it (``BandFile``; any object with ``.path`` and ``.bands`` will do, e.g.
+from it (``SceneFile``; any object with ``.path`` and ``.bands`` will do, e.g.
 ``scenes.SceneFile``). ``open_raster`` opens one, refusing what is unusable (not a
 regular file, no bands, no geotransform or CRS) with a DstlError naming the file;
 ``inspect_files`` lists the chosen bands. The scene grid (``scene_grid``) has the CRS of
@@ -32,18 +32,11 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.sources.geo.scenes import SceneFile
 
 # A grid edge within this fraction of a pixel of a pixel boundary is on it (float noise of
 # transformed bounds must not cost a row of pixels).
 SNAP_TOL = 1e-6
-
-
-@dataclass(frozen=True)
-class BandFile:
-    """One raster file of a scene and the 1-based bands chosen from it (None: all)."""
-
-    path: Path
-    bands: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,8 +142,8 @@ def open_raster(path) -> Iterator[rasterio.DatasetReader]:
         yield src
 
 
-def band_file(f) -> BandFile:
-    return f if isinstance(f, BandFile) else BandFile(Path(f.path), f.bands)
+def band_file(f) -> SceneFile:
+    return f if isinstance(f, SceneFile) else SceneFile(Path(f.path), f.bands)
 
 
 def chosen_bands(src, f) -> list[int]:

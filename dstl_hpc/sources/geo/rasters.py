@@ -1,7 +1,7 @@
 """The raster side of a geo scene, its public names in one place: its files, its grid,
 its chips' windows and their pixels.
 
-- ``dstl_hpc.sources.geo.grid``: ``BandFile``, ``SceneGrid``, ``open_raster``,
+- ``dstl_hpc.sources.geo.grid``: ``SceneFile``, ``SceneGrid``, ``open_raster``,
   ``inspect_files``, ``scene_grid`` (the files and the pixel grid they are read on);
 - ``dstl_hpc.sources.geo.reader``: ``SceneReader``, ``read_window`` (windows of the grid
   read from every file, with where they hold data);
@@ -14,7 +14,7 @@ its chips' windows and their pixels.
 from dstl_hpc.sources.geo.bands import band_signature, check_same_bands
 from dstl_hpc.sources.geo.chips import chip_windows
 from dstl_hpc.sources.geo.grid import (
-    BandFile,
+    SceneFile,
     SceneGrid,
     as_window,
     inspect_files,
@@ -27,7 +27,7 @@ from dstl_hpc.sources.geo.shifts import ALIGN_SIDE, estimate_file_shifts
 __all__ = [
     "ALIGN_SIDE",
     "NATIVE_DTYPES",
-    "BandFile",
+    "SceneFile",
     "SceneGrid",
     "SceneReader",
     "as_window",

@@ -26,7 +26,7 @@ from rasterio.windows import Window
 from dstl_hpc.errors import DstlError
 from dstl_hpc.sources.geo.grid import (
     SNAP_TOL,
-    BandFile,
+    SceneFile,
     SceneGrid,
     as_window,
     band_file,
@@ -93,7 +93,7 @@ def _resampling(src, grid: SceneGrid) -> Resampling:
 class FileReader:
     """One file warped onto the grid, with how its validity is read."""
 
-    def __init__(self, stack: ExitStack, f: BandFile, grid: SceneGrid, shift=None):
+    def __init__(self, stack: ExitStack, f: SceneFile, grid: SceneGrid, shift=None):
         self.src = stack.enter_context(open_raster(f.path))
         self.path = f.path
         self.bands = chosen_bands(self.src, f)
