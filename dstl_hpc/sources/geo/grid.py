@@ -1,8 +1,7 @@
 """A geo scene's raster files and the pixel grid they are read on.
 
 A scene is one or more raster files (any GDAL format), each with the 1-based bands chosen
-from it (``SceneFile``; any object with ``.path`` and ``.bands`` will do, e.g.
-``scenes.SceneFile``). ``open_raster`` opens one, refusing what is unusable (not a
+from it (``scenes.SceneFile``, or any object with ``.path`` and ``.bands``). ``open_raster`` opens one, refusing what is unusable (not a
 regular file, no bands, no geotransform or CRS) with a DstlError naming the file;
 ``inspect_files`` lists the chosen bands. The scene grid (``scene_grid``) has the CRS of
 the first file, the finest resolution of the files (or a configured one) and the
