@@ -23,6 +23,26 @@ def cpu_count(slurm: bool = True) -> int:
         return os.cpu_count() or 1
 
 
+def available_cores() -> int:
+    """The CPUs this process may run on (its affinity; all CPUs off Linux)."""
+    return cpu_count(slurm=False)
+
+
+def check_threads(threads: int | None, flag: str = "--threads") -> int | None:
+    """``threads`` unchanged when it is None (the step picks) or at most the cores this
+    process may run on; DstlError (exit 2) otherwise: tens of thousands of threads
+    exhaust the machine (a SIGSEGV that can take other users' jobs down with it)."""
+    if threads is None:
+        return None
+    cores = available_cores()
+    if threads > cores:
+        raise DstlError(
+            f"{flag} {threads}: more than the {cores} cores this process may run on; "
+            f"give at most {cores}"
+        )
+    return threads
+
+
 def cuda_problem(torch) -> str | None:
     """Why CUDA cannot be used with this PyTorch on this machine (None: it can)."""
     if torch.version.cuda is None:

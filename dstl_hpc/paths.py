@@ -14,6 +14,7 @@ Cheap: no numpy, no h5py at import (the Snakefile imports it).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -47,6 +48,33 @@ def check_path_text(path: str | os.PathLike, what: str) -> None:
 def real(path: str | os.PathLike) -> Path:
     """The absolute path with every symlink resolved (the path need not exist)."""
     return Path(os.path.realpath(os.fspath(path)))
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_regular(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when it is a regular file (symlinks followed); DstlError
+    (exit 2) naming it when it is missing or anything else: a FIFO or a device would
+    block the reader forever, a directory gives a cryptic error. Every reader of an
+    input file (TIFF, HDF5, CSV, JSON, model) calls this before opening it."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DstlError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DstlError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise DstlError(f"{path}: {kind}, expected a regular file")
+    return path
 
 
 def is_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:

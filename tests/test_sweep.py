@@ -190,3 +190,35 @@ def test_sweep_grid_picks_the_min_area_that_drops_a_false_blob(tmp_path):
     assert main([*argv, "--threshold-json", str(sweep_json), "--min-area", "0"]) == 0
     wkt = out.read_text().splitlines()[1]
     assert wkt.count("((") == 1  # the square only, no blob
+
+
+def _edge_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "widen sweep_thresholds" in r.getMessage()
+    ]
+
+
+@pytest.mark.parametrize(
+    "thresholds, chosen, edge",
+    [([0.2, 0.3, 0.4], 0.4, "highest"), ([0.4, 0.5, 0.6], 0.4, "lowest")],
+)
+def test_sweep_warns_when_the_choice_is_an_end_of_the_grid(tmp_path, caplog, thresholds,
+                                                           chosen, edge):  # fmt: skip
+    pred, truth, grid = make_case(tmp_path)
+    with caplog.at_level("WARNING"):
+        r = sweep(2, truth, grid, [pred], thresholds=thresholds, epsilon=0, min_area=0)
+    assert r["threshold"] == chosen
+    assert _edge_warnings(caplog) == [
+        f"class 2: threshold {chosen:g} is the grid's {edge} ({thresholds[0]:g}.."
+        f"{thresholds[-1]:g}): the best may lie beyond it; widen sweep_thresholds"
+    ]
+
+
+def test_sweep_does_not_warn_inside_the_grid_or_without_area(tmp_path, caplog):
+    pred, truth, grid = make_case(tmp_path)
+    with caplog.at_level("WARNING"):
+        assert sweep(2, truth, grid, [pred], thresholds=[0.2, 0.4, 0.5]).get("threshold") == 0.4
+        sweep(5, truth, grid, [pred], thresholds=[0.3, 0.5])  # no truth, no prediction
+    assert _edge_warnings(caplog) == []

@@ -109,11 +109,12 @@ def _pairs(args) -> list[tuple[str, str]]:
 def run(args) -> int:
     import cv2
 
-    from dstl_hpc.device import cpu_count
+    from dstl_hpc.device import check_threads, cpu_count
     from dstl_hpc.paths import H5, guard_outputs
     from dstl_hpc.prepare.align import AlignOptions
     from dstl_hpc.sources.dstl import Layout
 
+    check_threads(args.threads)
     layout = Layout(args.data_dir)
     pairs = _pairs(args)
     outputs = {f"output {out}": out for _, out in pairs}

@@ -96,10 +96,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from dstl_hpc.device import check_threads
     from dstl_hpc.errors import DstlError
     from dstl_hpc.paths import H5, check_out_dir, guard_outputs
     from dstl_hpc.predict.files import predict_files
 
+    check_threads(args.threads)
     if args.out_dir:
         out_dir = check_out_dir(args.out_dir)
         pairs = [(s, str(out_dir / Path(s).name)) for s in args.paths]

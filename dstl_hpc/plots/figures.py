@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 from dstl_hpc.plots.common import (
     DPI,
     PRED_COLOUR,
@@ -47,8 +48,7 @@ OVERLAY_WIDTH_PX = 800
 def read_metrics(path) -> dict[str, np.ndarray]:
     """Column -> float array (NaN where empty) of a metrics CSV (contracts.md)."""
     path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         cols = [c.strip() for c in (reader.fieldnames or [])]

@@ -39,6 +39,7 @@ import numpy as np
 from dstl_hpc.atomic import atomic_path
 from dstl_hpc.config.schema_keys import TOP_LEVEL
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 from dstl_hpc.sources.dstl import CHANNELS, CLASS_TYPES
 
 CHUNK = 128
@@ -126,8 +127,7 @@ def open_h5(path, dataset: str):
     import h5py
 
     path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
@@ -142,8 +142,7 @@ def h5_shape(path: Path, dataset: str) -> tuple[int, ...]:
     """The shape of ``dataset`` in an HDF5 file; clear errors as ``open_h5``."""
     import h5py
 
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     try:
         with h5py.File(path, "r") as h5:
             if dataset not in h5:
@@ -246,7 +245,7 @@ def read_prediction_u8(path) -> tuple[np.ndarray, list[int]]:
 
 def read_json_file(path) -> dict:
     """A JSON object file between steps; one-line errors when missing or not JSON."""
-    path = Path(path)
+    path = check_regular(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 from dstl_hpc.atomic import write_json
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 SWEEP_KEYS = ("class", "threshold", "epsilon", "min_area", "thresholds", "scores")
 SCORES_KEYS = ("per_class", "mean")
 
 
 def _read(path, kind: str) -> dict:
-    path = Path(path)
+    path = check_regular(path)
     try:
         obj = json.loads(path.read_text())
     except FileNotFoundError:

@@ -237,11 +237,28 @@ def _sweep_areas(class_type, truth_csv, grid_sizes_csv, predictions, candidates)
     return _Areas(images, inter_by_image, union_by_image, pred_area, truth_area)
 
 
+def grid_edge(class_type, threshold: float, thresholds) -> str | None:
+    """A warning when the chosen ``threshold`` is the lowest or highest of a grid of
+    several: the best value may lie beyond it (None when it is inside the grid)."""
+    grid = sorted(float(t) for t in thresholds)
+    if len(grid) < 2 or float(threshold) not in (grid[0], grid[-1]):
+        return None
+    edge = "highest" if float(threshold) == grid[-1] else "lowest"
+    return (
+        f"class {class_type}: threshold {threshold:g} is the grid's {edge} "
+        f"({grid[0]:g}..{grid[-1]:g}): the best may lie beyond it; widen sweep_thresholds"
+    )
+
+
 def _result(class_type, thresholds, candidates, own, areas: _Areas) -> dict:
     """The sweep dict: the best candidate, its curve, every candidate's score and
     per-image areas."""
     all_scores = _ratios(np.sum(areas.inter, axis=0), np.sum(areas.union, axis=0))
     best, note = choose_candidate(candidates, all_scores, own)
+    scored = any(s is not None for s in all_scores)
+    edge = grid_edge(class_type, best[0], thresholds) if scored else None
+    if edge:
+        log.warning("%s", edge)
     # The curve over thresholds at the chosen epsilon and min_area (the report plots it).
     curve = [j for j, c in enumerate(candidates) if c[1:] == best[1:]]
     out = {

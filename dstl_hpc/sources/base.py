@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 KINDS = ("area", "line")
 
@@ -32,7 +32,7 @@ def classes_json(classes: list[ClassInfo]) -> str:
 
 def read_classes(path) -> list[ClassInfo]:
     """The classes a workflow run wrote to ``classes.json``."""
-    path = Path(path)
+    path = check_regular(path)
     try:
         rows = json.loads(path.read_text())
         classes = [

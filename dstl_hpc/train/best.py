@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 
 def _score(value) -> float | None:
@@ -42,8 +43,7 @@ def best_epochs(rows, classes) -> dict[int, tuple[int, float]]:
 def read_best_epochs(path, classes) -> dict[int, int]:
     """class -> best epoch, from a metrics CSV (``dstl-hpc train --metrics``)."""
     path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [

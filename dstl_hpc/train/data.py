@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 from dstl_hpc.prepare.stacks import known_plane
 from dstl_hpc.sources.dstl import CHANNELS
 from dstl_hpc.train.augment import DeviceAugment, resolve_augment_on
@@ -26,8 +27,7 @@ FEW_STEPS = 500
 def load_stats(path) -> dict:
     """The stats JSON: {"channels": [20], "mean": [20], "std": [20], "images": [...]}."""
     path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     try:
         stats = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

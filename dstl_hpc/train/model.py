@@ -25,6 +25,7 @@ from torch import nn
 from dstl_hpc.atomic import write_bytes
 from dstl_hpc.config.settings import input_divisor
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 MODEL_FORMAT = 1
 META_KEYS = ("hparams", "classes", "channels", "mean", "std", "group", "variant", "epochs_done")
@@ -136,8 +137,7 @@ def save_atomic(path, obj) -> None:
 def read_model_obj(path) -> dict:
     """The dict a model file holds, checked to be one of ours."""
     path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dstl_hpc.config.settings import PREDICT_KEYS
+from dstl_hpc.paths import check_regular
 from dstl_hpc.train.model import save_atomic
 
 log = logging.getLogger("dstl_hpc.train")
@@ -85,6 +86,7 @@ def load_checkpoint(path) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
+    check_regular(path)  # a FIFO would block the load forever
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 from dstl_hpc.sources.dstl.layout import CLASS_TYPES, Layout
 
 log = logging.getLogger("dstl_hpc.sources.dstl")
@@ -33,10 +34,7 @@ def open_csv(path: str | Path):
     (by its magic bytes, whatever its name). DstlError for a missing, binary, non-UTF-8
     or corrupt gzip file."""
     path = Path(path)
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
-    if not path.is_file():
-        raise DstlError(f"{path}: not a file")
+    check_regular(path)
     with path.open("rb") as probe:
         gz = probe.read(2) == GZIP_MAGIC
     try:

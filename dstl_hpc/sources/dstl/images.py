@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 from dstl_hpc.sources.dstl.layout import BAND_CHANNELS, Layout
 
 log = logging.getLogger("dstl_hpc.sources.dstl")
@@ -16,8 +17,7 @@ log = logging.getLogger("dstl_hpc.sources.dstl")
 @contextmanager
 def _tiff_errors(path: Path):
     """DstlError naming the file when it is missing or tifffile cannot read it."""
-    if not path.exists():
-        raise DstlError(f"{path}: file not found")
+    check_regular(path)
     try:
         yield
     except Exception as exc:
