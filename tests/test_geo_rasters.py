@@ -279,12 +279,12 @@ def test_band_out_of_range_is_an_error_naming_the_file(scene):
 
 
 def test_missing_and_not_a_raster_are_errors_naming_the_file(tmp_path):
-    with pytest.raises(DstlError, match=r"gone\.tif: raster file not found"):
+    with pytest.raises(DstlError, match=r"gone\.tif: file not found"):
         inspect_files([SceneFile(tmp_path / "gone.tif")])
     (tmp_path / "notes.tif").write_text("not an image\n")
     with pytest.raises(DstlError, match=r"notes\.tif: not a raster GDAL can read"):
         inspect_files([SceneFile(tmp_path / "notes.tif")])
-    with pytest.raises(DstlError, match=r"is a folder"):
+    with pytest.raises(DstlError, match=r"a directory, expected a regular file"):
         inspect_files([SceneFile(tmp_path)])
 
 
@@ -293,7 +293,9 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.tif"
     os.mkfifo(fifo)
     t = time.monotonic()
-    with pytest.raises(DstlError, match=r"pipe\.tif: not a regular file"):
+    with pytest.raises(
+        DstlError, match=r"pipe\.tif: a FIFO \(named pipe\), expected a regular file"
+    ):
         inspect_files([SceneFile(fifo)])
     assert time.monotonic() - t < 1
 

@@ -68,3 +68,16 @@ def test_globs_one_scene_per_file(tmp_path):
     ]  # fmt: skip
     with pytest.raises(DstlError, match=r"scene_globs.test: 'x\*.tif' matches no file"):
         scenes_from_globs({"test": ["x*.tif"]}, tmp_path)
+
+
+def test_fifo_table_and_label_file_are_refused_not_read(tmp_path):
+    import os
+
+    from dstl_hpc.sources.geo.labels import read_labels
+
+    for name in ("scenes.csv", "labels.gpkg"):
+        os.mkfifo(tmp_path / name)
+    with pytest.raises(DstlError, match=r"scenes\.csv: a FIFO \(named pipe\)"):
+        read_scene_table(tmp_path / "scenes.csv")
+    with pytest.raises(DstlError, match=r"labels\.gpkg: a FIFO \(named pipe\)"):
+        read_labels([str(tmp_path / "labels.gpkg")], "c", {"a": ["a"]}, ["a"])

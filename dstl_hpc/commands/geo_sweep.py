@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from dstl_hpc.argtypes import probability
+
+log = logging.getLogger(__name__)
 
 
 def scene_paths(items: list[str], flag: str) -> dict[str, str]:
@@ -31,6 +34,7 @@ def run(args) -> int:
     from dstl_hpc.atomic import write_json
     from dstl_hpc.paths import JSON, guard_outputs
     from dstl_hpc.prepare.stacks import read_json_file
+    from dstl_hpc.scoring.sweep import grid_edge
     from dstl_hpc.sources.geo.outputs import sweep_scenes
     from dstl_hpc.sources.geo.scores import choose_threshold, pixel_scores
 
@@ -51,4 +55,6 @@ def run(args) -> int:
     })  # fmt: skip
     for n, t in zip(names, chosen, strict=True):
         print(f"{n}: threshold {t:g}, pixel IoU {sweep[n][f'{t:g}']}")
+        if warning := grid_edge(n, t, args.thresholds):
+            log.warning(warning)
     return 0

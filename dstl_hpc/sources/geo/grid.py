@@ -12,8 +12,6 @@ the first file's corner.
 from __future__ import annotations
 
 import math
-import os
-import stat
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 from dstl_hpc.sources.geo.scenes import SceneFile
 
 # A grid edge within this fraction of a pixel of a pixel boundary is on it (float noise of
@@ -102,18 +101,8 @@ def as_window(window) -> Window:
 def _check_regular(path: Path) -> None:
     """Refuse what GDAL must not open: a missing path, a FIFO, a device, a folder (a FIFO
     would block the open forever)."""
-    if str(path).startswith("/vsi"):
-        return
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise DstlError(f"{path}: raster file not found") from None
-    except OSError as exc:
-        raise DstlError(f"{path}: cannot read ({os.strerror(exc.errno or 0)})") from None
-    if stat.S_ISDIR(mode):
-        raise DstlError(f"{path}: is a folder, not a raster file")
-    if not stat.S_ISREG(mode):
-        raise DstlError(f"{path}: not a regular file (a FIFO, socket or device): refused")
+    if not str(path).startswith("/vsi"):  # GDAL's virtual file systems: no stat
+        check_regular(path)
 
 
 @contextmanager

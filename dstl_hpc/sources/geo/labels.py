@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ def _read_layer(path, what: str):
     where = os.fspath(path)
     if not base.startswith("/vsi") and not os.path.exists(base):
         raise DstlError(f"{where}: {what} file not found")
+    if not base.startswith("/vsi") and not os.path.isdir(base):  # a FileGDB is a folder
+        check_regular(base)  # a FIFO or device would block OGR forever
     try:
         layers = pyogrio.list_layers(base)
     except (DataSourceError, DataLayerError, OSError, ValueError) as exc:

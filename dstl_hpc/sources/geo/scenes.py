@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.paths import check_regular
 
 SPLITS = ("train", "validation", "test", "predict")
 # Scene ids become file names, wildcard values and chip-id prefixes ({scene}__{r}_{c}).
@@ -78,8 +79,9 @@ def _file(entry, base: Path, position: int, bands, where: str) -> SceneFile:
 def read_scene_table(path, bands=None) -> list[Scene]:
     """The scenes of a CSV or YAML scene table (``bands``: per file position, optional)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DstlError(f"{path}: scene table not found")
+    check_regular(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
