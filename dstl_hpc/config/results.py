@@ -94,6 +94,26 @@ class ResultsPaths:
     def submission_sources(self) -> str:
         return f"{self.root}/submission_sources.json"
 
+    # ------------------------------------------------------------ geo source
+    def geo_check(self) -> str:
+        return f"{self.root}/geo/check.json"
+
+    def geo_probabilities(self, variant, scene) -> str:
+        """A scene's probability COG."""
+        return f"{self.root}/geo/{variant}/probabilities/{scene}.tif"
+
+    def geo_polygons(self, variant, scene, ext) -> str:
+        """A scene's polygons (``ext``: gpkg or geojson)."""
+        return f"{self.root}/geo/{variant}/polygons/{scene}.{ext}"
+
+    def geo_thresholds(self) -> str:
+        """The thresholds chosen on the validation scenes."""
+        return f"{self.root}/validation/thresholds.json"
+
+    def merged_polygons(self, ext) -> str:
+        """Every predicted scene's polygons: the geo run's final layer."""
+        return f"{self.root}/polygons.{ext}"
+
     # ------------------------------------------------------ report, logs
     def report(self, *names) -> str:
         """The report folder, or a file (or folder) under it."""

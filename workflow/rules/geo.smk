@@ -54,8 +54,8 @@ rule geo_chips:
     input:
         GEO_CHECK,
     output:
-        stacks=directory(f"{R}/stacks/part{{part}}"),
-        masks=directory(f"{R}/masks/part{{part}}"),
+        stacks=directory(PATHS.stacks("{part}")),
+        masks=directory(PATHS.masks("{part}")),
     params:
         ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
         compression=PLAN.stack_compression,
@@ -80,7 +80,7 @@ rule geo_stitch:
         predictions=geo_prediction_dirs,
         stacks=lambda wc: PLAN.stack_dirs(GEO.scene_chip_ids(wc.scene)),
     output:
-        f"{R}/geo/{{variant}}/probabilities/{{scene}}.tif",
+        PATHS.geo_probabilities("{variant}", "{scene}"),
     params:
         predictions=geo_prediction_files,
         stacks=lambda wc: [PLAN.stack_file(i) for i in GEO.scene_chip_ids(wc.scene)],
@@ -127,10 +127,10 @@ if GEO_SWEEP:
 rule geo_vectorize:
     input:
         check=GEO_CHECK,
-        cog=f"{R}/geo/{{variant}}/probabilities/{{scene}}.tif",
+        cog=PATHS.geo_probabilities("{variant}", "{scene}"),
         thresholds=GEO_THRESHOLDS,
     output:
-        f"{R}/geo/{{variant}}/polygons/{{scene}}.{GEO_EXT}",
+        PATHS.geo_polygons("{variant}", "{scene}", GEO_EXT),
     params:
         thresholds=lambda wc, input: ["--thresholds", *input.thresholds] if input.thresholds else [],
         settings=geo_class_settings(),
@@ -163,7 +163,7 @@ rule geo_score:
             geo_polygons(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)
         ],
     output:
-        f"{R}/{{split}}/scores.json",
+        PATHS.scores("{split}"),
     params:
         cogs=lambda wc: geo_pairs(
             "--cogs", {s: geo_cog(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)}
@@ -195,7 +195,7 @@ rule geo_merge:
     input:
         [geo_polygons("all", s) for s in GEO_SCENES["all"]],
     output:
-        f"{R}/polygons.{GEO_EXT}",
+        PATHS.merged_polygons(GEO_EXT),
     params:
         driver=GEO.data["vector_format"],
         crs=["--crs", GEO.data["output_crs"]] if GEO.data["output_crs"] else [],

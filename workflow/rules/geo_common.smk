@@ -5,7 +5,7 @@ import json
 
 GEO = PLAN.geo
 GEO_EXT = {"GPKG": "gpkg", "GeoJSON": "geojson"}[GEO.data["vector_format"]]
-GEO_CHECK = f"{R}/geo/check.json"
+GEO_CHECK = PATHS.geo_check()
 # Scenes each variant predicts: validation scenes (thresholds, validation scores), the
 # test and predict scenes (the all variant: GIS outputs, test scores).
 GEO_SCENES = {
@@ -49,11 +49,11 @@ def geo_prediction_files(wildcards):
 
 
 def geo_cog(variant, scene):
-    return f"{R}/geo/{variant}/probabilities/{scene}.tif"
+    return PATHS.geo_probabilities(variant, scene)
 
 
 def geo_polygons(variant, scene):
-    return f"{R}/geo/{variant}/polygons/{scene}.{GEO_EXT}"
+    return PATHS.geo_polygons(variant, scene, GEO_EXT)
 
 
 def geo_pairs(flag, paths):
@@ -78,7 +78,7 @@ GEO_SWEPT = [PLAN.class_names[k] for k in PLAN.swept_classes]
 # validation variant) an earlier run's thresholds.json.
 GEO_SWEEP = bool(GEO_SWEPT) and "validation" in PLAN.variants
 GEO_THRESHOLDS = (
-    [f"{R}/validation/thresholds.json"]
+    [PATHS.geo_thresholds()]
     if GEO_SWEEP
     else [GEO.data["thresholds"]]
     if GEO_SWEPT
@@ -91,10 +91,10 @@ GEO_SCORED = {"validation": "validation", "test": "all"}
 def geo_targets():
     targets = []
     if "validation" in PLAN.variants:
-        targets.append(f"{R}/validation/scores.json")
+        targets.append(PATHS.scores("validation"))
     if "all" in PLAN.variants:
-        targets.append(f"{R}/polygons.{GEO_EXT}")
+        targets.append(PATHS.merged_polygons(GEO_EXT))
         targets += [geo_cog("all", s) for s in GEO_SCENES["all"]]
         if GEO.scenes_with("test"):
-            targets.append(f"{R}/test/scores.json")
+            targets.append(PATHS.scores("test"))
     return targets
