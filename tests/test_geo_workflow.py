@@ -2,13 +2,12 @@
 then the GIS outputs read back as a GIS user would, and the dry runs of config changes."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from test_workflow import snakemake
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,19 +25,6 @@ def tiny_geo_config(results="results"):
         lr_decay_epochs=[],
     )  # fmt: skip
     return cfg
-
-
-def snakemake(workdir, cfg, *args, check=True):
-    cfg_path = workdir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # class_map order: class ids
-    cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(cfg_path), "--cores", "2", *args,
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def tiny_config(results="results"):
 
 def snakemake(workdir, cfg, *args, check=True):
     cfg_path = workdir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # geo: class_map order = ids
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
         "--directory", str(workdir), "--configfile", str(cfg_path), "--cores", "2", *args,

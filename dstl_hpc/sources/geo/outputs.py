@@ -91,14 +91,14 @@ class _Truth:
         return self.labels.for_scene(grid.crs, bounds), self.area.for_scene(grid.crs, bounds)
 
 
-def sweep_scenes(check: dict, cogs: dict, thresholds) -> np.ndarray:
+def sweep_scenes(check: dict, cogs: dict, thresholds, truth=None) -> np.ndarray:
     """int64 (N, T, 3) pixel counts (tp, fp, fn) at each threshold over the known pixels
     (labelled area and valid) of the scenes' probability COGs, block by block."""
     from dstl_hpc.sources.geo.labels import known_window, rasterize_window
     from dstl_hpc.sources.geo.scores import sweep_counts
     from dstl_hpc.sources.geo.stitch import read_cog_window
 
-    truth = _Truth(check)
+    truth = truth or _Truth(check)  # the labels, read once per step
     total = np.zeros((len(check["classes"]), len(thresholds), 3), np.int64)
     for scene_id, cog in cogs.items():
         grid = _grid(check, scene_id)
@@ -157,10 +157,10 @@ def score_scenes(check: dict, cogs: dict, polygons: dict, thresholds: dict) -> d
 
     names = list(check["classes"])
     ts = sorted({float(thresholds[n]) for n in names})
-    counts = sweep_scenes(check, cogs, ts)
+    truth = _Truth(check)
+    counts = sweep_scenes(check, cogs, ts, truth)
     at = np.stack([counts[k, ts.index(float(thresholds[n]))] for k, n in enumerate(names)])
     pixel = pixel_scores(at, names)
-    truth = _Truth(check)
     sums = np.zeros((len(names), 2))
     for scene_id, path in polygons.items():
         grid = _grid(check, scene_id)

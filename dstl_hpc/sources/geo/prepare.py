@@ -69,6 +69,7 @@ def check_inputs(spec: dict) -> dict:
         inspect_files,
         scene_grid,
     )
+    from dstl_hpc.sources.geo.reader import check_ranges
 
     scenes = spec_scenes(spec)
     grids, splits = {}, {}
@@ -77,7 +78,7 @@ def check_inputs(spec: dict) -> dict:
         splits[s.id] = s.split
     signature = check_same_bands({s.id: list(s.files) for s in scenes})
     bands = inspect_files(list(scenes[0].files))
-    _check_value_ranges(bands, value_ranges(spec), scenes[0])
+    check_ranges(bands, value_ranges(spec))  # float bands need data.value_range
     # the class order (ids 1..N): a list, as JSON objects may come back with sorted keys
     class_names = list(spec.get("class_names") or spec["classes"])
     counts: dict[str, dict[str, int]] = {}
@@ -143,19 +144,6 @@ def _parts(geom) -> int:
     if geom is None or geom.is_empty:
         return 0
     return len(getattr(geom, "geoms", [geom]))
-
-
-def _check_value_ranges(bands: list[dict], ranges, scene: Scene) -> None:
-    for k, b in enumerate(bands):
-        if b["dtype"] in ("uint8", "uint16"):
-            continue
-        have = ranges if not isinstance(ranges, dict) else (ranges or {}).get(k)
-        if have is None:
-            raise DstlError(
-                f"{b['file']}: band {b['index']} is {b['dtype']} (scene {scene.id}): set "
-                f"data.value_range (one [lo, hi], or {{{k}: [lo, hi]}}) to map it to the model's "
-                "uint16 input"
-            )
 
 
 def scene_files(check: dict, scene_id: str) -> list[SceneFile]:

@@ -47,7 +47,7 @@ def _value_range(value_ranges, position: int):
     return value_ranges  # one (lo, hi) for every band
 
 
-def _check_ranges(bands: list[dict], value_ranges) -> list[tuple[float, float] | None]:
+def check_ranges(bands: list[dict], value_ranges) -> list[tuple[float, float] | None]:
     """The (lo, hi) of each band that needs one (None for uint8/uint16 bands)."""
     out = []
     for b in bands:
@@ -155,7 +155,7 @@ class SceneReader:
     def __enter__(self) -> SceneReader:
         try:
             self.bands = inspect_files(self.files)
-            self._ranges = _check_ranges(self.bands, self.value_ranges)
+            self._ranges = check_ranges(self.bands, self.value_ranges)
             self._readers = [
                 FileReader(self._stack, f, self.grid, s)
                 for f, s in zip(self.files, self.shifts, strict=True)

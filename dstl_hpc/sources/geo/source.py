@@ -22,7 +22,6 @@ from dstl_hpc.sources.geo.scenes import Scene, SceneFile, read_scene_table, scen
 
 # Synthetic geo data (``data.geo_synthetic``): what `dstl-hpc geo-synth` writes.
 SYNTHETIC_DEFAULTS = {"scenes": 4, "size": 512, "seed": 0}
-SYNTHETIC_BANDS = 6  # blue, green, red, nir at 2 m; swir1, swir2 at 4 m
 CLASS_NAME = re.compile(r"[A-Za-z0-9_]+")
 # Optimizer steps a geo training makes at least, unless the config sets min_steps.
 GEO_MIN_STEPS = 2000
@@ -97,8 +96,10 @@ class GeoSource:
     def n_bands(self) -> int:
         """The bands a scene gives the model (the first scene's; geo-check checks that
         every scene has the same)."""
-        if self.data.get("geo_synthetic"):
-            return SYNTHETIC_BANDS
+        if self.data.get("geo_synthetic"):  # the data does not exist yet: its band lists
+            from dstl_hpc.sources.geo.synthetic.dataset import COARSE_BANDS, FINE_BANDS
+
+            return len(FINE_BANDS) + len(COARSE_BANDS)
         from dstl_hpc.sources.geo.rasters import inspect_files
 
         return len(inspect_files(list(self.scenes[0].files)))

@@ -155,26 +155,18 @@ def _write_all(root: Path, n_scenes: int, size: int, seed: int, classes) -> dict
         invalid_px = rasterize(
             [(layout.border, 1)], out_shape=(size, size), transform=transform, dtype="uint8"
         ).astype(bool)
-        swir = np.zeros((2, coarse, coarse), np.float32)
+        # the SWIR bands and the nodata border averaged onto the 4 m grid in one warp
+        coarse_planes = np.zeros((3, coarse, coarse), np.float32)
         reproject(
-            img[4:6],
-            swir,
+            np.concatenate([img[4:6].astype(np.float32), invalid_px[None].astype(np.float32)]),
+            coarse_planes,
             src_transform=transform,
             src_crs=CRS,
             dst_transform=coarse_transform,
             dst_crs=CRS,
             resampling=Resampling.average,
         )
-        coarse_bad = np.zeros((coarse, coarse), np.float32)
-        reproject(
-            invalid_px.astype(np.float32),
-            coarse_bad,
-            src_transform=transform,
-            src_crs=CRS,
-            dst_transform=coarse_transform,
-            dst_crs=CRS,
-            resampling=Resampling.average,
-        )
+        swir, coarse_bad = coarse_planes[:2], coarse_planes[2]
 
         files = scene_files(sid, driver)
         fine_path, coarse_path = root / files[0], root / files[1]
