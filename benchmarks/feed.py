@@ -17,18 +17,22 @@ both augmentation paths:
 
 Data: ``--images`` synthetic stacks of ``--size`` x ``--size`` (smooth fields plus
 pixel noise, so that they compress like imagery rather than like random numbers)
-and masks (``write_mask``), in a temporary directory. The stacks are written in each
-storage option tried (``storage_options``: ``write_stack``'s gzip, gzip with smaller
-chunks, lzf, szip where HDF5 has it, uncompressed); sizes on disk are recorded. The
-files were just written, so they are in the OS page cache: this measures
-decompression and copying, not the disk, which is the steady state of a node whose
-page cache holds the training stacks.
+and masks, in a temporary directory, in each storage option tried
+(``storage_options``): every ``stack_compression`` through ``write_stack`` and
+``write_mask`` (blosc-lz4hc, the default; gzip, the default before it; none), and
+other HDF5 filters and chunk shapes for comparison (gzip with smaller chunks, lzf,
+szip where HDF5 has it, Blosc with LZ4 or Zstd, Blosc2, other chunks); sizes on disk
+are recorded. The files were just written, so they are in the OS page cache: this
+measures decompression and copying, not the disk, which is the steady state of a node
+whose page cache holds the training stacks.
 
 Cases: each path, in memory and from each storage option, with rotate_deg 180 +
 flips (the heaviest seed setting; the headline numbers ``in_memory_per_core`` and
-``hdf5_per_core`` are the device path's, from ``write_stack``'s files) and with
-rotate_deg 15 without flips. A DataLoader with k workers delivers about k times the
-per-core number (the patches are independent).
+``hdf5_per_core`` are the device path's, from the default ``write_stack`` /
+``write_mask`` files) and with rotate_deg 15 without flips. A DataLoader with k
+workers delivers about k times the per-core number (the patches are independent).
+Whole-stack reads (``in_memory`` training's load, ``predict``): seconds per stack of
+``read_stack`` (20 channels) and of ``PatchSampler``'s in-memory load, per option.
 
 Writes benchmarks/results/feed.json and prints a table. A few minutes on 1 core.
 """
@@ -98,90 +102,143 @@ def synthetic_image(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return img, mask
 
 
-def storage_options() -> dict[str, dict | None]:
-    """Stack storage tried: None = ``write_stack`` (what the workflow writes), else
-    h5py ``create_dataset`` arguments. Only filters built into h5py / HDF5 (no new
-    dependency); szip only where this HDF5 has it."""
+def option_name(compression: str) -> str:
+    """The result key of a ``stack_compression`` option ("none": "uncompressed")."""
+    return "uncompressed" if compression == "none" else compression.replace("-", "_")
+
+
+def storage_options() -> dict[str, dict]:
+    """Stack and mask storage tried, by name: {"write": c} is what the workflow writes
+    with ``stack_compression`` c (``write_stack`` / ``write_mask``); others give h5py
+    ``create_dataset`` filter arguments ("filters") and the stack's "chunks" (masks: the
+    same filters in the workflow's mask chunks). szip only where this HDF5 has it."""
     import h5py
+    import hdf5plugin
 
-    from dstl_hpc.prepare.stacks import STACK_CHUNK
+    from dstl_hpc.prepare.stacks import DEFAULT_COMPRESSION, STACK_CHUNK, STACK_COMPRESSION
 
-    out: dict[str, dict | None] = {
-        "gzip": None,
-        "gzip_32px_chunks": {
-            "chunks": (4, 32, 32),
-            "compression": "gzip",
-            "compression_opts": 1,
-            "shuffle": True,
-        },
-        "lzf": {"chunks": STACK_CHUNK, "compression": "lzf", "shuffle": True},
-        "szip": {"chunks": STACK_CHUNK, "compression": "szip", "compression_opts": ("nn", 16)},
-        "uncompressed": {"chunks": STACK_CHUNK},
-    }
+    gzip = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+    shuffle = hdf5plugin.Blosc.SHUFFLE
+    out: dict[str, dict] = {option_name(DEFAULT_COMPRESSION): {"write": DEFAULT_COMPRESSION}}
+    for c in STACK_COMPRESSION:
+        out[option_name(c)] = {"write": c}
+    out.update(
+        {
+            "gzip_32px_chunks": {"filters": gzip, "chunks": (4, 32, 32)},
+            "lzf": {"filters": {"compression": "lzf", "shuffle": True}},
+            "szip": {"filters": {"compression": "szip", "compression_opts": ("nn", 16)}},
+            "blosc_lz4": {"filters": hdf5plugin.Blosc("lz4", 5, shuffle)},
+            "blosc_lz4hc_bitshuffle": {
+                "filters": hdf5plugin.Blosc("lz4hc", 4, hdf5plugin.Blosc.BITSHUFFLE)
+            },
+            "blosc_zstd1": {"filters": hdf5plugin.Blosc("zstd", 1, shuffle)},
+            "blosc2_lz4": {"filters": hdf5plugin.Blosc2("lz4", 5, hdf5plugin.Blosc2.SHUFFLE)},
+            "blosc2_lz4hc": {"filters": hdf5plugin.Blosc2("lz4hc", 4, hdf5plugin.Blosc2.SHUFFLE)},
+            "blosc_lz4hc_20x64px_chunks": {
+                "filters": hdf5plugin.Blosc("lz4hc", 4, shuffle),
+                "chunks": (20, 64, 64),
+            },
+            "blosc_lz4hc_4x128px_chunks": {
+                "filters": hdf5plugin.Blosc("lz4hc", 4, shuffle),
+                "chunks": (4, 128, 128),
+            },
+        }
+    )
+    for opt in out.values():
+        if "filters" in opt:
+            opt["filters"] = dict(opt["filters"])
+            opt.setdefault("chunks", STACK_CHUNK)
     if not h5py.h5z.filter_avail(h5py.h5z.FILTER_SZIP):
         del out["szip"]
     return out
 
 
-def _write_stack(path: Path, img: np.ndarray, kwargs: dict | None) -> None:
+def _write(stack: Path, mask: Path, img: np.ndarray, msk: np.ndarray, opt: dict) -> None:
+    """One image's stack and mask files in storage option ``opt``."""
     import h5py
 
-    from dstl_hpc.prepare.stacks import write_stack
+    from dstl_hpc.prepare.stacks import PLANE_CHUNK, write_mask, write_stack
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kwargs is None:
-        write_stack(path, img, path.stem, {})
+    for p in (stack, mask):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    if "write" in opt:
+        write_stack(stack, img, stack.stem, {}, opt["write"])
+        write_mask(mask, msk, mask.stem, {}, compression=opt["write"])
         return
-    with h5py.File(path, "w") as h5:
-        h5.create_dataset("image", data=img, **kwargs)
+    with h5py.File(stack, "w") as h5:
+        h5.create_dataset("image", data=img, chunks=opt["chunks"], **opt["filters"])
+    with h5py.File(mask, "w") as h5:
+        h5.create_dataset("mask", data=msk, chunks=PLANE_CHUNK, **opt["filters"])
 
 
-def make_data(root: Path, n: int, size: int) -> tuple[dict, list[Path], dict]:
-    """Stacks in every storage option (same images), one set of masks (``write_mask``);
-    returns ({option: stack paths}, mask paths, {option: seconds spent writing})."""
-    from dstl_hpc.prepare.stacks import write_mask
-
+def make_data(root: Path, n: int, size: int) -> tuple[dict, dict, dict]:
+    """Stacks and masks in every storage option (same images); returns ({option: stack
+    paths}, {option: mask paths}, {option: seconds spent writing the stacks and masks})."""
     options = storage_options()
     stacks: dict[str, list[Path]] = {k: [] for k in options}
+    masks: dict[str, list[Path]] = {k: [] for k in options}
     seconds = dict.fromkeys(options, 0.0)
-    masks = []
     for k in range(n):
         img, mask = synthetic_image(size, k)
-        masks.append(root / "masks" / f"m{k}.h5")
-        write_mask(masks[-1], mask, f"im{k}", {})
-        for name, kwargs in options.items():
+        for name, opt in options.items():
             stacks[name].append(root / name / f"s{k}.h5")
+            masks[name].append(root / name / f"m{k}.h5")
             t0 = time.perf_counter()
-            _write_stack(stacks[name][-1], img, kwargs)
+            _write(stacks[name][-1], masks[name][-1], img, mask, opt)
             seconds[name] += time.perf_counter() - t0
     return stacks, masks, seconds
 
 
 def layout(path: Path) -> dict:
+    """A stack's chunks and filters (HDF5 filter id, name and parameters, in order)."""
     import h5py
 
     with h5py.File(path, "r") as h5:
         ds = h5["image"]
-        opts = ds.compression_opts
-        return {
-            "chunks": list(ds.chunks),
-            "compression": ds.compression,
-            "compression_opts": list(opts) if isinstance(opts, tuple) else opts,
-            "shuffle": ds.shuffle,
-        }
+        plist = ds.id.get_create_plist()
+        filters = []
+        for k in range(plist.get_nfilters()):
+            code, _flags, values, name = plist.get_filter(k)
+            filters.append({"id": code, "name": name.decode(), "values": list(values)})
+        return {"chunks": list(ds.chunks), "filters": filters}
 
 
-def _per_batch(loader) -> list[float]:
-    """Seconds per batch after the first (warm-up: opens files, first allocations)."""
+def whole_reads(stacks: list[Path], masks: list[Path]) -> dict:
+    """Seconds per stack of reading whole stacks: ``read_stack`` (20 channels, as
+    ``predict`` reads an image) and ``PatchSampler``'s in-memory load (12 channels and
+    the classes' mask planes, as ``in_memory`` training loads). Best of 2."""
+    from dstl_hpc.prepare.stacks import read_stack
+    from dstl_hpc.train.sampler import PatchSampler
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return round(min(times) / len(stacks), 3)
+
+    s = settings(180.0, True)
+    return {
+        "read_stack_20_channels": best(lambda: [read_stack(p) for p in stacks]),
+        "in_memory_load": best(lambda: PatchSampler(stacks, masks, CLASSES, MEAN, STD, s, True)),
+    }
+
+
+def _per_batch(loader) -> tuple[list[float], float]:
+    """Seconds per batch after the first (warm-up: opens files, first allocations), and
+    the CPU seconds this process spent on those batches (``time.process_time``: what a
+    busy shared machine does not inflate as much as the wall clock)."""
     it = iter(loader)
     next(it)
     times = []
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     for _ in it:
         t1 = time.perf_counter()
         times.append(t1 - t0)
         t0 = t1
-    return times
+    return times, time.process_time() - cpu0
 
 
 def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int, path="cpu"):
@@ -199,11 +256,12 @@ def bench_feed(stacks, masks, s: dict, in_memory: bool, batch: int, batches: int
     ds = PatchDataset(sp, batch * (batches + 1), seed=0)
     kind = CropBatches if path == "device" else PatchBatches
     loader = torch.utils.data.DataLoader(kind(ds, batch), batch_size=None, num_workers=0)
-    times = _per_batch(loader)
+    times, cpu = _per_batch(loader)
     return {
         "patches": batch * len(times),
         "seconds": round(sum(times), 3),
         "patches_per_s": round(batch / float(np.median(times)), 1),
+        "patches_per_cpu_s": round(batch * len(times) / cpu, 1),
     }
 
 
@@ -243,22 +301,22 @@ def bytes_per_patch(s: dict) -> dict:
     }
 
 
-def run_cases(stacks: dict, masks: list, batch: int, batches: int) -> list[dict]:
+def run_cases(stacks: dict, masks: dict, batch: int, batches: int, default: str) -> list[dict]:
     """Both paths, in memory and from each storage option, at rotate_deg 180 + flips
     and rotate_deg 15 without flips."""
     cases = []
-    sources = [("memory", "gzip", True)] + [(f"hdf5_{k}", k, False) for k in stacks]
+    sources = [("memory", default, True)] + [(f"hdf5_{k}", k, False) for k in stacks]
     for rot, flips in ((180.0, True), (15.0, False)):
         s = settings(rot, flips)
         for source, option, mem in sources:
             for path in ("device", "cpu"):
-                r = bench_feed(stacks[option], masks, s, mem, batch, batches, path)
+                r = bench_feed(stacks[option], masks[option], s, mem, batch, batches, path)
                 cases.append(
                     {"path": path, "source": source, "rotate_deg": rot, "flips": flips, **r}
                 )
                 print(
                     f"{path:6} {source:24} rotate {rot:5.0f} flips {flips!s:5} "
-                    f"{r['patches_per_s']:8.1f} patches/s",
+                    f"{r['patches_per_s']:8.1f} patches/s ({r['patches_per_cpu_s']:.1f} per CPU s)",
                     flush=True,
                 )
     return cases
@@ -277,25 +335,31 @@ def main() -> int:
 
     import cv2
     import h5py
+    import hdf5plugin
     import torch
 
+    from dstl_hpc.prepare.stacks import DEFAULT_COMPRESSION
+
+    default = option_name(DEFAULT_COMPRESSION)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         stacks, masks, write_s = make_data(Path(tmp), args.images, args.size)
         sizes = {k: sum(p.stat().st_size for p in v) for k, v in stacks.items()}
+        mask_sizes = {k: sum(p.stat().st_size for p in v) for k, v in masks.items()}
         layouts = {k: layout(v[0]) for k, v in stacks.items()}
-        cases = run_cases(stacks, masks, args.batch, args.batches)
+        cases = run_cases(stacks, masks, args.batch, args.batches, default)
         warp = {
             f"rotate_{rot:.0f}" + ("_flips" if flips else ""): bench_device_warp(
-                stacks["gzip"], masks, settings(rot, flips), args.batch
+                stacks[default], masks[default], settings(rot, flips), args.batch
             )
             for rot, flips in ((180.0, True), (15.0, False))
         }
+        whole = {k: whole_reads(stacks[k], masks[k]) for k in stacks}
 
-    def pick(path, source, rot=180.0):
+    def pick(path, source, rot=180.0, key="patches_per_s"):
         return next(
-            c["patches_per_s"]
+            c[key]
             for c in cases
             if (c["path"], c["source"], c["rotate_deg"]) == (path, source, rot)
         )
@@ -304,18 +368,28 @@ def main() -> int:
     raw = args.images * 20 * args.size**2 * 2
     results = {
         "in_memory_per_core": pick("device", "memory"),
-        "hdf5_per_core": pick("device", "hdf5_gzip"),
+        "hdf5_per_core": pick("device", f"hdf5_{default}"),
+        "hdf5_gzip_per_core": pick("device", "hdf5_gzip"),
         "unit": "patches/s of one process, one thread (rotate_deg 180 + flips), whole "
-        "batches of 128 as training gets them (median time per batch)",
+        "batches of 128 as training gets them (median time per batch); per_cpu_second: "
+        "patches per CPU second of the process over the timed batches (less inflated than "
+        "the wall clock when other work shares the machine)",
         "note": "in_memory_per_core and hdf5_per_core: the CPU cost of the path the workflow "
         "uses on a GPU by default (augment_on auto -> device): the DataLoader only crops raw "
         "windows (CropBatches); rotation, flips, jitter and normalisation run on the GPU "
-        "(device_warp_on_cpu_per_core: that work on this CPU, for information). hdf5: stacks "
-        "as the workflow writes them (gzip 1 + shuffle, chunks (4, 64, 64)). cpu_warp: "
-        "augment_on cpu (one cv2 warp per patch in the DataLoader), the path of a CPU run.",
+        "(device_warp_on_cpu_per_core: that work on this CPU, for information). hdf5_per_core: "
+        f"stacks and masks as the workflow writes them by default ({DEFAULT_COMPRESSION}: "
+        "Blosc LZ4HC + byte shuffle, chunks (4, 64, 64); masks (1, 128, 128)); "
+        "hdf5_gzip_per_core: the default before it (gzip 1 + shuffle, same chunks). cpu_warp: "
+        "augment_on cpu (one cv2 warp per patch in the DataLoader), the path of a CPU run. "
+        "whole_stack_read_seconds: per stack, best of 2.",
         "per_core": {
             "device_crop": {src: pick("device", src) for src in sources},
             "cpu_warp": {src: pick("cpu", src) for src in sources},
+        },
+        "per_cpu_second": {
+            "device_crop": {src: pick("device", src, key="patches_per_cpu_s") for src in sources},
+            "cpu_warp": {src: pick("cpu", src, key="patches_per_cpu_s") for src in sources},
         },
         "device_warp_on_cpu_per_core": warp,
         "bytes_per_patch": bytes_per_patch(settings(180.0, True)),
@@ -324,10 +398,13 @@ def main() -> int:
                 **layouts[k],
                 "bytes_on_disk": sizes[k],
                 "size_vs_raw": round(sizes[k] / raw, 3),
+                "size_vs_gzip": round(sizes[k] / sizes["gzip"], 3),
+                "mask_bytes_on_disk": mask_sizes[k],
                 "write_seconds": round(write_s[k], 1),
             }
             for k in stacks
         },
+        "whole_stack_read_seconds": whole,
         "cases": cases,
         "data": {
             "images": args.images,
@@ -357,6 +434,7 @@ def main() -> int:
             "opencv": cv2.__version__,
             "h5py": h5py.__version__,
             "hdf5": h5py.version.hdf5_version,
+            "hdf5plugin": hdf5plugin.version,
             "threads": 1,
         },
         "command": "python benchmarks/feed.py " + " ".join(sys.argv[1:]),
@@ -365,9 +443,16 @@ def main() -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(
         f"device path (crop only): in memory {results['in_memory_per_core']:.0f}, HDF5 "
-        f"{results['hdf5_per_core']:.0f} patches/s per core; cpu warp: in memory "
-        f"{pick('cpu', 'memory'):.0f}, HDF5 {pick('cpu', 'hdf5_gzip'):.0f}"
+        f"{default} {results['hdf5_per_core']:.0f}, gzip {results['hdf5_gzip_per_core']:.0f} "
+        f"patches/s per core; cpu warp: in memory {pick('cpu', 'memory'):.0f}, HDF5 "
+        f"{default} {pick('cpu', f'hdf5_{default}'):.0f}"
     )
+    for k in stacks:
+        print(
+            f"{k:28} {sizes[k] / raw:.3f} of raw ({sizes[k] / sizes['gzip']:.2f}x gzip), whole "
+            f"stack {whole[k]['read_stack_20_channels']:.2f} s, in-memory load "
+            f"{whole[k]['in_memory_load']:.2f} s per stack"
+        )
     print(f"wrote {args.out}")
     return 0
 

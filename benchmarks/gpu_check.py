@@ -3,7 +3,8 @@
     python benchmarks/gpu_check.py                      # on a CUDA machine
     bash benchmarks/gpu_check.sh                        # the same, with a log
     python benchmarks/gpu_check.py --device cpu --size 256 256 --steps 3 --filters-base 8 \\
-        --out /tmp/gpu-smoke.json                       # a CPU smoke run of the script
+        --out /tmp/gpu-smoke.json                       # a CPU smoke run (2 gloo processes)
+    srun --gpus=4 -c 32 --mem 96G -t 60 bash benchmarks/gpu_check.sh   # several GPUs
 
 1. Makes a small synthetic dataset of DSTL-size images (3 images, 2 labelled) and runs
    the real steps on it: align, masks, channel stats.
@@ -14,6 +15,12 @@
 3. Predicts one DSTL-size image on the device (tile 1024, 3 x 3 shifts: Mpx/s), and a
    512 x 512 crop both on the device and on the CPU in fp32: the largest and mean
    probability differences and the share of pixels on the other side of 0.5.
+4. Several GPUs (``train --procs``, DDP): trains the same group, uninterrupted and without
+   validation (only training is timed), on 1 process and on ``--procs`` processes (default:
+   every visible GPU; on the CPU 2 gloo processes): patches/s of epoch 2 in all and per
+   process (GPU), the scaling from 1 to N, and epoch 1's loss of both (the same batches:
+   equal up to float order). The GPU figures are NOT MEASURED YET: only the CPU fallback
+   has run (2 gloo processes on a 2-core machine, which says nothing of GPU speed).
 
 Writes benchmarks/results/gpu.json (or --out) and prints a short table. Without CUDA
 and without --device cpu it stops at once (exit 2), saying why.
@@ -110,6 +117,45 @@ def train_twice(work: Path, ids: list[str], settings: dict, device: str) -> dict
     }
 
 
+def scaling(work: Path, ids: list[str], settings: dict, device: str, procs: int) -> dict:
+    """Train on 1 and on ``procs`` processes (DDP), uninterrupted, no validation:
+    patches/s of epoch 2 (epoch 1 warms up cudnn and the workers), per process, scaling."""
+    import csv
+
+    from dstl_hpc.config.settings import merge_settings
+    from dstl_hpc.train import train
+
+    s = merge_settings(settings)
+    runs = {}
+    for n in sorted({1, procs}):
+        name = f"ddp{n}"
+        code = train(
+            out=work / f"{name}.pt", metrics=work / f"{name}.csv",
+            checkpoint=work / f"{name}.ckpt", stats=work / "stats.json",
+            stacks_dir=work / "stacks", masks_dir=work / "masks", train_ids=ids[:2],
+            group="buildings", variant="all", settings=s, device=device, log_every=10.0,
+            procs=n,
+        )  # fmt: skip
+        with open(work / f"{name}.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        rate = s["patches_per_epoch"] / float(rows[-1]["seconds"])
+        runs[n] = {
+            "exit": code,
+            "epoch1_train_loss": float(rows[0]["train_loss"]),
+            "epoch2_seconds": float(rows[-1]["seconds"]),
+            "patches_per_s": round(rate, 1),
+            "patches_per_s_per_process": round(rate / n, 1),
+        }
+    one, many = runs[1], runs[procs]
+    return {
+        "procs": procs,
+        "runs": {str(n): r for n, r in runs.items()},
+        "scaling": round(many["patches_per_s"] / one["patches_per_s"], 2),
+        "efficiency": round(many["patches_per_s"] / one["patches_per_s"] / procs, 2),
+        "epoch1_loss_rel_diff": abs(many["epoch1_train_loss"] / one["epoch1_train_loss"] - 1),
+    }
+
+
 def predict_checks(work: Path, image: str, device: str) -> dict:
     import torch
 
@@ -161,6 +207,12 @@ def main() -> int:
     ap.add_argument("--size", type=int, nargs=2, default=[3348, 3392], metavar=("H", "W"))
     ap.add_argument("--steps", type=int, default=60, help="batches of 128 per epoch")
     ap.add_argument("--filters-base", type=int, default=None, help="default: the seed's 32")
+    ap.add_argument(
+        "--procs",
+        type=int,
+        default=None,
+        help="DDP processes of the scaling check (default: every visible GPU; CPU: 2)",
+    )
     ap.add_argument("--work", default="/tmp/dstl-gpu-check")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gpu.json"))
     args = ap.parse_args()
@@ -182,19 +234,26 @@ def main() -> int:
     t0 = time.perf_counter()
     _, ids = prepare(work, args.size)
     prep = time.perf_counter() - t0
-    training = train_twice(work, ids, seed_settings(args.steps, args.filters_base), args.device)
+    settings = seed_settings(args.steps, args.filters_base)
+    training = train_twice(work, ids, settings, args.device)
     prediction = predict_checks(work, ids[-1], args.device)
+    cuda = args.device == "cuda"
+    procs = args.procs or (torch.cuda.device_count() if cuda else 2)
+    several = scaling(work, ids, settings, args.device, procs)
     result = {
         "command": " ".join(sys.argv),
         "machine": {
             "platform": platform.platform(),
             "torch": torch.__version__,
             "cuda": torch.version.cuda,
-            "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+            "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+            "devices": [torch.cuda.get_device_name(i) for i in range(procs)] if cuda else [],
+            "cpus": os.cpu_count(),
         },
         "prepare_seconds": round(prep, 1),
         "train": training,
         "predict": prediction,
+        "several": several,
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(
@@ -203,8 +262,17 @@ def main() -> int:
     )
     print(f"predict: {prediction['mpx_per_s']} Mpx/s; vs CPU fp32: "
           f"{prediction['vs_cpu_fp32_crop']}")  # fmt: skip
+    runs = several["runs"]
+    rates = " / ".join(str(r["patches_per_s"]) for r in runs.values())
+    print(
+        f"several: {rates} patches/s (1 / {procs} processes), "
+        f"{runs[str(procs)]['patches_per_s_per_process']} "
+        f"per process; scaling {several['scaling']}x ({several['efficiency']:.0%} of linear); "
+        f"epoch 1 loss differs by {several['epoch1_loss_rel_diff']:.1e}"
+    )
     ok = training["first_exit"] == 138 and training["second_exit"] == 0
     ok = ok and training["epochs_in_metrics"] == [1, 2]
+    ok = ok and all(r["exit"] == 0 for r in runs.values())
     return 0 if ok else 1
 
 

@@ -19,6 +19,7 @@ from dstl_hpc.errors import DstlError
 
 # name -> one-line help. The module is dstl_hpc.commands.<name with - as _>.
 COMMANDS = {
+    "check-config": "check config files as the workflow does, before any job (one line, exit 2)",
     "synth": "write a synthetic dataset in the exact DSTL layout",
     "align": "align P, M, A to RGB (ECC), upscale, write one HDF5 stack per image",
     "masks": "rasterise an image's training polygons into an HDF5 mask stack",

@@ -1,11 +1,14 @@
 """Project hygiene (issue 20): a LICENSE matching pyproject.toml, local build output
-ignored, and a CHANGELOG whose newest entry is the version that is installed."""
+ignored, a CHANGELOG whose newest entry is the version that is installed, and the
+project's own checks: ruff (lint and format), snakefmt and `snakemake --lint` of the
+default and the geo configuration."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +58,47 @@ def test_local_build_output_is_ignored():
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert sorted(proc.stdout.split()) == sorted(paths), proc.stderr
+
+
+# ------------------------------------------------------ the project's own checks
+# (issue 20: the README's test command runs them, so CI does; each takes seconds)
+
+
+def _check(*cmd) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def _installed(module: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
+
+
+@pytest.mark.skipif(not _installed("ruff"), reason="ruff not installed (pip install -e '.[test]')")
+def test_ruff_check_and_format_are_clean():
+    lint = _check(sys.executable, "-m", "ruff", "check", ".")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = _check(sys.executable, "-m", "ruff", "format", "--check", ".")
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+@pytest.mark.skipif(
+    not _installed("snakefmt"), reason="snakefmt not installed (pip install -e '.[test]')"
+)
+def test_snakefmt_check_is_clean():
+    proc = _check(sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:] + (
+        "\nrun: snakefmt Snakefile workflow/"
+    )
+
+
+@pytest.mark.parametrize("configfile", [None, "config/geo.yaml"], ids=["default", "geo"])
+def test_snakemake_lint_is_clean(configfile, tmp_path):
+    extra = ["--configfile", str(ROOT / configfile)] if configfile else []
+    proc = _check(
+        sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path), *extra,
+    )  # fmt: skip
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    assert "Congratulations, your workflow is in a good condition" in text

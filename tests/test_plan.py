@@ -122,7 +122,11 @@ def test_plan_errors(mutate, message):
 
 
 def fake_layout(root, train=("t0", "t1", "t2", "t3"), test=("s0", "s1", "s2")):
-    """The DSTL layout's files (the TIFFs empty: the plan only checks they exist)."""
+    """The DSTL layout's files: RGB TIFFs of 8 x 8 px (a dry run reads their headers to
+    estimate each job's memory), the band TIFFs empty (only checked to exist)."""
+    import numpy as np
+    import tifffile
+
     header = "ImageId,ClassType,MultipolygonWKT\n"
     for name, ids in (("train_wkt_v4.csv", train), ("sample_submission.csv", test)):
         rows = "".join(f"{i},{k},MULTIPOLYGON EMPTY\n" for i in ids for k in range(1, 11))
@@ -134,6 +138,7 @@ def fake_layout(root, train=("t0", "t1", "t2", "t3"), test=("s0", "s1", "s2")):
         for f in Layout(root).image_files(i):
             f.parent.mkdir(parents=True, exist_ok=True)
             f.touch()
+        tifffile.imwrite(Layout(root).three_band(i), np.zeros((3, 8, 8), np.uint16))
     return root
 
 
@@ -201,6 +206,7 @@ def test_ensemble_members_are_training_units_with_their_own_seeds():
         "roads": {"classes": [3, 4], "members": 3, "seed": 5},
         "cars": {"classes": [9]},
     }
+    cfg["unmodelled_classes"] = [1, 2, 5, 6, 7, 8, 10]
     plan = Plan(cfg)
     assert plan.units("roads") == ["roads", "roads__m1", "roads__m2"]
     assert plan.all_units == ["roads", "roads__m1", "roads__m2", "cars"]
@@ -218,6 +224,7 @@ def test_ensemble_members_are_training_units_with_their_own_seeds():
 def test_mosaic_groups_read_their_images_scene_neighbours():
     cfg = demo_config()
     cfg["groups"] = {"m": {"classes": [1], "mosaic": True}, "p": {"classes": [2]}}
+    cfg["unmodelled_classes"] = list(range(3, 11))
     plan = Plan(cfg)
     ids = plan.part_ids("all", 0)
     context = plan.context_ids("m", ids)

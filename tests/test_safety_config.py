@@ -163,7 +163,7 @@ def test_a_class_given_quoted_and_unquoted_is_refused():
         ("classes.3.threshold", lambda c, v: c["classes"].update({"3": {"threshold": v}})),
         ("defaults.lr", lambda c, v: c["defaults"].update(lr=v)),
         ("groups.roads.dropout", lambda c, v: c["groups"]["roads"].update(dropout=v)),
-        ("sweep_thresholds[1]", lambda c, v: c["sweep_thresholds"].__setitem__(1, v)),
+        ("sweep_thresholds[1]", lambda c, v: c.update(sweep_thresholds=[0.5, v])),
     ],
 )
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from dstl_hpc.config.schema_keys import GROUP_EXTRAS
 from dstl_hpc.config.settings import merge_settings
 from dstl_hpc.predict.settings import PredictSettings
 from dstl_hpc.train import epoch_batches
@@ -15,7 +16,8 @@ CFG = yaml.safe_load((ROOT / "config/dstl.yaml").read_text())
 
 def group(name):
     merged = {**CFG["defaults"], **CFG["groups"][name]}
-    return merge_settings({k: v for k, v in merged.items() if not k.endswith("_resources")})
+    skip = [k for k in merged if k.endswith("_resources") or k in GROUP_EXTRAS]  # not train's
+    return merge_settings({k: v for k, v in merged.items() if k not in skip})
 
 
 def test_an_epoch_is_the_seeds_fixed_554_batches_of_128():

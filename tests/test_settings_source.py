@@ -108,7 +108,7 @@ def test_train_flags_show_every_setting_with_its_one_default():
 def test_plan_applies_the_same_defaults():
     cfg = demo_config()
     cfg["defaults"] = {}
-    cfg["groups"] = {"g": {"classes": [1]}}
+    cfg["groups"] = {"g": {"classes": list(range(1, 11))}}  # every class: none unmodelled
     for key in ("class_defaults", "classes", "resources", *DEFAULTS):
         cfg.pop(key, None)
     cfg.pop("synthetic", None)

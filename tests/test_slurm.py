@@ -227,6 +227,7 @@ def job_stats(output: str) -> dict[str, int]:
 def demo_config() -> dict:
     cfg = tiny_config()
     cfg["groups"] = {GROUP: {"classes": [1, 2]}}  # few jobs: each costs ~8 s here
+    cfg["unmodelled_classes"] = list(range(3, 11))  # submitted empty, on purpose
     cfg["defaults"]["train_resources"]["gpu"] = 1
     cfg["defaults"]["predict_resources"]["gpu"] = 1
     # The local cluster's GPU is fake: run on the CPU (a real GPU job gets --device cuda).

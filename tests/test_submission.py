@@ -58,7 +58,7 @@ def test_merge_order_and_last_wins(tmp_path, sample, caplog):
     )
     out = tmp_path / "sub.csv"
     with caplog.at_level(logging.WARNING):
-        winners, truth_ids = merge(out, [first, second], sample_csv)
+        winners, truth_ids, _ = merge(out, [first, second], sample_csv)
     assert "X9" in caplog.text
     rows = read(out)
     assert [(i, k) for i, k, _ in rows] == order
@@ -75,7 +75,7 @@ def test_training_ids_in_the_sample_get_their_truth_polygons(tmp_path, sample):
     pred = write_csv(tmp_path / "pred.csv", [(i, k, A) for i, k in order])
     truth = write_csv(tmp_path / "truth.csv", [("T2", 1, B), ("T2", 2, EMPTY), ("X7", 1, C)])
     out = tmp_path / "sub.csv"
-    winners, truth_ids = merge(out, [pred], sample_csv, truth_csv=truth)
+    winners, truth_ids, _ = merge(out, [pred], sample_csv, truth_csv=truth)
     got = {(i, k): w for i, k, w in read(out)}
     assert truth_ids == ["T2"]
     # T2 is a training id: its truth for every class (class 3 has none: empty).

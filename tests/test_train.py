@@ -27,9 +27,9 @@ torch.set_num_threads(1)
 
 CONTRACT_KEYS = (
     "classes n_channels indices filters_base top_scale dropout patch_inner patch_border batch_size lr "
-    "lr_decay_epochs lr_decay_factor epochs epoch_fraction patches_per_epoch min_steps log_loss "
-    "dice_loss "
-    "rotate_deg flips jitter oversample augment_on "
+    "lr_decay_epochs lr_decay_factor optimizer_reset epochs epoch_fraction patches_per_epoch "
+    "min_steps log_loss dice_loss "
+    "rotate_deg flips jitter oversample sample_margin augment_on "
     "in_memory bf16 channels_last cudnn_benchmark num_workers seed valid_tile"
 ).split()
 

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         type=_pair,
         metavar="GROUP=SWEEP.json",
-        help="each candidate group's sweep of the class (dstl-hpc sweep)",
+        help="each candidate group's sweep of the class (dstl-hpc sweep): its class must be "
+        "--class, and the group it records (sweep --group) GROUP",
     )
 
 
@@ -41,7 +42,10 @@ def run(args) -> int:
     if len(paths) != len(args.candidates):
         raise DstlError("choose: a group is given twice")
     guard_outputs({"OUT.json": args.out}, list(paths.values()), suffixes={"OUT.json": JSON})
-    chosen = choose(args.class_type, {g: read_sweep(p) for g, p in paths.items()})
+    sweeps = {
+        g: read_sweep(p, expect_class=args.class_type, expect_group=g) for g, p in paths.items()
+    }
+    chosen = choose(args.class_type, sweeps)
     write_sweep(args.out, chosen)
     scores = ", ".join(
         f"{g} {s:.4f}" if s is not None else f"{g} -" for g, s in chosen["group_scores"].items()

@@ -10,7 +10,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("chips", nargs="+", help="chip ids ({scene}__{row}_{col})")
     p.add_argument("--stacks-out", required=True, help="folder for the chips' stacks")
     p.add_argument("--masks-out", required=True, help="folder for the masks of labelled chips")
-    p.add_argument("--compression", default="gzip", help="stack compression (gzip or none)")
+    from dstl_hpc.prepare.stacks import DEFAULT_COMPRESSION, STACK_COMPRESSION
+
+    p.add_argument(
+        "--compression",
+        choices=STACK_COMPRESSION,
+        default=DEFAULT_COMPRESSION,
+        help="how the chips' stacks are stored (default %(default)s)",
+    )
 
 
 def run(args) -> int:

@@ -29,7 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "data_dir", help="DSTL data directory (train_wkt_v4.csv, grid_sizes.csv, three_band/)"
     )
     p.add_argument("image_id", help="a training image id")
-    p.add_argument("out", help="output HDF5 (dataset 'mask', uint8 10 x H x W)")
+    p.add_argument(
+        "out",
+        help="output HDF5 (dataset 'mask', uint8 10 x H x W; attribute dropped_polygons: "
+        "per class, the polygons outside the image's grid extent)",
+    )
     p.add_argument(
         "--pre-buffer",
         nargs="*",
@@ -41,14 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from dstl_hpc.paths import H5, guard_outputs
-    from dstl_hpc.prepare.masks import image_mask
-    from dstl_hpc.prepare.stacks import write_mask
+    from dstl_hpc.prepare.masks import image_labels, write_image_mask
     from dstl_hpc.sources.dstl import Layout
 
     pre_buffer = parse_pre_buffer(args.pre_buffer)
     layout = Layout(args.data_dir)
     inputs = [layout.three_band(args.image_id), layout.train_wkt, layout.grid_sizes]
     guard_outputs({"OUT.h5": args.out}, inputs, suffixes={"OUT.h5": H5}, data_dirs=[args.data_dir])
-    mask = image_mask(layout, args.image_id, pre_buffer)
-    write_mask(args.out, mask, args.image_id, pre_buffer)
+    # polygons outside the image's grid extent: warned about and recorded in the file
+    mask, outside = image_labels(layout, args.image_id, pre_buffer)
+    write_image_mask(args.out, mask, args.image_id, pre_buffer, outside)
     return 0

@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sources",
         default=None,
-        help="write a JSON here: the input each class came from, the ids given their truth",
+        help="write a JSON here: the input each class came from, the ids given their truth, "
+        "the classes no input has (no_input)",
     )
 
 
@@ -45,13 +46,15 @@ def run(args) -> int:
         [*args.inputs, args.sample, args.truth],
         suffixes={"OUT": CSV, "--sources": JSON},
     )
-    winners, truth_ids = merge(
+    winners, truth_ids, no_input = merge(
         args.out, args.inputs, args.sample, classes=args.classes, truth_csv=args.truth
     )
     for ct, src in winners.items():
-        print(f"class {ct:>2}: {src or 'MULTIPOLYGON EMPTY (no input)'}")
+        why = "no input has it" if ct in no_input else "every polygon empty"
+        print(f"class {ct:>2}: {src or f'MULTIPOLYGON EMPTY ({why})'}")
     if truth_ids:
         print(f"truth polygons for training ids: {' '.join(truth_ids)}")
     if args.sources:
-        write_json(args.sources, {"classes": winners, "truth_ids": truth_ids})
+        summary = {"classes": winners, "truth_ids": truth_ids, "no_input": no_input}
+        write_json(args.sources, summary)
     return 0

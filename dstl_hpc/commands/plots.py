@@ -1,15 +1,21 @@
 """dstl-hpc plots {training,sweeps,table,overlay} ...: the report's figures and tables.
 
-dstl-hpc plots training METRICS_CSV [...] --out-dir DIR
+dstl-hpc plots training METRICS_CSV [...] --out-dir DIR [--validation-ids ID ...]
     DIR/training_{group}.png per group ({variant}/{group}/metrics.csv paths)
 dstl-hpc plots sweeps SWEEP_JSON [...] --out-dir DIR
     DIR/threshold_class_{k}.png per class
-dstl-hpc plots table SCORES_JSON [--sweeps JSON ...] [--truth CSV] [--grid-sizes CSV]
-                     [--fixed-threshold K=T ...] [--csv OUT] [--html OUT] [--png OUT]
-    the per-class validation table against the all-zero baseline, and its bar chart
+dstl-hpc plots table SCORES_JSON [--split validation|test] [--sweeps JSON ...]
+                     [--truth CSV] [--grid-sizes CSV] [--fixed-threshold K=T ...]
+                     [--csv OUT] [--html OUT] [--png OUT]
+    the per-class validation (or test) table against the all-zero baseline, and its
+    bar chart
 dstl-hpc plots overlay STACK_H5 --truth CSV --grid-sizes CSV --polygons CSV [...]
-                       --group NAME=K,K ... --out-dir DIR [--image ID]
+                       --group NAME=K,K ... --out-dir DIR [--image ID] [--split WORD]
+                       [--note TEXT]
     DIR/{image}_{group}.png per group: RGB with truth and predicted polygons
+
+Every figure and table names its score (polygon or pixel Jaccard; held out or tuned)
+and the images it was measured on.
 
 Each takes --classes-json CLASSES_JSON (the run's results/classes.json) for the class
 names; without it, the DSTL classes.
@@ -57,6 +63,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t = sub.add_parser("training", help="training curves, one PNG per group")
     t.add_argument("metrics", nargs="+", help="metrics CSVs at .../{variant}/{group}/metrics.csv")
     t.add_argument("--out-dir", required=True, help="writes training_{group}.png here")
+    t.add_argument(
+        "--validation-ids",
+        nargs="*",
+        default=[],
+        metavar="ID",
+        help="the validation images the metrics were measured on (named in the titles)",
+    )
     _classes_json(t)
 
     s = sub.add_parser("sweeps", help="threshold-sweep curves, one PNG per class")
@@ -66,8 +79,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--out-dir", required=True, help="writes threshold_class_{k}.png here")
     _classes_json(s)
 
-    b = sub.add_parser("table", help="per-class validation table vs the all-zero baseline")
-    b.add_argument("scores", help="validation scores JSON (validation/scores.json)")
+    b = sub.add_parser("table", help="per-class score table vs the all-zero baseline")
+    b.add_argument("scores", help="scores JSON (validation/scores.json, test/scores.json)")
+    b.add_argument(
+        "--split",
+        choices=["validation", "test"],
+        default="validation",
+        help="the images the scores are of (default validation); test scores are held "
+        "out (thresholds chosen on the validation images)",
+    )
     b.add_argument("--sweeps", nargs="*", default=[], help="threshold sweep JSONs")
     b.add_argument(
         "--truth",
@@ -106,6 +126,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--out-dir", required=True, help="writes {image}_{group}.png here")
     o.add_argument("--image", default=None, help="image id (default: the stack's image_id)")
     o.add_argument("--width", type=int, default=800, help="PNG width in pixels (default 800)")
+    o.add_argument(
+        "--split", default="validation", help="the image's set, for the title (default validation)"
+    )
+    o.add_argument("--note", default=None, help="a line under the title: which polygons these are")
     _classes_json(o)
 
 
@@ -113,11 +137,14 @@ def run(args) -> int:
     """Draw what the subcommand asks for; one branch per figure or table."""
     from dstl_hpc.paths import guard_outputs
     from dstl_hpc.plots import figures, tables
+    from dstl_hpc.plots.overlays import overlays
     from dstl_hpc.sources import classes_of
 
     classes = classes_of(args.classes_json)
     if args.what == "training":
-        written = figures.training_curves(args.metrics, args.out_dir, classes)
+        written = figures.training_curves(
+            args.metrics, args.out_dir, classes, valid_ids=args.validation_ids
+        )
     elif args.what == "sweeps":
         written = figures.sweep_curves(args.sweeps, args.out_dir, classes)
     elif args.what == "table":
@@ -136,6 +163,7 @@ def run(args) -> int:
             grid_sizes=args.grid_sizes,
             fixed=dict(args.fixed_threshold),
             classes=classes,
+            split=args.split,
         )
         written = []
         if args.csv:
@@ -154,7 +182,7 @@ def run(args) -> int:
             groups[name] = ks
         if args.width < 100:
             raise DstlError(f"--width {args.width}: too small (at least 100)")
-        written = figures.overlays(
+        written = overlays(
             args.stack,
             args.truth,
             args.grid_sizes,
@@ -164,6 +192,8 @@ def run(args) -> int:
             image_id=args.image,
             width_px=args.width,
             classes=classes,
+            split=args.split,
+            note=args.note,
         )
     else:  # argparse rejects it before
         raise DstlError(f"plots: unknown figure {args.what!r}")

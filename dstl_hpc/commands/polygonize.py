@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threshold-json",
         help="the chosen sweep JSON (validation/thresholds/class_{k}.json, from dstl-hpc "
         "choose or sweep): its threshold, epsilon and min_area (they replace --epsilon and "
-        "--min-area), and its group's predictions only",
+        "--min-area), and its group's predictions only; its class must be --class",
     )
     p.add_argument(
         "--epsilon",
@@ -66,7 +66,7 @@ def run(args) -> int:
         check_threshold(args.threshold)
         threshold = args.threshold
     else:
-        chosen = read_sweep(args.threshold_json)
+        chosen = read_sweep(args.threshold_json, expect_class=args.class_type)
         threshold = float(chosen["threshold"])
         args.epsilon = float(chosen["epsilon"])
         args.min_area = float(chosen["min_area"])

@@ -1,5 +1,6 @@
 """dstl-hpc predict PREDICTOR.pt STACK.h5 OUT.h5 [options]
    dstl-hpc predict PREDICTOR.pt STACK.h5 [STACK.h5 ...] --out-dir DIR [options]
+   options: --group G --variant V (what the predictor must be for), ...
 
 Predicts with the ``PredictSettings`` the predictor file holds (``dstl-hpc predictor``
 wrote them); the flags of the prediction settings override them for a hand run. Torch
@@ -69,6 +70,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "with --out-dir, one or more stacks",
     )
     p.add_argument(
+        "--group",
+        default=None,
+        help="the group to predict for: the predictor file must record it (the workflow "
+        "gives it; default: not checked)",
+    )
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="the variant (validation, all) to predict for: the predictor file must record "
+        "it (the workflow gives it; default: not checked)",
+    )
+    p.add_argument(
         "--out-dir",
         help="predict every stack given, writing DIR/<stack file name> (the model is loaded once)",
     )
@@ -115,6 +128,11 @@ def run(args) -> int:
         [args.model, *(stack for stack, _ in pairs)],
         suffixes=dict.fromkeys(outputs, H5),
     )
+    if args.group is not None or args.variant is not None:
+        from dstl_hpc.predict.predictor import read_predictor_meta
+
+        # a predictor of another group or variant (copied into this one's folder): refused
+        read_predictor_meta(args.model, expect_group=args.group, expect_variant=args.variant)
     from dstl_hpc.device import resolve_device
 
     resolve_device(args.device)  # no CUDA for --device cuda: exit 2 before any work

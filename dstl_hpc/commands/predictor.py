@@ -1,5 +1,5 @@
-"""dstl-hpc predictor MODEL.pt [MODEL.pt ...] OUT.pt [--settings JSON]
-   dstl-hpc predictor OUT.pt --index NAME --classes K [K ...] [--group G] [--settings JSON]
+"""dstl-hpc predictor MODEL.pt [MODEL.pt ...] OUT.pt [--group G --variant V] [--settings JSON]
+   dstl-hpc predictor OUT.pt --index NAME --classes K [K ...] [--group G] [--variant V] ...
 
 The model file that ``predict`` reads: a trained model (or the members of an
 ensemble) with its group's prediction settings (``PredictSettings``: tile,
@@ -7,6 +7,13 @@ shift_average, shift_steps, edge_margin, mosaic, ensemble, checkpoint), given as
 JSON object. A change of those settings rewrites this small step and the
 predictions, never the training; and ``dstl-hpc predict OUT.pt STACK.h5 X.h5`` by
 hand predicts exactly as the workflow did.
+
+``--group`` / ``--variant`` (the workflow gives both) say what the predictor is for:
+they are recorded in it (``predict --group --variant`` checks them), and each trained
+model must record them too (an ensemble member: ``{group}__m{i}``), so that a model of
+another group copied into a group's folder is refused here. A model of an earlier run
+(``--classes`` without ``--index``: a group's ``pretrained`` file) is checked by its
+classes instead; its own group and variant are kept as ``trained_as``.
 """
 
 from __future__ import annotations
@@ -48,10 +55,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         nargs="+",
         metavar="K",
-        help="with --index: the classes to predict; else the classes the model must predict "
-        "(a pretrained model of an earlier run is checked against its group)",
+        help="with --index: the classes to predict; else the classes the model must predict: "
+        "a model of an earlier run (a group's pretrained file), checked by its classes "
+        "instead of its group and variant",
     )
-    p.add_argument("--group", default="", help="with --index: the group name recorded")
+    p.add_argument(
+        "--group",
+        default=None,
+        help="the group this predictor is for, recorded; a trained model must record it "
+        "(or an ensemble member of it) unless --classes marks a model of an earlier run "
+        "(default: the model's own group)",
+    )
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="the variant (validation, all) this predictor is for, recorded; a trained "
+        "model must record it unless --classes marks a model of an earlier run (default: "
+        "the model's own variant)",
+    )
 
 
 def run(args) -> int:
@@ -74,7 +95,8 @@ def run(args) -> int:
             raise DstlError(
                 f"{models[0]}: predicts classes {have}, the group asks for {list(args.classes)}"
             )
-    write_predictor(models, out, settings)
+    # --classes: a model of an earlier run (pretrained), checked by its classes instead
+    write_predictor(models, out, settings, args.group, args.variant, check_models=not args.classes)
     log.info("%s: %d member(s), prediction settings %s", out, len(models), settings.to_json())
     return 0
 
@@ -88,6 +110,8 @@ def _index_predictor(args, settings) -> int:
         raise DstlError("predictor --index: give OUT.pt only, and --classes")
     out = args.paths[0]
     guard_outputs({"OUT.pt": out}, [], suffixes={"OUT.pt": (".pt",)})
-    write_index_predictor(out, args.index, args.classes, settings, args.group)
+    write_index_predictor(
+        out, args.index, args.classes, settings, args.group or "", args.variant or ""
+    )
     log.info("%s: classes %s from the %s index, no model", out, args.classes, args.index)
     return 0

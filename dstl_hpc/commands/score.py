@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         help="threshold sweep JSONs (dstl-hpc sweep) of the scored images: per_class and "
         "mean become held-out (leave-one-image-out) scores, the tuned ones are kept as "
-        "per_class_tuned and mean_tuned",
+        "per_class_tuned and mean_tuned; each of another class than --classes, of other "
+        "images than those scored, or of a class already given is refused",
     )
     p.add_argument(
         "--data-dir",
@@ -48,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from dstl_hpc.paths import JSON, guard_outputs
-    from dstl_hpc.scoring.files import read_sweep, write_scores
+    from dstl_hpc.scoring.files import write_scores
     from dstl_hpc.scoring.metrics import format_table, score
     from dstl_hpc.scoring.sweep import with_held_out
     from dstl_hpc.sources import classes_of
@@ -70,8 +71,26 @@ def run(args) -> int:
         known=known,
     )
     if args.sweeps:
-        result = with_held_out(result, [read_sweep(p) for p in args.sweeps])
+        result = with_held_out(result, _sweeps(args.sweeps, args.classes, result["images"]))
     if args.json:
         write_scores(args.json, result)
     print(format_table(result, known))
     return 0
+
+
+def _sweeps(paths, classes, images) -> list[dict]:
+    """The sweeps, each checked to be of a scored class (``--classes``), of the scored
+    images, and of a class no other sweep given is of."""
+    from dstl_hpc.errors import DstlError
+    from dstl_hpc.scoring.files import read_sweep
+
+    seen: dict[int, str] = {}
+    out = []
+    for path in paths:
+        d = read_sweep(path, expect_class=classes, expect_images=images)
+        k = int(d["class"])
+        if k in seen:
+            raise DstlError(f"{path}: a threshold sweep of class {k}, as is {seen[k]}")
+        seen[k] = str(path)
+        out.append(d)
+    return out

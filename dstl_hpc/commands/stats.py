@@ -17,5 +17,5 @@ def run(args) -> int:
 
     guard_outputs({"OUT.json": args.out}, args.stacks, suffixes={"OUT.json": JSON})
 
-    write_json(args.out, channel_stats(args.stacks))
+    write_json(args.out, channel_stats(args.stacks, args.out))
     return 0

@@ -1,11 +1,23 @@
-"""dstl-hpc summary RESULTS_DIR: a run's validation scores and where its outputs are.
+"""dstl-hpc summary RESULTS_DIR: a run's scores and where its outputs are.
 
-Quick and never failing: only the standard library is imported (no numpy, no
-torch, no matplotlib), a missing or unreadable file is reported as such, and the
-exit status is 0 unless ``--strict`` is given. Called from the workflow's
-``onsuccess:`` handler. The class names come from the run's ``classes.json`` (the
-DSTL classes without one), the files' paths from ``ResultsPaths``, the JSONs are read
-by their owner, ``dstl_hpc.scoring.files``.
+Quick: only the standard library is imported (no numpy, no torch, no matplotlib).
+Every score is labelled with its metric (polygon or pixel Jaccard), its kind (held out
+or tuned: ``dstl_hpc.scoring.labels``) and the images it was measured on.
+
+Exit status (EXIT_STATUS, also in ``--help``): 0 the run is complete; 1 it is
+incomplete: what there is is printed, then a ``missing:`` or ``problem:`` line for
+each file that the variants that ran should have made and that is missing or
+unreadable; 2 RESULTS_DIR is missing or not a folder (one line naming it).
+``--exit-zero`` exits 0 all the same (the workflow's ``onsuccess:`` handler: a run
+may have asked for part of the outputs only).
+
+A variant ran when its ``models/``, ``checkpoints/``, ``predictions/``, ``polygons/``
+(or geo: ``geo/``) folder exists; it should have made: validation, the validation
+scores; all, the submission (geo: ``polygons.gpkg``) and, with synthetic test truth
+(geo: test scenes), the test scores. A folder where no variant ran should have made
+them all. The class names come from the run's ``classes.json`` (the DSTL classes
+without one), the files' paths from ``ResultsPaths``, the JSONs are read by their
+owner, ``dstl_hpc.scoring.files``.
 """
 
 from __future__ import annotations
@@ -13,19 +25,44 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import sys
 from pathlib import Path
 
 from dstl_hpc.config.results import ResultsPaths
 from dstl_hpc.errors import DstlError
 from dstl_hpc.scoring.files import read_scores, read_sweep
+from dstl_hpc.scoring.labels import image_set, score_kinds
 from dstl_hpc.sources import classes_of
+
+EXIT_STATUS = (
+    "exit status: 0 the run is complete; 1 it is incomplete (what there is is printed, "
+    "then a 'missing:' or 'problem:' line for each file missing or unreadable); 2 "
+    "RESULTS is missing or not a folder"
+)
+VARIANTS = ("validation", "all")
+# the folders a variant's jobs write under (``ResultsPaths``)
+VARIANT_DIRS = ("models", "checkpoints", "predictions", "polygons", "geo")
+# the synthetic data's test truth (dstl_hpc.sources.synthetic.TEST_WKT_FILE, under
+# the results' data/ folder): the run scores the submission against it
+SYNTH_TEST_TRUTH = "data/synth_test_wkt.csv"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("results", help="the workflow's results directory (config key 'results')")
+    p.epilog = EXIT_STATUS
     p.add_argument(
-        "--strict", action="store_true", help="exit 1 when a file is missing or unreadable"
+        "results", metavar="RESULTS", help="the workflow's results directory (config key 'results')"
     )
+    p.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 even when the run is incomplete or RESULTS is missing (the "
+        "workflow's onsuccess handler: a run may ask for part of the outputs only)",
+    )
+
+
+def ran_variants(res: Path) -> list[str]:
+    """The variants whose jobs wrote anything under ``res``."""
+    return [v for v in VARIANTS if any((res / d / v).is_dir() for d in VARIANT_DIRS)]
 
 
 def _f(v, spec: str = ".4f") -> str:
@@ -106,58 +143,42 @@ def _json_section(path: Path, lines: list[str], problems: list[str], add, read=N
         problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")
 
 
-def _means(lines: list[str], scores: dict, tuned) -> None:
-    if tuned is not None:
-        lines.append(
-            f"  held-out mean polygon Jaccard {_f(scores.get('mean'))} (thresholds "
-            "chosen on the other validation images)"
-        )
-        lines.append(
-            f"  tuned mean polygon Jaccard {_f(scores.get('mean_tuned'))} (thresholds "
-            "chosen on the scored images: optimistic)"
-        )
-        lines.append(f"  mean pixel Jaccard {_f(scores.get('pixel_mean'))}")
-    else:
-        lines.append(
-            f"  mean polygon Jaccard {_f(scores.get('mean'))}"
-            f"   mean pixel Jaccard {_f(scores.get('pixel_mean'))}"
-        )
+def _score_lines(lines: list[str], scores: dict, kinds) -> None:
+    """Each labelled mean: "held out mean polygon Jaccard 0.2890 (thresholds ...)"."""
+    for s in kinds:
+        lines.append(f"  {s.kind} mean {s.metric} {_f(scores.get(s.mean_key))} ({s.thresholds})")
 
 
 def _validation(
     lines: list[str], scores: dict, thresholds: dict[int, str], names: dict[int, str]
 ) -> None:
-    """The validation scores: means, then a row per class."""
-    per = scores.get("per_class") or {}
-    pix = scores.get("pixel_per_class") or {}
-    images = scores.get("images") or []
-    lines.append(
-        f"validation ({len(images)} image{'s' if len(images) != 1 else ''}"
-        f"{': ' + ' '.join(images) if images else ''}):"
-    )
-    tuned = scores.get("per_class_tuned")
-    _means(lines, scores, tuned)
-    tuned = tuned or {}
-    head = f"  {'class':>5} {'name':<15} {'polygon':>8} {'pixel':>8}"
-    lines.append(head + (f" {'tuned':>8}" if tuned else "") + "  threshold, group")
+    """The validation scores: the labelled means, then a row per class."""
+    # no class has a chosen threshold (class_{k}.json): every threshold is fixed
+    kinds = score_kinds(scores, "validation", all_fixed=not thresholds)
+    lines.append(f"validation ({image_set(scores.get('images'), 'validation', limit=10)}):")
+    _score_lines(lines, scores, kinds)
+    per = [scores.get(s.key) or {} for s in kinds]
+    lines.append(f"  {'class':>5} {'name':<15}" + "".join(f" {s.metric:>16}" for s in kinds))
+    lines.append(f"  {'':>5} {'':<15}" + "".join(f" {s.kind:>16}" for s in kinds) + "  threshold")
     for k, name in names.items():
-        lines.append(
-            f"  {k:>5} {name:<15} {_f(per.get(str(k))):>8}"
-            f" {_f(pix.get(str(k))):>8}"
-            + (f" {_f(tuned.get(str(k))):>8}" if tuned else "")
-            + f"  {thresholds.get(k, '-')}"
-        )
+        cells = "".join(f" {_f(p.get(str(k))):>16}" for p in per)
+        lines.append(f"  {k:>5} {name:<15}{cells}  {thresholds.get(k, '-')}")
     lines.append("  ('-': no truth and no prediction, or not scored; threshold '-': fixed")
-    lines.append("   in the configuration or not swept)")
+    lines.append("   in the configuration or not swept; (swept) then the group that predicts it)")
 
 
 def _test(lines: list[str], test: dict, names: dict[int, str]) -> None:
+    kinds = score_kinds(test, "test")
+    lines.append(
+        f"test ({image_set(test.get('images'), 'test', limit=10)}; synthetic truth; the "
+        "'all' variant's submission):"
+    )
+    _score_lines(lines, test, kinds)
     per = test.get("per_class") or {}
     lines.append(
-        f"test ({len(test.get('images') or [])} images, synthetic truth; the 'all' "
-        f"variant's submission): mean polygon Jaccard {_f(test.get('mean'))}"
+        f"  {kinds[0].label} per class: "
+        + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in names)
     )
-    lines.append("  " + "  ".join(f"{k}:{_f(per.get(str(k)), '.2f')}" for k in names))
 
 
 def _sources(lines: list[str], sources: dict) -> None:
@@ -168,10 +189,13 @@ def _sources(lines: list[str], sources: dict) -> None:
         )
 
 
-def _submission(paths: ResultsPaths, lines: list[str], problems: list[str]) -> None:
+def _submission(paths: ResultsPaths, lines: list[str], problems: list[str], expected) -> None:
     sub = Path(paths.submission())
     if not sub.exists():
-        problems.append(f"{sub}: missing (no submission: variant 'all' not run?)")
+        if expected:
+            problems.append(f"{sub}: missing (no submission: the 'all' variant did not finish)")
+        else:
+            lines.append("submission: none (the 'all' variant did not run)")
         return
     try:
         rows = _count_rows(sub)
@@ -191,17 +215,18 @@ def _report(paths: ResultsPaths, lines: list[str]) -> None:
 
 
 def summarize(results) -> tuple[list[str], list[str]]:
-    """(lines to print, problems: what is missing or unreadable)."""
+    """(lines to print, problems: what the run should have made and is missing or
+    unreadable). ``results`` must be a folder (``run`` checks it)."""
     res = Path(results)
-    lines = [f"dstl-hpc summary of {res}/"]
-    problems: list[str] = []
-    if not res.is_dir():
-        return lines, [f"{res}: no such directory"]
+    ran = ran_variants(res)
+    expect = set(ran or VARIANTS)  # nothing ran: nothing was made
     if (res / "geo" / "check.json").exists():
         from dstl_hpc.sources.geo.summary import geo_summary
 
-        return geo_summary(res)
+        return geo_summary(res, expect)
 
+    lines = [f"dstl-hpc summary of {res}/ (variants run: {', '.join(ran) or 'none'})"]
+    problems: list[str] = []
     paths = ResultsPaths(res)
     names = _names(paths, problems)
     choices: list[str] = []
@@ -218,15 +243,19 @@ def summarize(results) -> tuple[list[str], list[str]]:
         if choices:
             lines.append("groups chosen on validation (held-out polygon Jaccard):")
             lines += choices
-    else:
-        problems.append(f"{scores}: missing (no validation scores: variant 'validation' not run?)")
+    elif "validation" in expect:
+        problems.append(
+            f"{scores}: missing (no validation scores: the 'validation' variant did not finish)"
+        )
     test = Path(paths.scores("test"))
     if test.exists():
         _json_section(test, lines, problems, lambda ls, d: _test(ls, d, names), read_scores)
+    elif "all" in expect and (res / SYNTH_TEST_TRUTH).exists():
+        problems.append(f"{test}: missing (no test scores of the submission)")
     sources = Path(paths.submission_sources())
     if sources.exists():
         _json_section(sources, lines, problems, _sources)
-    _submission(paths, lines, problems)
+    _submission(paths, lines, problems, "all" in expect)
     _report(paths, lines)
     return lines, problems
 
@@ -243,15 +272,23 @@ def _names(paths: ResultsPaths, problems: list[str]) -> dict[int, str]:
 
 
 def run(args) -> int:
+    res = Path(args.results)
+    if not res.is_dir():
+        what = "not a folder" if res.exists() else "no such folder"
+        message = f"{res}: {what} (no results of a run to summarise)"
+        if args.exit_zero:
+            print(f"dstl-hpc summary: {message}", file=sys.stderr)
+            return 0
+        raise DstlError(message)
     try:
-        lines, problems = summarize(args.results)
-    except Exception as exc:  # never fail hard: this runs after a successful workflow
-        lines, problems = (
-            [f"dstl-hpc summary of {args.results}/"],
-            [f"summary failed: {type(exc).__name__}: {exc}"],
-        )
+        lines, problems = summarize(res)
+    except Exception as exc:  # a file the readers did not foresee: still one line
+        lines = [f"dstl-hpc summary of {res}/"]
+        problems = [f"summary failed: {type(exc).__name__}: {exc}"]
     for line in lines:
         print(line)
     for problem in problems:
-        print(f"missing: {problem}" if "missing" in problem else f"problem: {problem}")
-    return 1 if (args.strict and problems) else 0
+        print(f"missing: {problem}" if ": missing" in problem else f"problem: {problem}")
+    if problems:
+        print(f"incomplete: {len(problems)} file(s) missing or unreadable under {res}/")
+    return 0 if args.exit_zero or not problems else 1

@@ -1,4 +1,5 @@
-"""dstl-hpc sweep OUT.json --class K --truth CSV --grid-sizes CSV --predictions PRED.h5 ..."""
+"""dstl-hpc sweep OUT.json --class K --truth CSV --grid-sizes CSV --predictions PRED.h5 ...
+[--group G]"""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid-sizes", required=True, help="grid_sizes.csv")
     p.add_argument(
         "--predictions", nargs="+", required=True, help="validation prediction HDF5 files"
+    )
+    p.add_argument(
+        "--group",
+        default=None,
+        help="the group whose predictions these are (recorded as the sweep's group; each "
+        "prediction's group attribute must be it; the workflow gives it)",
     )
     p.add_argument(
         "--thresholds",
@@ -63,6 +70,8 @@ def run(args) -> int:
 
     inputs = [args.truth, args.grid_sizes, *args.predictions]
     guard_outputs({"OUT.json": args.out}, inputs, suffixes={"OUT.json": JSON})
+    if args.group is not None:
+        _check_group(args.predictions, args.group)
     result = sweep(
         args.class_type,
         args.truth,
@@ -74,6 +83,8 @@ def run(args) -> int:
         epsilons=args.epsilons,
         min_areas=args.min_areas,
     )
+    if args.group is not None:
+        result["group"] = args.group
     write_sweep(args.out, result)
     for t, s in zip(result["thresholds"], result["scores"], strict=True):
         mark = " <-" if abs(t - result["threshold"]) < 1e-9 else ""
@@ -84,3 +95,16 @@ def run(args) -> int:
         + (f" - {result['note']}" if result.get("note") else "")
     )
     return 0
+
+
+def _check_group(predictions, group: str) -> None:
+    """Every prediction made by ``group``'s predictor (the ``group`` attribute it records)."""
+    from dstl_hpc.errors import DstlError
+    from dstl_hpc.polygons import prediction_group
+
+    for path in predictions:
+        made_by = prediction_group(path)
+        if made_by != group:
+            raise DstlError(
+                f"{path}: a prediction of group {made_by!r}, the sweep is asked for group {group!r}"
+            )

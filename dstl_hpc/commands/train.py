@@ -14,7 +14,6 @@ from pathlib import Path
 
 from dstl_hpc.argtypes import json_object, positive_float, positive_int
 from dstl_hpc.config.settings import REQUIRED, SETTINGS, TRAIN_KEYS, merge_settings
-from dstl_hpc.errors import DstlError
 from dstl_hpc.paths import check_regular
 
 
@@ -143,7 +142,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="torch CPU threads (default: SLURM_CPUS_PER_TASK, else the CPUs this process "
-        "may run on)",
+        "may run on); with --procs N each process gets 1/N of them",
+    )
+    io.add_argument(
+        "--procs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="train on N processes of this node with DistributedDataParallel: one GPU each "
+        "on CUDA (NCCL; N GPUs must be visible), gloo processes on the CPU; each trains an "
+        "equal share of every batch (batch_size divisible by N); the workflow passes the "
+        "GPUs the group's train job asks for (default: 1)",
     )
     io.add_argument(
         "--log-every",
@@ -221,16 +230,15 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         log_every=args.log_every,
         select_epochs=_selected(args.select_from, settings["classes"]),
+        procs=args.procs,
     )
 
 
 def _selected(metrics, classes) -> dict[int, int] | None:
-    """class -> epoch that validated best, from ``--select-from`` (None without it)."""
+    """class -> epoch that validated best, from ``--select-from`` (None without it; {}
+    when no class scored above 0 on validation: every class keeps the last weights)."""
     if metrics is None:
         return None
     from dstl_hpc.train.best import read_best_epochs
 
-    chosen = read_best_epochs(metrics, classes)
-    if not chosen:
-        raise DstlError(f"{metrics}: no validation Jaccard to choose epochs from")
-    return chosen
+    return read_best_epochs(metrics, classes)

@@ -8,11 +8,17 @@
 * :mod:`~dstl_hpc.config.schema`: the JSON schema made from them all, and
   :mod:`~dstl_hpc.config.docs`: ``docs/settings.md`` (both written by
   ``python -m dstl_hpc.config.schema``);
-* :mod:`~dstl_hpc.config.prepare`: the user's config prepared before the schema sees it;
+* :mod:`~dstl_hpc.config.load`: the config the workflow runs (files read as Snakemake
+  reads them, the demo under a partial config), :mod:`~dstl_hpc.config.prepare`: the
+  user's config prepared before the schema sees it, :mod:`~dstl_hpc.config.validate`:
+  the schema's check (one line naming the key) and defaults;
 * :mod:`~dstl_hpc.config.plan`: ids, variants, groups and per-group / per-class
   settings for the Snakefile, with :mod:`~dstl_hpc.config.groups` (the groups
-  resolved and checked), :mod:`~dstl_hpc.config.parts` (the jobs' parts) and
-  :mod:`~dstl_hpc.config.checks` (the data checked before any job);
+  resolved and checked), :mod:`~dstl_hpc.config.parts` (the jobs' parts),
+  :mod:`~dstl_hpc.config.checks` (the data checked before any job),
+  :mod:`~dstl_hpc.config.consistency` (keys that contradict each other, classes no group
+  predicts) and :mod:`~dstl_hpc.config.results_dir` (where results may go);
+* :mod:`~dstl_hpc.config.job_memory`: each job's memory estimate against its ``mem_mb``;
 * :mod:`~dstl_hpc.config.results`: every path under ``results/`` (``ResultsPaths``).
 
 Nothing heavy is imported here (no numpy, no torch): the Snakefile imports these

@@ -17,6 +17,28 @@ GROUP_KEYS = (*RESOURCE_KEYS, *GROUP_EXTRA_DEFAULTS)
 MEMBER = "__m"
 
 
+def gpus_asked(resources: dict) -> int:
+    """The GPUs a job's resources ask for: ``gpu``, else the count ending ``gres``
+    (gpu:a100:4 -> 4, gpu -> 1), else 0. A train job runs one process per GPU."""
+    if resources.get("gpu"):
+        return int(resources["gpu"])
+    gres = resources.get("gres") or ""
+    if "gpu" not in gres:
+        return 0
+    last = gres.split(":")[-1]
+    return int(last) if last.isdigit() else 1
+
+
+def train_processes(resources: dict) -> int:
+    """``train --procs`` of a group's train job: one process per GPU it asks for."""
+    return max(1, gpus_asked(resources))
+
+
+def train_cpus(resources: dict) -> int:
+    """CPUs of a group's train job: its ``cpus_per_task`` for each process (GPU)."""
+    return resources["cpus_per_task"] * train_processes(resources)
+
+
 def _check_pretrained(name: str, merged: dict) -> None:
     """A pretrained group predicts with a model file of an earlier run: it must exist,
     and train nothing (no members, no best epochs, not an index model)."""
@@ -65,7 +87,7 @@ def resolve_groups(config) -> dict[str, dict]:
                 "add the validation variant to variants"
             )
         # Every value checked now, before any job (the training checks them again).
-        merge_settings(
+        settings = merge_settings(
             {k: v for k, v in merged.items() if k not in GROUP_KEYS},
             where=f"config groups.{name}",
         )
@@ -76,5 +98,12 @@ def resolve_groups(config) -> dict[str, dict]:
                     f"config groups.{name}.{key}: gpu {r['gpu']} and gres {r['gres']!r} "
                     "both ask for GPUs; use one of them"
                 )
+        procs = gpus_asked(merged["train_resources"])  # train --procs: one per GPU
+        if procs > 1 and settings["batch_size"] % procs:
+            raise DstlError(
+                f"config groups.{name}.train_resources: {procs} GPUs train the group in "
+                f"{procs} processes, each an equal share of every batch: batch_size "
+                f"{settings['batch_size']} is not divisible by {procs}"
+            )
         groups[name] = merged
     return groups

@@ -11,9 +11,11 @@ import logging
 from pathlib import Path
 
 from dstl_hpc.config.checks import check_layout
+from dstl_hpc.config.consistency import check_consistency
 from dstl_hpc.config.groups import GROUP_KEYS, MEMBER, VARIANTS, resolve_groups
 from dstl_hpc.config.parts import Parts
 from dstl_hpc.config.results import ResultsPaths
+from dstl_hpc.config.results_dir import inputs_outside, results_dir
 from dstl_hpc.config.schema_geo import GEO_DEFAULTS
 from dstl_hpc.config.schema_keys import (
     CLASS_DEFAULTS,
@@ -43,8 +45,7 @@ class Plan(Parts):
 
     def __init__(self, config: dict):
         self.config = config
-        self.results = Path(self._top("results"))
-        check_path_text(self.results, "results")
+        self.results = results_dir(self._top("results"))  # ~ expanded; root, home refused
         self.paths = ResultsPaths(self.results)
         data = config["data"]
         self.source = data["source"]
@@ -52,6 +53,7 @@ class Plan(Parts):
         self.geo = None  # the geo source (GeoSource), when data.source is geo
         if self.source == "geo":
             self._init_geo(config)
+            check_consistency(self)
             return
         self.class_info = DSTL_CLASSES
         if self.synthetic:
@@ -92,6 +94,7 @@ class Plan(Parts):
                     f"config groups.{name}.n_channels: {n}, but a DSTL stack has "
                     f"{len(CHANNELS)} channels"
                 )
+        check_consistency(self)
         if not self.synthetic:
             check_layout(self.layout, self.train_ids, self.test_ids)
 
@@ -120,6 +123,8 @@ class Plan(Parts):
                 "config validation_ids: a geo source holds out its validation scenes (split "
                 "validation in the scene table); remove validation_ids"
             )
+        if self.geo.data_dir is None:  # the user's scenes and labels, never under results
+            inputs_outside(self.results, self.geo.input_files(), "data")
         self._init_groups(self.geo.with_class_ids(config))
         self.geo.check_plan(self)
 
@@ -199,6 +204,14 @@ class Plan(Parts):
         if variant == "validation":
             return [i for i in self.train_ids if i not in self.validation_ids]
         return list(self.train_ids)
+
+    @property
+    def stats_ids(self) -> list[str]:
+        """The images the channel stats (normalisation) come from, for every variant: the
+        training ids less the validation ids (the seed's 20 of 25), so that the held-out
+        validation images are never seen, not even by the normalisation (all training ids
+        where that leaves none: a geo run of validation scenes only, `variants: [all]`)."""
+        return self.fit_ids("validation") or list(self.train_ids)
 
     def valid_ids(self, variant: str) -> list[str]:
         return list(self.validation_ids) if variant == "validation" else []

@@ -9,8 +9,9 @@ there (``DEFAULTS``, ``RESOURCE_DEFAULTS``, ``CLASS_DEFAULTS``, ``SYNTHETIC_DEFA
 
     python -m dstl_hpc.config.schema [--check]
 
-writes (or checks) ``workflow/schemas/config.schema.yaml``, which Snakemake
-validates the config with and which fills the top-level defaults in. A test keeps
+writes (or checks) ``workflow/schemas/config.schema.yaml``, which the workflow
+validates the config with and which fills the top-level defaults in
+(``dstl_hpc.config.validate``). A test keeps
 the checked-in file equal to what this module makes; ``docs/settings.md`` is written
 at the same time (``dstl_hpc.config.docs``).
 

@@ -48,19 +48,30 @@ TOP_LEVEL = {
         "small for thousands of images)",
     ),
     "stack_compression": key(
-        {"enum": ["gzip", "none"]},
-        "gzip",
-        "how align stores stacks: gzip (~0.4 of the raw size) or none (the raw size; ~4.7x "
-        "faster to read patches from, for training that cannot hold the stacks in memory)",
+        {"enum": ["blosc-lz4hc", "gzip", "none"]},
+        "blosc-lz4hc",
+        "how align and geo-chips store stacks: blosc-lz4hc (Blosc LZ4HC + byte shuffle, "
+        "~0.44 of the raw size: ~1.1x gzip's files, ~4x faster to read patches from), gzip "
+        "(level 1 + shuffle, ~0.40 of the raw size) or none (the raw size); stacks written "
+        "in any of them read",
     ),
     "sweep_thresholds": key(
         {
             "type": "array",
             "items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "minItems": 1,
+            "uniqueItems": True,
         },
         [round(0.05 * i, 2) for i in range(1, 20)],
-        "probability thresholds the validation sweep tries",
+        "probability thresholds the validation sweep tries (0.05..0.95: a best threshold at "
+        "an end of the grid is logged as a warning by the sweep)",
+    ),
+    "unmodelled_classes": key(
+        {"type": "array", "items": {"$ref": "#/$defs/class_type"}, "uniqueItems": True},
+        [],
+        "classes no group predicts, on purpose: their submission column is empty (a class "
+        "in no group and not listed here is refused; not for a geo source, whose classes "
+        "are those of data.class_map)",
     ),
     "sweep_epsilons": key(
         NUMBERS, [], "epsilons tried with every threshold beside each class's own"
@@ -82,7 +93,8 @@ SYNTHETIC = {
             "maxItems": 2,
         },
         [384, 384],
-        "height and width of the RGB images",
+        "height and width of the first RGB image; the others get 0-2 more rows and 0-3 more "
+        "columns, as the real images differ slightly",
     ),
     "seed": key({"type": "integer"}, 0, "random seed of the synthetic data"),
     "mosaic": key(
@@ -95,7 +107,13 @@ SYNTHETIC = {
 SYNTHETIC_DEFAULTS = {k: v["default"] for k, v in SYNTHETIC.items()}
 
 RESOURCES = {
-    "gpu": key({"type": "integer", "minimum": 0}, 0, "GPUs per job (SLURM --gpus)"),
+    "gpu": key(
+        {"type": "integer", "minimum": 0},
+        0,
+        "GPUs per job (SLURM --gpus); a train job of N > 1 GPUs (or a gres count of N) trains "
+        "the group on N DDP processes, one per GPU (batch_size divisible by N; with device "
+        "cpu: N gloo processes); predict uses one",
+    ),
     "gpu_model": key({"type": ["string", "null"]}, None, "GPU type, e.g. a100 (--gpus=MODEL:N)"),
     "gres": key(
         {
@@ -112,7 +130,12 @@ RESOURCES = {
         "--device of train/predict; null: cuda when the job asks for a GPU (stops at once "
         "without CUDA), else auto",
     ),
-    "cpus_per_task": key({"type": "integer", "minimum": 1}, 1, "CPUs per job"),
+    "cpus_per_task": key(
+        {"type": "integer", "minimum": 1},
+        1,
+        "CPUs per job; a train job of N GPUs asks N times this (per GPU: its process's "
+        "threads and DataLoader workers)",
+    ),
     "mem_mb": key({"type": "integer", "minimum": 100}, 2000, "memory per job in MB"),
     "runtime": key({"type": "integer", "minimum": 1}, 60, "minutes; grows with each retry"),
     "slurm_extra": key(

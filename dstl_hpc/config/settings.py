@@ -4,7 +4,7 @@
 live. Everything else is derived from it: the defaults (``TRAIN_DEFAULTS``), the
 checks (``validate_settings``), the ``train`` flags and their help
 (``dstl_hpc/commands/train.py``), the group settings of the JSON schema that
-Snakemake validates the config with (``dstl_hpc/config/schema.py`` writes
+the workflow validates the config with (``dstl_hpc/config/schema.py`` writes
 ``workflow/schemas/config.schema.yaml``), and the table of keys in
 ``docs/settings.md``. A group's settings are one flat dict: the workflow merges
 ``defaults`` with ``groups.<name>`` (``merge_settings``) and passes it as JSON to
@@ -87,6 +87,12 @@ SETTINGS: dict[str, Setting] = {
     "lr_decay_factor": S(
         5.0, "divisor of the learning rate at each lr_decay_epochs entry", "number", 0, open="lo"
     ),
+    "optimizer_reset": S(
+        False,
+        "at each learning-rate drop, forget Adam's moments and step counts (a new Adam, as "
+        "the seed's code made one per drop); false: they carry over",
+        "bool",
+    ),
     "epochs": S(70, "training epochs", "int", 1),
     "epoch_fraction": S(
         0.5, "patches per epoch cover this fraction of the training area", "number", 0, open="lo"
@@ -117,6 +123,15 @@ SETTINGS: dict[str, Setting] = {
     "jitter": S(0.0, "std of a per-channel multiplicative factor around 1 (0 = off)", "number", 0),
     "oversample": S(
         0.0, "probability that a patch is redrawn until it holds a positive pixel", "number", 0, 1
+    ),
+    "sample_margin": S(
+        0,
+        "pixels a training patch's target keeps from every image edge; 0: anywhere (context "
+        "beyond an edge mirrored, as prediction does); auto: the border plus the rotated "
+        "window, so no pixel read lies outside the image (the seed's patches)",
+        "int",
+        0,
+        auto=True,
     ),
     "augment_on": S(
         "auto",

@@ -4,12 +4,15 @@ Every figure is written at a fixed size (``figsize`` x ``DPI``, no tight boundin
 box), so its pixel size is known in advance: training curves 1000 x 400,
 threshold sweeps 640 x 400, the score bar chart 800 x 450, overlays 800 px wide.
 
-* ``figures``: ``training_curves`` (per group, loss and validation Jaccard per
-  epoch), ``sweep_curves`` (per class, polygon Jaccard against the threshold) and
-  ``overlays`` (one image's RGB with truth and predicted polygons, per class group).
+* ``figures``: ``training_curves`` (per group, loss and validation pixel Jaccard per
+  epoch) and ``sweep_curves`` (per class, polygon Jaccard on the validation images
+  against the threshold).
+* ``overlays``: ``overlays`` (one image's RGB with truth and predicted polygons, per
+  class group; the image's polygon Jaccard and the share of the image each covers).
 * ``tables``: ``score_table`` + ``write_table_csv/html`` + ``score_bars``: the
   per-class validation (or test) scores with the chosen thresholds, against the
-  all-zero baseline.
+  all-zero baseline; every score labelled with its metric (polygon or pixel Jaccard),
+  kind (held out or tuned) and images (``dstl_hpc.scoring.labels``).
 * ``show``: ``dstl-hpc show``, one image's RGB (and false colour NIR), masks and
   predictions.
 * ``common``: colours, class names (``names_of``: the run's ``classes.json``, else the
@@ -27,23 +30,26 @@ from dstl_hpc.plots.common import (
     PRED_COLOUR,
     TRUTH_COLOUR,
     class_label,
+    cover_share,
     names_of,
     stretch,
 )
 from dstl_hpc.plots.figures import (
-    OVERLAY_WIDTH_PX,
-    overlays,
     read_metrics,
     sweep_curves,
+    sweep_figure,
     training_curves,
+    training_figures,
 )
-from dstl_hpc.plots.show import show
+from dstl_hpc.plots.overlays import OVERLAY_WIDTH_PX, overlay_figures, overlays
+from dstl_hpc.plots.show import show, show_figure
 from dstl_hpc.plots.tables import (
     BASELINE_NOTE,
-    TABLE_COLUMNS,
     baseline_note,
     score_bars,
+    score_bars_figure,
     score_table,
+    table_columns,
     write_table_csv,
     write_table_html,
 )
@@ -54,19 +60,25 @@ __all__ = [
     "DPI",
     "OVERLAY_WIDTH_PX",
     "PRED_COLOUR",
-    "TABLE_COLUMNS",
     "TRUTH_COLOUR",
     "baseline_note",
     "class_label",
+    "cover_share",
+    "overlay_figures",
     "overlays",
     "names_of",
     "read_metrics",
     "score_bars",
+    "score_bars_figure",
     "score_table",
     "show",
+    "show_figure",
     "stretch",
     "sweep_curves",
+    "sweep_figure",
+    "table_columns",
     "training_curves",
+    "training_figures",
     "write_table_csv",
     "write_table_html",
 ]

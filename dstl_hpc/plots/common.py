@@ -69,6 +69,21 @@ def no_data(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
 
 
+def cover_share(geom, bounds: tuple[float, float, float, float]) -> float:
+    """The share in [0, 1] of the rectangle ``bounds`` (minx, miny, maxx, maxy) that
+    ``geom`` covers: its polygons made valid, clipped to the rectangle and unioned, so
+    overlapping polygons count once and parts outside the rectangle not at all."""
+    import shapely
+    from shapely.geometry import box
+
+    rect = box(*bounds)
+    if geom is None or geom.is_empty or rect.area <= 0:
+        return 0.0
+    parts = shapely.make_valid(shapely.get_parts(geom))  # each polygon on its own
+    inside = shapely.union_all(shapely.intersection(parts, rect))
+    return min(1.0, float(inside.area) / rect.area)
+
+
 def num(v) -> float:
     """float, NaN for None / '' / unparsable."""
     if v is None:

@@ -2,7 +2,8 @@
 
 The PNG has four panels a row: the RGB, the false colour image when asked, then one
 panel per class with the dimmed RGB and its pixels coloured: truth (cyan),
-prediction >= threshold (magenta), both (yellow).
+prediction >= threshold (magenta), both (yellow); with both, the title gives the pixel
+Jaccard of this one image at that threshold.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def _categories(truth, pred, threshold: float, title: str, pred_of: dict, mask):
     pred_label = f"prediction >= {threshold:g}"
     if truth is not None and pred is not None:
         union = int((truth | pred).sum())
-        title += f": pixel J = {(truth & pred).sum() / union:.3f}" if union else ": no pixels"
+        both = (truth & pred).sum()
+        title += f": pixel Jaccard {both / union:.3f}" if union else ": no truth, no prediction"
         return title, [
             (truth & ~pred, TRUTH_COLOUR, "truth"),
             (~truth & pred, PRED_COLOUR, pred_label),
@@ -142,9 +144,8 @@ def _figure(panels: list[Panel], h: int, w: int, width_px: int):
     return fig
 
 
-def show(
+def show_figure(
     stack,
-    out,
     mask=None,
     predictions=(),
     classes=None,
@@ -152,11 +153,13 @@ def show(
     false_colour: bool = False,
     width_px: int = 1200,
     known=None,
-) -> Path:
-    """One image's RGB (and false colour NIR), and per class truth vs prediction, as one PNG.
+):
+    """One image's RGB (and false colour NIR), and per class truth vs prediction, as
+    one figure (unsaved).
 
     Class panels show the dimmed RGB with pixels coloured: truth (cyan), prediction
-    >= ``threshold`` (magenta), both (yellow). ``known``: the run's classes
+    >= ``threshold`` (magenta), both (yellow); with a mask and a prediction the title
+    gives the pixel Jaccard of this image. ``known``: the run's classes
     (``ClassInfo``; default the DSTL classes).
     """
     from dstl_hpc.prepare.stacks import stack_info
@@ -177,9 +180,18 @@ def show(
             raise DstlError(f"{mask}: mask of size {mshape[1:]}, stack is {(h, w)}")
     grey = rgb.mean(axis=2, keepdims=True) * 0.6
     names = names_of(known)
-    for k in _classes(classes, pred_of, mask, s, list(names)):
-        panels.append(_class_panel(k, grey, mask, pred_of, threshold, s, names))
+    ks = _classes(classes, pred_of, mask, s, list(names))
+    panels += [_class_panel(k, grey, mask, pred_of, threshold, s, names) for k in ks]
     fig = _figure(panels, h, w, width_px)
     name = info["image_id"] or Path(stack).stem
-    fig.suptitle(f"{name} ({h} x {w} px)" + (f", threshold {threshold:g}" if pred_of else ""))
-    return save_png(fig, out)
+    scored = pred_of and mask is not None
+    score = f"; pixel Jaccard of this image at p >= {threshold:g}" if scored else ""
+    if scored and s > 1:  # the panels (and their scores) read every s-th pixel
+        score += f" (every {s}th row and column)"
+    fig.suptitle(f"image {name} ({h} x {w} px){score}")
+    return fig
+
+
+def show(stack, out, **options) -> Path:
+    """``show_figure`` (whose keyword ``options`` it takes) written to ``out``."""
+    return save_png(show_figure(stack, **options), out)

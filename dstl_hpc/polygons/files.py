@@ -18,20 +18,15 @@ HEADER = WKT_HEADER
 
 
 def read_prediction_plane(path, class_type: int) -> tuple[np.ndarray, str]:
-    """(probability float32 (H, W) in [0, 1], image id) of one class of a prediction."""
+    """(probability float32 (H, W) in [0, 1], image id) of one class of a prediction;
+    ``open_h5`` checks the file's contract (uint8 planes, one per class, image_id)."""
     with open_h5(path, "prob") as h5:
-        classes = [int(c) for c in h5.attrs.get("classes", [])]
+        classes = [int(c) for c in h5.attrs["classes"]]
         if class_type not in classes:
             raise DstlError(f"{path}: class {class_type} not predicted (classes {classes})")
-        ds = h5["prob"]
-        if ds.ndim != 3 or ds.shape[0] != len(classes):
-            raise DstlError(f"{path}: prob has shape {ds.shape}, expected ({len(classes)}, H, W)")
-        plane = ds[classes.index(class_type)]
-        scale = float(h5.attrs.get("scale", 255))
-        image_id = str(h5.attrs.get("image_id", ""))
-    if not image_id:
-        raise DstlError(f"{path}: no image_id attribute")
-    return plane.astype(np.float32) / np.float32(scale), image_id
+        plane = h5["prob"][classes.index(class_type)]
+        image_id = str(h5.attrs["image_id"])
+    return plane.astype(np.float32) / np.float32(255), image_id
 
 
 def prediction_group(path) -> str:

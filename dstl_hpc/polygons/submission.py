@@ -63,15 +63,18 @@ def valid_wkt(wkt: str, where: str) -> str:
 
 def _read_input(path, sample_csv, sample_ids: set, classes) -> dict[int, dict[str, str]]:
     """ClassType -> {ImageId: checked WKT} of one input's rows of the sample's images and
-    the chosen classes (``valid_wkt``: DstlError naming the file, line, image, class)."""
+    the chosen classes (``valid_wkt``: DstlError naming the file, line, image, class);
+    a chosen class with rows but none of the sample's images maps to {}."""
     by_class: dict[int, dict[str, str]] = {}
     unknown = set()
     for lineno, image_id, ct, wkt in read_wkt_lines(path):
         if image_id not in sample_ids:
             unknown.add(image_id)
-        elif ct in classes:
-            where = wkt_where(path, lineno, image_id, ct)
-            by_class.setdefault(ct, {})[image_id] = valid_wkt(wkt, where)
+        if ct not in classes:
+            continue
+        wkts = by_class.setdefault(ct, {})  # the class is covered (if not the sample's images)
+        if image_id in sample_ids:
+            wkts[image_id] = valid_wkt(wkt, wkt_where(path, lineno, image_id, ct))
     if unknown:
         log.warning(
             "%s: %d image id(s) not in %s ignored (e.g. %s)",
@@ -95,9 +98,10 @@ def truth_rows(truth_csv, sample_ids: set) -> dict[str, dict[int, str]]:
 
 def merge(
     out_path, inputs, sample_csv, classes: list[int] | None = None, truth_csv=None
-) -> tuple[dict[int, str | None], list[str]]:
+) -> tuple[dict[int, str | None], list[str], list[int]]:
     """Write the merged submission; returns (ClassType -> the input that won or None,
-    the ids written with their truth polygons).
+    the ids written with their truth polygons, the classes no input has a row of:
+    their column is empty, each warned about naming the class).
 
     With ``truth_csv`` (train_wkt_v4.csv), the sample's images that are training images
     get their truth polygons for every class instead of a prediction.
@@ -111,8 +115,10 @@ def merge(
 
     # Per class, the last input with a non-empty polygon of that class.
     winner: dict[int, tuple[str, dict[str, str]]] = {}
+    covered: set[int] = set()  # the classes some input has rows of
     for path in inputs:
         for ct, wkts in _read_input(path, sample_csv, sample_ids, classes).items():
+            covered.add(ct)
             if any(not is_empty_wkt(w) for w in wkts.values()):
                 winner[ct] = (str(path), wkts)
 
@@ -134,7 +140,18 @@ def merge(
                 else:
                     wkt = (winner[ct][1] if ct in winner else {}).get(image_id, EMPTY_WKT)
                 writer.writerow([image_id, ct, wkt])
+    no_input = [ct for ct in classes if ct not in covered]
     for ct in classes:
-        log.info("class %s: %s", ct, winner[ct][0] if ct in winner else "empty (no input)")
+        if ct in winner:
+            log.info("class %s: %s", ct, winner[ct][0])
+        elif ct in covered:
+            log.info("class %s: empty (every input's polygons of it are empty)", ct)
+        else:
+            log.warning(
+                "class %s: no input has a row of it (no polygons file for it): its column "
+                "of %s is MULTIPOLYGON EMPTY for every image",
+                ct,
+                out_path,
+            )
     winners = {ct: (winner[ct][0] if ct in winner else None) for ct in classes}
-    return winners, sorted(truth)
+    return winners, sorted(truth), no_input

@@ -60,19 +60,60 @@ def _members(path, obj: dict, checkpoint: str) -> list[dict]:
     ]
 
 
-def write_predictor(model_paths, out, settings: PredictSettings) -> PredictSettings:
+def _unit_group(unit: str) -> str:
+    """The group of a training unit (``{group}__m{i}``: an ensemble member)."""
+    from dstl_hpc.config.groups import MEMBER
+
+    return unit.partition(MEMBER)[0]
+
+
+def _check_models(paths, objs, group: str | None, variant: str | None) -> None:
+    """Each model file trained for ``group`` (or one of its ensemble members) and
+    ``variant``, as the ``group`` and ``variant`` it records say (None: not checked)."""
+    for path, obj in zip(paths, objs, strict=True):
+        have_group, have_variant = str(obj.get("group", "")), str(obj.get("variant", ""))
+        if group is not None and _unit_group(have_group) != group:
+            raise DstlError(
+                f"{path}: a model of group {have_group!r}, asked for a predictor of group {group!r}"
+            )
+        if variant is not None and have_variant != variant:
+            raise DstlError(
+                f"{path}: a model of variant {have_variant!r}, asked for a predictor of "
+                f"variant {variant!r}"
+            )
+
+
+def write_predictor(
+    model_paths,
+    out,
+    settings: PredictSettings,
+    group: str | None = None,
+    variant: str | None = None,
+    check_models: bool = True,
+) -> PredictSettings:
     """Write ``out``: the model file(s) ``model_paths`` (one, or an ensemble's members)
     with ``settings`` (``predict``); ``settings.checkpoint`` best: each class from the
     epoch that validated best. The hparams stay the training settings (those of an
-    older model file without the prediction keys it recorded). Returns ``settings``."""
+    older model file without the prediction keys it recorded). ``group`` / ``variant``:
+    what the predictor is for, recorded (None: the first model's); with
+    ``check_models`` every model must record them too (an ensemble member: its group's
+    ``{group}__m{i}``); without (a model of an earlier run, ``pretrained``) the model's
+    own are kept as ``trained_as``. Returns ``settings``."""
     from dstl_hpc.config.settings import PREDICT_KEYS
 
     if not isinstance(settings, PredictSettings):
         raise DstlError(f"{out}: settings must be PredictSettings, got {type(settings).__name__}")
     paths = [str(p) for p in model_paths]
     objs = [read_model_obj(p) for p in paths]
+    if check_models:
+        _check_models(paths, objs, group, variant)
     _check_members(paths, objs)
     obj = {k: v for k, v in objs[0].items() if k not in ("best_states", "combine", "checkpoint")}
+    trained_as = {"group": obj.get("group", ""), "variant": obj.get("variant", "")}
+    obj["group"] = trained_as["group"] if group is None else group
+    obj["variant"] = trained_as["variant"] if variant is None else variant
+    if not check_models and trained_as != {"group": obj["group"], "variant": obj["variant"]}:
+        obj["trained_as"] = trained_as
     # as trained (train checked them), less an older model file's prediction keys
     obj["hparams"] = {k: v for k, v in obj["hparams"].items() if k not in PREDICT_KEYS}
     checkpoint = settings.checkpoint
@@ -102,9 +143,12 @@ class IndexModel:
         return np.repeat(plane[None], n_classes, axis=0)
 
 
-def write_index_predictor(out, index: str, classes, settings: PredictSettings, group: str):
+def write_index_predictor(
+    out, index: str, classes, settings: PredictSettings, group: str, variant: str = ""
+):
     """Write ``out``: a predictor whose classes are the index ``index`` (no weights),
-    predicted with ``settings``. Returns ``settings``."""
+    predicted with ``settings``, for ``group`` and ``variant`` (recorded). Returns
+    ``settings``."""
     from dstl_hpc.config.settings import merge_settings
     from dstl_hpc.prepare.indices import SOURCE_CHANNELS
     from dstl_hpc.sources.dstl import CHANNELS
@@ -117,18 +161,46 @@ def write_index_predictor(out, index: str, classes, settings: PredictSettings, g
     obj = {
         "format": MODEL_FORMAT, "index": index, "hparams": {**hparams, "n_channels": n},
         "classes": classes, "channels": list(CHANNELS[:n]), "mean": [0.0] * n,
-        "std": [1.0] * n, "group": group, "variant": "", "epochs_done": 0,
+        "std": [1.0] * n, "group": group, "variant": variant, "epochs_done": 0,
         "predict": settings.to_dict(),
     }  # fmt: skip
     save_atomic(out, obj)
     return settings
 
 
-def load_predictor(path, device="cpu"):
+def check_purpose(path, meta: dict, expect_group=None, expect_variant=None) -> None:
+    """A predictor (or model) file's recorded ``group`` and ``variant`` against those a
+    step was asked for (None: not checked): a DstlError naming the file, what it says
+    and what was asked."""
+    have = (str(meta.get("group", "")), str(meta.get("variant", "")))
+    asked = (
+        have[0] if expect_group is None else str(expect_group),
+        have[1] if expect_variant is None else str(expect_variant),
+    )
+    if have != asked:
+        raise DstlError(
+            f"{path}: a predictor of group {have[0]!r} variant {have[1]!r}, asked for group "
+            f"{asked[0]!r} variant {asked[1]!r}"
+        )
+
+
+def read_predictor_meta(path, expect_group=None, expect_variant=None) -> dict:
+    """The meta dict of a predictor or model file (no weights), checked against the
+    ``expect_group`` / ``expect_variant`` a step was asked for (``check_purpose``)."""
+    obj = read_model_obj(path)
+    meta = {k: v for k, v in obj.items() if k not in ("state_dict", "members", "best_states")}
+    check_purpose(path, meta, expect_group, expect_variant)
+    return meta
+
+
+def load_predictor(path, device="cpu", expect_group=None, expect_variant=None):
     """([(model in eval mode, indices of the classes it predicts)], meta) of a predictor
-    or model file: one member for a plain model file; an IndexModel for an index one."""
+    or model file: one member for a plain model file; an IndexModel for an index one.
+    ``expect_group`` / ``expect_variant``: what the caller was asked to predict for
+    (``check_purpose``; None: not checked)."""
     obj = read_model_obj(path)
     meta = {k: v for k, v in obj.items() if k not in ("state_dict", "members")}
+    check_purpose(path, meta, expect_group, expect_variant)
     classes = [int(c) for c in meta["classes"]]
     if obj.get("index"):
         meta["members"] = 1

@@ -24,15 +24,20 @@ The rooms, in the order a training goes through them:
 - :mod:`.driver`: ``train()``, setup then the epochs, and what follows each epoch;
 - :mod:`.data`: the stats, the stack and mask files, the patches and batches;
 - :mod:`.sampler`: one patch drawn from the stacks and masks, augmented on the CPU
-  (or its raw window, for the device path);
+  (or its raw window, for the device path); :mod:`.positions`: where its target may
+  lie (``sample_margin``);
 - :mod:`.batches`: the patches as torch datasets, per epoch and per batch;
 - :mod:`.augment`: the device path's augmentations;
 - :mod:`.model`: the UNet and its file; :mod:`.losses`: the training loss;
 - :mod:`.state`: the checkpoint (save, resume, RNG states, fingerprint);
 - :mod:`.signals`: the SIGTERM / SIGUSR1 flag read at batch boundaries;
-- :mod:`.loop`: one epoch's batches and optimizer steps;
+- :mod:`.loop`: one epoch's batches and optimizer steps; :mod:`.schedule`: the
+  learning-rate step after it (and ``optimizer_reset``);
 - :mod:`.validation`: the validation images, predicted as ``predict`` does, scored;
-- :mod:`.progress`: the progress bar or log lines, the epoch's line, the metrics CSV.
+- :mod:`.progress`: the progress bar or log lines, the epoch's line, the metrics CSV;
+- :mod:`.launch` (``procs`` > 1): the processes of a DDP training on one node, and
+  :mod:`.distributed`: what each of them does as a rank (its share of every batch,
+  BatchNorm and the loss over all shares, the agreed stop, rank 0 writes).
 
 Every room logs to the ``dstl_hpc.train`` logger.
 """

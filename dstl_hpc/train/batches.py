@@ -5,6 +5,11 @@ seeded by (seed, e, i) (see :mod:`dstl_hpc.train.sampler`); ``PatchBatches`` gro
 them into whole batches written into reused buffers; ``CropBatches`` does the same
 for the device path's raw windows and their draws. ``worker_init`` sets up the
 DataLoader workers.
+
+Several processes (DDP, :mod:`dstl_hpc.train.distributed`): process ``rank`` of
+``world`` hands out its share of every batch, the contiguous rows ``rank * share`` ..
+``(rank + 1) * share - 1`` (``share = size / world``), so the ranks' shares of a step,
+in rank order, are the one-process batch of that step.
 """
 
 from __future__ import annotations
@@ -54,12 +59,21 @@ class PatchBatches(torch.utils.data.Dataset):
     be done with it (it is: the loop fetches the next batch after the step). DataLoader
     workers allocate every batch anew: what they send is shared, not copied."""
 
-    def __init__(self, patches: PatchDataset, size: int):
+    def __init__(self, patches: PatchDataset, size: int, rank: int = 0, world: int = 1):
+        """Batches of ``size`` patches; with ``world`` processes, ``rank``'s share of each."""
+        if size % world:
+            raise ValueError(f"a batch of {size} does not split into {world} equal shares")
         self.patches, self.size = patches, int(size)
+        self.share = self.size // world  # rows of a batch this process hands out
+        self.offset = rank * self.share  # its first row
         self._x = self._y = None
 
     def __len__(self) -> int:
         return len(self.patches) // self.size
+
+    def index(self, b: int, j: int) -> int:
+        """The patch of row ``j`` of this process's share of batch ``b``."""
+        return b * self.size + self.offset + j
 
     def __getstate__(self):  # workers allocate their own buffers
         return {**self.__dict__, "_x": None, "_y": None}
@@ -70,11 +84,11 @@ class PatchBatches(torch.utils.data.Dataset):
         # allocates each batch (as the default collate does); only the main process
         # reuses its buffers.
         fresh = torch.utils.data.get_worker_info() is not None
-        for j in range(self.size):
-            x, y = self.patches[b * self.size + j]
+        for j in range(self.share):
+            x, y = self.patches[self.index(b, j)]
             if self._x is None or (fresh and j == 0):
-                self._x = torch.empty((self.size, *x.shape), dtype=x.dtype)
-                self._y = torch.empty((self.size, *y.shape), dtype=y.dtype)
+                self._x = torch.empty((self.share, *x.shape), dtype=x.dtype)
+                self._y = torch.empty((self.share, *y.shape), dtype=y.dtype)
             self._x[j].copy_(x)
             self._y[j].copy_(y)
         return self._x, self._y
@@ -92,12 +106,12 @@ class CropBatches(PatchBatches):
         sampler = self.patches.sampler
         if self._x is None or torch.utils.data.get_worker_info() is not None:
             ws, planes = sampler.window_side, sampler.n_channels + len(sampler.classes)
-            self._x = torch.empty((self.size, ws, ws, planes), dtype=torch.uint16)
-            self._y = torch.empty((self.size, sampler.n_draws), dtype=torch.float64)
+            self._x = torch.empty((self.share, ws, ws, planes), dtype=torch.uint16)
+            self._y = torch.empty((self.share, sampler.n_draws), dtype=torch.float64)
         windows = self._x.numpy()
         draws = self._y.numpy()
-        for j in range(self.size):
-            draws[j] = sampler.crop(self.patches.rng(b * self.size + j), windows[j])
+        for j in range(self.share):
+            draws[j] = sampler.crop(self.patches.rng(self.index(b, j)), windows[j])
         return self._x, self._y
 
 

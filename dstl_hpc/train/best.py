@@ -2,7 +2,8 @@
 
 A training with validation images keeps, after each epoch, a copy of the weights for
 every class whose validation Jaccard reached its best so far (above 0; the latest
-epoch of a tie), and writes them into the model file (``best``: class -> epoch and Jaccard;
+epoch of a tie), and writes them into the model file (``best``: class -> epoch and
+Jaccard, or None for a class that never scored above 0, which keeps the last weights;
 ``best_states``: epoch -> weights). A training without validation (the ``all``
 variant) can be told which epochs to keep (``train --select-from`` the validation
 variant's metrics CSV): it then trains as many epochs as the latest of them and keeps
@@ -41,7 +42,9 @@ def best_epochs(rows, classes) -> dict[int, tuple[int, float]]:
 
 
 def read_best_epochs(path, classes) -> dict[int, int]:
-    """class -> best epoch, from a metrics CSV (``dstl-hpc train --metrics``)."""
+    """class -> best epoch, from a metrics CSV (``dstl-hpc train --metrics``); {} when
+    no class ever scored above 0 (each keeps the last weights). A CSV of a training
+    without validation (no ``valid_loss``, no Jaccard in any row) is refused."""
     path = Path(path)
     check_regular(path)
     with path.open(newline="") as fh:
@@ -56,6 +59,9 @@ def read_best_epochs(path, classes) -> dict[int, int]:
                 f"{path}: no column(s) {', '.join(missing)} (a metrics CSV of these classes?)"
             )
         rows = list(reader)
+    scored = ("valid_loss", *(f"jaccard_{k}" for k in classes))
+    if not any(row.get(c) not in (None, "") for row in rows for c in scored):
+        raise DstlError(f"{path}: no validation Jaccard to choose epochs from")
     return {k: e for k, (e, _) in best_epochs(rows, classes).items()}
 
 
@@ -66,7 +72,7 @@ class BestStates:
 
     def __init__(self, classes, want: dict[int, int] | None = None):
         self.classes = [int(k) for k in classes]
-        self.want = dict(want) if want else None
+        self.want = dict(want) if want is not None else None
         self.best: dict[int, tuple[int, float | None]] = {}
         self.states: dict[int, dict] = {}
 
@@ -98,10 +104,10 @@ class BestStates:
             self.states = {int(e): s for e, s in state["states"].items()}
 
     def meta(self) -> dict:
-        """What the model file holds: ``best`` and ``best_states`` (none kept: {})."""
-        if not self.best:
-            return {}
+        """What the model file holds: ``best`` (every class: its epoch and Jaccard, or
+        None when it has none: it keeps the last weights) and ``best_states``."""
+        best = {k: {"epoch": v[0], "jaccard": v[1]} for k, v in self.best.items()}
         return {
-            "best": {str(k): {"epoch": e, "jaccard": j} for k, (e, j) in sorted(self.best.items())},
+            "best": {str(k): best.get(k) for k in sorted(self.classes)},
             "best_states": {str(e): s for e, s in sorted(self.states.items())},
         }

@@ -3,14 +3,13 @@ patches of each epoch (``dstl_hpc.train.sampler``), batched for the DataLoader."
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
-from dstl_hpc.paths import check_regular
 from dstl_hpc.prepare.stacks import known_plane
+from dstl_hpc.prepare.stats import read_stats
 from dstl_hpc.sources.dstl import CHANNELS
 from dstl_hpc.train.augment import DeviceAugment, resolve_augment_on
 from dstl_hpc.train.batches import CropBatches, PatchBatches, PatchDataset
@@ -25,21 +24,9 @@ FEW_STEPS = 500
 
 
 def load_stats(path) -> dict:
-    """The stats JSON: {"channels": [20], "mean": [20], "std": [20], "images": [...]}."""
-    path = Path(path)
-    check_regular(path)
-    try:
-        stats = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DstlError(f"{path}: not a JSON stats file ({exc})") from None
-    for key in ("mean", "std"):
-        vals = stats.get(key) if isinstance(stats, dict) else None
-        if not isinstance(vals, list) or not all(isinstance(v, int | float) for v in vals):
-            raise DstlError(f"{path}: {key!r} must be a list of numbers")
-    if len(stats["mean"]) != len(stats["std"]):
-        raise DstlError(f"{path}: mean and std have different lengths")
-    stats.setdefault("channels", list(CHANNELS[: len(stats["mean"])]))
-    return stats
+    """The stats JSON, checked (``dstl_hpc.prepare.stats.read_stats``): {"channels": [20],
+    "mean": [20], "std": [20], "images": [...]}."""
+    return read_stats(path)
 
 
 def channel_stats(stats, n_channels: int, indices=()) -> tuple[list[float], list[float], list[str]]:
@@ -106,15 +93,21 @@ class TrainingData:
     known: int | None = None  # the masks' known plane: the targets' last plane weighs the loss
 
 
-def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, std, device):
-    """The ``TrainingData`` of settings ``s``; warns when the training makes few steps."""
+def training_data(
+    s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, std, device, rank=0, world=1
+):
+    """The ``TrainingData`` of settings ``s``; warns when the training makes few steps.
+    Rank ``rank`` of ``world`` processes (DDP) gets its share of every batch, and the
+    validation images only on rank 0 (which validates)."""
     classes, nc = s["classes"], s["n_channels"]
     train_stacks = image_paths(stacks_dir, train_ids, "stack")
     train_masks = image_paths(masks_dir, train_ids, "mask")
     valid_stacks = image_paths(stacks_dir, valid_ids, "stack")
     valid_masks = image_paths(masks_dir, valid_ids, "mask")
     known = known_plane(train_masks[0])  # geo: where labels count (the loss's weight)
-    sampler = PatchSampler(train_stacks, train_masks, classes, mean, std, s, s["in_memory"], known)
+    sampler = PatchSampler(
+        train_stacks, train_masks, classes, mean, std, s, s["in_memory"], known, copies=world
+    )
     n_batches = epoch_batches(s, sampler.area)
     bs = s["batch_size"]
     steps = n_batches * s["epochs"]
@@ -131,7 +124,9 @@ def training_data(s: dict, stacks_dir, masks_dir, train_ids, valid_ids, mean, st
     augment_on = resolve_augment_on(s["augment_on"], device)
     # device: the DataLoader crops, the device rotates / flips / jitters whole batches
     augment = DeviceAugment(sampler, device) if augment_on == "device" else None
-    batches = (PatchBatches if augment is None else CropBatches)(dataset, bs)
+    batches = (PatchBatches if augment is None else CropBatches)(dataset, bs, rank, world)
+    if rank:  # rank 0 validates
+        valid_stacks = valid_masks = []
     valid = ValidSet(
         valid_stacks, valid_masks, nc, sampler.classes, sampler.in_memory, s["indices"], known
     )

@@ -3,14 +3,17 @@ the epoch ends or a signal asks to stop (at a batch boundary)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from dstl_hpc.errors import DstlError
 from dstl_hpc.train.batches import worker_init
 from dstl_hpc.train.data import TrainingData
+from dstl_hpc.train.distributed import Ranks
 from dstl_hpc.train.losses import dice_bce_loss
 from dstl_hpc.train.progress import Progress
 
@@ -18,13 +21,15 @@ from dstl_hpc.train.progress import Progress
 @dataclass
 class Runtime:
     """Where and how a training runs: device, CPU threads, DataLoader workers, bf16
-    autocast and channels_last (both CUDA only)."""
+    autocast and channels_last (both CUDA only); ``ranks``: the processes of a DDP
+    training (``dstl_hpc.train.distributed``; one process: rank 0 of 1)."""
 
     device: torch.device
     threads: int
     workers: int
     bf16: bool
     channels_last: bool
+    ranks: Ranks = field(default_factory=Ranks)
 
     @property
     def cuda(self) -> bool:
@@ -44,10 +49,14 @@ class EpochEnd:
 
 def train_epoch(
     model, optimizer, data: TrainingData, s: dict, run: Runtime, epoch: int, first: int,
-    loss_sum: float, flag: dict, hooks: dict, log_every: float,
+    loss_sum: float, flag: dict, hooks: dict, log_every: float, name: str = "training",
 ) -> EpochEnd:  # fmt: skip
     """Train epoch ``epoch`` (0-based) from batch ``first`` on, ``loss_sum`` the loss of
-    the batches before it; stop after a batch when ``flag["signal"]`` is set."""
+    the batches before it; stop after a batch when ``flag["signal"]`` is set (on any
+    rank of a DDP training: they agree, ``Ranks.agree``, and stop after the same step).
+    A loss that is not finite (NaN, infinity) stops the training at once: a DstlError
+    naming ``name``, the epoch and the step, before anything (checkpoint, model) is
+    written (with several processes the loss is the whole batch's: every rank stops)."""
     n_batches, bs = data.n_batches, s["batch_size"]
     data.dataset.set_epoch(epoch)
     t0 = time.monotonic()
@@ -61,7 +70,7 @@ def train_epoch(
         generator=torch.Generator(),  # leaves the global torch RNG alone
     )
     label = f"epoch {epoch + 1}/{s['epochs']}"
-    bar = Progress(n_batches, first, label, sys.stderr.isatty(), log_every)
+    bar = Progress(n_batches, first, label, sys.stderr.isatty() and run.ranks.main, log_every)
     fmt = torch.channels_last if run.channels_last else torch.contiguous_format
     model.train()
     done = first
@@ -77,16 +86,26 @@ def train_epoch(
         weight = None
         if data.known:  # the last plane: where labels count
             y, weight = y[:, :-1], y[:, -1:]
-        loss = dice_bce_loss(logits.float(), y, s["log_loss"], s["dice_loss"], weight)
+        # several processes: the loss of the whole batch (every rank's share), on each
+        loss = dice_bce_loss(
+            logits.float(), y, s["log_loss"], s["dice_loss"], weight, run.ranks.sum
+        )
         loss.backward()
         optimizer.step()
-        loss_sum += float(loss.detach())
+        value = float(loss.detach())  # the step's one synchronisation, as before
+        if not math.isfinite(value):
+            raise DstlError(
+                f"{name}: epoch {epoch + 1}/{s['epochs']}, step {done + 1}/{n_batches}: the "
+                f"training loss is {value}; stopped, no model written (diverged: lower lr, "
+                "or check the stats and the stacks)"
+            )
+        loss_sum += value
         done += 1
         elapsed = time.monotonic() - t0
         bar.update(done, loss_sum / done, (done - first) * bs / max(elapsed, 1e-9))
         if "batch" in hooks:
             hooks["batch"](epoch, done)
-        if flag["signal"] and done < n_batches:
+        if done < n_batches and run.ranks.agree(flag):  # every rank stops after this step
             bar.close()
             return EpochEnd(done, loss_sum, elapsed, stopped=True)
     bar.close()

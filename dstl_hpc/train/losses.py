@@ -68,6 +68,10 @@ def dice_bce_loss(
     log_loss: float = 1.0,
     dice_loss: float = 10.0,
     weight: torch.Tensor | None = None,
+    total=None,
 ) -> torch.Tensor:
-    """The training loss of one batch (scalar, float32)."""
-    return combine_terms(loss_terms(logits, target, weight), log_loss, dice_loss)
+    """The training loss of one batch (scalar, float32). ``total`` (a DDP training: the
+    sum over the ranks, ``dstl_hpc.train.distributed``) turns this process's sums into
+    those of the whole batch before the loss is formed."""
+    terms = loss_terms(logits, target, weight)
+    return combine_terms(terms if total is None else total(terms), log_loss, dice_loss)

@@ -126,9 +126,26 @@ def save_model_file(path, model: nn.Module, meta: dict) -> None:
     save_atomic(path, obj)
 
 
+def non_finite(obj, key: str = "") -> str | None:
+    """The key (``state_dict.head.weight``) of the first floating tensor in ``obj``
+    (nested dicts and lists) holding NaN or infinity; None when every one is finite."""
+    if isinstance(obj, torch.Tensor):
+        finite = not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+        return None if finite else key
+    if isinstance(obj, dict | list | tuple):
+        for k, v in obj.items() if isinstance(obj, dict) else enumerate(obj):
+            found = non_finite(v, f"{key}.{k}" if key else str(k))
+            if found is not None:
+                return found
+    return None
+
+
 def save_atomic(path, obj) -> None:
     """torch.save into memory, then an atomic write: a full disk is a clean DstlError
-    naming ``path`` (torch.save straight to a file fails with an opaque RuntimeError)."""
+    naming ``path`` (torch.save straight to a file fails with an opaque RuntimeError).
+    Weights (or optimizer states) holding NaN or infinity are refused: nothing written."""
+    if (bad := non_finite(obj)) is not None:
+        raise DstlError(f"{path}: not written: {bad} holds NaN or infinity (the training diverged)")
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_bytes(path, buffer.getbuffer())
@@ -147,6 +164,9 @@ def read_model_obj(path) -> dict:
     weights = "state_dict" in obj or "index" in obj if isinstance(obj, dict) else False
     if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT or not weights:
         raise DstlError(f"{path}: not a dstl-hpc model file (format {MODEL_FORMAT})")
+    weights = {k: obj[k] for k in ("state_dict", "best_states", "members") if k in obj}
+    if (bad := non_finite(weights)) is not None:
+        raise DstlError(f"{path}: {bad} holds NaN or infinity (a diverged training)")
     return obj
 
 

@@ -1,7 +1,8 @@
 """Random training patches from HDF5 stacks and masks (``reference-solution.md``, "Model").
 
 One patch: pick a training image uniformly at random, then a random position of
-the TARGET square (``patch_inner`` side) anywhere in the image; the input is that
+the TARGET square (``patch_inner`` side) anywhere in the image (or clear of its edges:
+``sample_margin``, :mod:`dstl_hpc.train.positions`); the input is that
 square plus ``patch_border`` context pixels on each side, mirrored where it leaves
 the image (as the predictor mirror-pads images), so edge pixels are trained too.
 Images smaller than the patch are mirror-padded the same way.
@@ -49,6 +50,7 @@ from dstl_hpc.memory import decide_in_memory
 from dstl_hpc.predict.tiles import reflect_indices
 from dstl_hpc.prepare.indices import source_channels, with_indices
 from dstl_hpc.prepare.stacks import h5_shape
+from dstl_hpc.train.positions import check_margin, margin_px, target_position
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +130,12 @@ class PatchSampler:
         settings: dict,
         in_memory=None,
         known: int | None = None,
+        copies: int = 1,
     ):
         """Settings, every file's shapes checked before any work, and the stacks loaded
         when they fit in memory (``decide_in_memory``); long because it checks each file.
         ``known``: the masks' ``known`` plane (geo data), carried after the class planes
-        as the loss's per-pixel weight."""
+        as the loss's per-pixel weight; ``copies``: processes (DDP ranks) loading their own."""
         if len(stack_paths) != len(mask_paths) or not stack_paths:
             raise ValueError("need as many mask files as stack files, and at least one")
         self.stack_paths = [Path(p) for p in stack_paths]
@@ -159,6 +162,8 @@ class PatchSampler:
         self.oversample = float(settings["oversample"])
         # the device path's crop: the input square at any angle, plus bilinear's neighbours
         self.window_side = self.side + 2 * window_pad(self.side, self.rotate_deg)
+        pad = (self.window_side - self.side) // 2  # sample_margin: dstl_hpc.train.positions
+        self.margin = margin_px(settings.get("sample_margin", 0), self.border, pad)
         self.n_draws = 3 + self.n_channels  # angle, hflip, vflip, per-channel factors
 
         self.shapes: list[tuple[int, int]] = []
@@ -172,10 +177,11 @@ class PatchSampler:
             if s_shape[1:] != m_shape[1:]:
                 raise DstlError(f"{mp}: mask size {m_shape[1:]} differs from {sp} {s_shape[1:]}")
             self.shapes.append((int(s_shape[1]), int(s_shape[2])))
+        check_margin(self.shapes, self.stack_paths, self.inner, self.margin)
         area = sum(h * w for h, w in self.shapes)
         self.area = area
         nbytes = area * 2 * (self.n_channels + len(self.classes))  # uint16 (H, W, C + n)
-        keep = decide_in_memory("auto" if in_memory is None else in_memory, nbytes)
+        keep = decide_in_memory("auto" if in_memory is None else in_memory, nbytes * copies)
         self._hwc: list[np.ndarray] | None = None
         self.images: list[np.ndarray] | None = None
         self.masks: list[np.ndarray] | None = None
@@ -280,8 +286,7 @@ class PatchSampler:
         i = int(rng.integers(len(self.shapes)))
         h, w = self.shapes[i]
         inner, b = self.inner, self.border
-        ty = int(rng.integers(min(0, h - inner), max(0, h - inner) + 1))
-        tx = int(rng.integers(min(0, w - inner), max(0, w - inner) + 1))
+        ty, tx = target_position(rng, h, w, inner, self.margin)
         angle = float(rng.uniform(-self.rotate_deg, self.rotate_deg)) if self.rotate_deg else 0.0
         hflip = vflip = False
         if self.flips:

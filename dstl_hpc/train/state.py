@@ -7,6 +7,12 @@ scheduler states, the torch / numpy / python (and CUDA) RNG states, the position
 and the ``fingerprint`` of what the result depends on. A checkpoint of another
 fingerprint (other settings, classes, ids, stats, group or variant) is ignored with
 a warning; the settings in ``RESUME_FREE`` do not change the result and may differ.
+
+A DDP training (``train --procs N``, :mod:`dstl_hpc.train.distributed`) writes the
+same checkpoint from rank 0, with ``world_size`` N and ``rank_rng`` the RNG states of
+ranks 1 .. N-1 (``rng`` is rank 0's; one process: ``world_size`` 1, ``rank_rng`` []).
+Every rank resumes from it; a checkpoint of another number of processes is refused
+(its ranks' RNG states, hence their dropout draws, have no counterpart).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import numpy as np
 import torch
 
 from dstl_hpc.config.settings import PREDICT_KEYS
+from dstl_hpc.errors import DstlError
 from dstl_hpc.paths import check_regular
+from dstl_hpc.train.distributed import Ranks
 from dstl_hpc.train.model import save_atomic
 
 log = logging.getLogger("dstl_hpc.train")
@@ -112,32 +120,44 @@ class Position:
 
 class Checkpoint:
     """The checkpoint file of one training, and the live objects it saves and restores
-    (model, optimizer, scheduler; ``dataset``: a ``PatchDataset``)."""
+    (model, optimizer, scheduler; ``dataset``: a ``PatchDataset``; ``ranks``: the
+    processes of a DDP training, ``dstl_hpc.train.distributed``)."""
 
-    def __init__(self, path, fingerprint: str, model, optimizer, scheduler, dataset, best=None):
+    def __init__(
+        self, path, fingerprint: str, model, optimizer, scheduler, dataset, best=None,
+        ranks: Ranks | None = None,
+    ):  # fmt: skip
         self.path, self.fingerprint = path, fingerprint
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.dataset = dataset
         self.best = best  # a BestStates (dstl_hpc.train.best), or None
+        self.ranks = ranks or Ranks()
 
     def save(self, position: Position) -> None:
-        save_checkpoint(
-            self.path,
-            {
-                "format": CHECKPOINT_FORMAT,
-                "fingerprint": self.fingerprint,
-                "epoch": position.epoch,
-                "batch": position.batch,
-                "partial": position.partial,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "rng": rng_state(),
-                "sampler": self.dataset.state(),
-                "rows": position.rows,
-                "best": self.best.state() if self.best is not None else None,
-            },
-        )
+        """Write the checkpoint (every rank calls this: rank 0 writes every rank's RNG
+        states, the others wait until it has written)."""
+        rngs = self.ranks.gather(rng_state())
+        if self.ranks.main:
+            save_checkpoint(
+                self.path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": self.fingerprint,
+                    "epoch": position.epoch,
+                    "batch": position.batch,
+                    "partial": position.partial,
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "rng": rngs[0],
+                    "world_size": len(rngs),
+                    "rank_rng": rngs[1:],
+                    "sampler": self.dataset.state(),
+                    "rows": position.rows,
+                    "best": self.best.state() if self.best is not None else None,
+                },
+            )
+        self.ranks.barrier()
 
     def resume(self, n_batches: int) -> Position:
         """Restore the states from the file when it is this training's, and return its
@@ -152,10 +172,17 @@ class Checkpoint:
             ckpt = None
         if ckpt is None:
             return Position()
+        world, rank = int(ckpt.get("world_size", 1)), self.ranks.rank
+        if world != self.ranks.world:
+            raise DstlError(
+                f"{self.path}: a checkpoint of a training on {world} process(es), this one "
+                f"runs {self.ranks.world} (train --procs, the GPUs of the job): resume with "
+                f"{world}, or delete the checkpoint to train afresh"
+            )
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"] if rank == 0 else ckpt["rank_rng"][rank - 1])
         if self.best is not None:
             self.best.load(ckpt.get("best"))
         pos = Position(int(ckpt["epoch"]), int(ckpt["batch"]), ckpt.get("partial"))

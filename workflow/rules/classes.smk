@@ -10,10 +10,10 @@ localrules:
 rule classes:
     output:
         PATHS.classes(),
-    params:
-        classes=classes_json(PLAN.class_info),
     log:
         f"{LOGS}/classes.log",
+    params:
+        classes=classes_json(PLAN.class_info),
     run:
         from dstl_hpc.atomic import write_text
 

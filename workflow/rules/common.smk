@@ -3,16 +3,26 @@ import os
 import shlex
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.config.job_memory import check_job_memory
 from dstl_hpc.config.plan import Plan
+from dstl_hpc.memory import machine_memory
+
+# A local run (--cores only, the main process): its jobs also get at most this
+# machine's memory. With --jobs / an executor (a cluster) only their mem_mb counts.
+LOCAL_RUN = workflow.resource_settings.nodes is None and workflow.exec_mode.name == "DEFAULT"
 
 try:
     PLAN = Plan(config)
+    # each job's memory estimate against its mem_mb (dstl_hpc.config.job_memory)
+    check_job_memory(PLAN, machine_memory() if LOCAL_RUN else None)
 except DstlError as exc:
     refuse(exc)  # one line, exit 2, before any job
 
 # Every rule runs `python -m dstl_hpc <step>` (the `dstl-hpc` CLI) from this
 # checkout, also inside a conda environment made from envs/dstl.yaml.
-shell.prefix(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+shell.prefix(
+    f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 
 # Every path under results/ (dstl_hpc.config.results): the rules' patterns and the
 # paths of one job alike; R is its root (geo rules still spell some paths from it).

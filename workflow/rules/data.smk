@@ -10,6 +10,14 @@ if PLAN.synthetic:
             truth=f"{DATA}/synth_truth.json",
             test_truth=f"{DATA}/synth_test_wkt.csv",
             images=[p for i in PLAN.all_ids for p in image_inputs(i)],
+        log:
+            f"{LOGS}/synth.log",
+        conda:
+            "../../envs/dstl.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
         params:
             out=lambda wc, output: os.path.dirname(output.grid),
             images=PLAN.synth["images"],
@@ -17,14 +25,6 @@ if PLAN.synthetic:
             size=PLAN.synth["size"],
             seed=PLAN.synth["seed"],
             mosaic=["--mosaic"] if PLAN.synth["mosaic"] else [],
-        log:
-            f"{LOGS}/synth.log",
-        threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=30,
-        conda:
-            "../../envs/dstl.yaml"
         shell:
             "python -m dstl_hpc synth {params.out:q} --images {params.images:q}"
             " --train {params.train:q} --size {params.size:q} --seed {params.seed:q}"
@@ -36,21 +36,21 @@ rule align:
         lambda wc: [f for i in PLAN.align_part_ids(int(wc.part)) for f in image_inputs(i)],
     output:
         directory(PATHS.stacks("{part}")),
-    params:
-        data=lambda wc, input: data_dir_of(input[0]),
-        ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
-        compression=PLAN.stack_compression,
     log:
         f"{LOGS}/align/part{{part}}.log",
     group:
         "preprocess"
+    conda:
+        "../../envs/dstl.yaml"
     threads: res("align", "cpus_per_task")
     resources:
         mem_mb=res("align", "mem_mb", True),
         runtime=res("align", "runtime", True),
         cpus_per_task=res("align", "cpus_per_task"),
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        data=lambda wc, input: data_dir_of(input[0]),
+        ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
+        compression=PLAN.stack_compression,
     shell:
         "python -m dstl_hpc align {params.data:q} {params.ids:q} --out-dir {output:q}"
         " --compression {params.compression:q} --threads {threads} > {log:q} 2>&1"
@@ -63,19 +63,19 @@ rule masks:
         grid=PLAN.layout.grid_sizes,
     output:
         PATHS.mask("{image}"),
-    params:
-        data=lambda wc, input: data_dir_of(input.image),
-        pre_buffer=[f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())],
     log:
         f"{LOGS}/masks/{{image}}.log",
     group:
         "preprocess"
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=res("masks", "mem_mb", True),
         runtime=res("masks", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        data=lambda wc, input: data_dir_of(input.image),
+        pre_buffer=[f"{k}={v}" for k, v in sorted(PLAN.pre_buffers().items())],
     shell:
         "python -m dstl_hpc masks {params.data:q} {wildcards.image:q} {output:q}"
         " --pre-buffer {params.pre_buffer:q} > {log:q} 2>&1"

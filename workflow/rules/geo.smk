@@ -12,19 +12,19 @@ if GEO.data_dir is not None:
             labels=f"{DATA}/labels.gpkg",
             area=f"{DATA}/labelled_area.gpkg",
             manifest=f"{DATA}/manifest.json",
+        log:
+            f"{LOGS}/geo_synth.log",
+        conda:
+            "../../envs/dstl.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
         params:
             out=lambda wc, output: os.path.dirname(output.table),
             scenes=GEO.synth["scenes"],
             size=GEO.synth["size"],
             seed=GEO.synth["seed"],
-        log:
-            f"{LOGS}/geo_synth.log",
-        threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=30,
-        conda:
-            "../../envs/dstl.yaml"
         shell:
             "python -m dstl_hpc geo-synth {params.out:q} --scenes {params.scenes:q}"
             " --size {params.size:q} --seed {params.seed:q} > {log:q} 2>&1"
@@ -36,16 +36,16 @@ rule geo_check:
         geo_inputs(),
     output:
         GEO_CHECK,
-    params:
-        spec=json.dumps(GEO.spec(), sort_keys=True),
     log:
         f"{LOGS}/geo_check.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=res("masks", "mem_mb", True),
         runtime=res("masks", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        spec=json.dumps(GEO.spec(), sort_keys=True),
     shell:
         "python -m dstl_hpc geo-check {output:q} --spec {params.spec:q} > {log:q} 2>&1"
 
@@ -56,19 +56,19 @@ rule geo_chips:
     output:
         stacks=directory(PATHS.stacks("{part}")),
         masks=directory(PATHS.masks("{part}")),
-    params:
-        ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
-        compression=PLAN.stack_compression,
     log:
         f"{LOGS}/geo_chips/part{{part}}.log",
     group:
         "preprocess"
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=res("align", "mem_mb", True),
         runtime=res("align", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        ids=lambda wc: PLAN.align_part_ids(int(wc.part)),
+        compression=PLAN.stack_compression,
     shell:
         "python -m dstl_hpc geo-chips {input:q} {params.ids:q} --stacks-out {output.stacks:q}"
         " --masks-out {output.masks:q} --compression {params.compression:q} > {log:q} 2>&1"
@@ -81,17 +81,17 @@ rule geo_stitch:
         stacks=lambda wc: PLAN.stack_dirs(GEO.scene_chip_ids(wc.scene)),
     output:
         PATHS.geo_probabilities("{variant}", "{scene}"),
-    params:
-        predictions=geo_prediction_files,
-        stacks=lambda wc: [PLAN.stack_file(i) for i in GEO.scene_chip_ids(wc.scene)],
     log:
         f"{LOGS}/geo_stitch/{{variant}}/{{scene}}.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=res("polygons", "mem_mb", True),
         runtime=res("polygons", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        predictions=geo_prediction_files,
+        stacks=lambda wc: [PLAN.stack_file(i) for i in GEO.scene_chip_ids(wc.scene)],
     shell:
         "python -m dstl_hpc geo-stitch {output:q} {input.check:q} {wildcards.scene:q}"
         " --predictions {params.predictions:q} --stacks {params.stacks:q} > {log:q} 2>&1"
@@ -106,19 +106,19 @@ if GEO_SWEEP:
             cogs=[geo_cog("validation", s) for s in GEO_SCENES["validation"]],
         output:
             GEO_THRESHOLDS[0],
+        log:
+            f"{LOGS}/geo_sweep.log",
+        conda:
+            "../../envs/dstl.yaml"
+        threads: 1
+        resources:
+            mem_mb=res("polygons", "mem_mb", True),
+            runtime=res("polygons", "runtime", True),
         params:
             cogs=geo_pairs(
                 "--cogs", {s: geo_cog("validation", s) for s in GEO_SCENES["validation"]}
             ),
             thresholds=PLAN.sweep_thresholds(),
-        log:
-            f"{LOGS}/geo_sweep.log",
-        threads: 1
-        resources:
-            mem_mb=res("polygons", "mem_mb", True),
-            runtime=res("polygons", "runtime", True),
-        conda:
-            "../../envs/dstl.yaml"
         shell:
             "python -m dstl_hpc geo-sweep {output:q} {input.check:q} {params.cogs:q}"
             " --thresholds {params.thresholds:q} > {log:q} 2>&1"
@@ -131,21 +131,21 @@ rule geo_vectorize:
         thresholds=GEO_THRESHOLDS,
     output:
         PATHS.geo_polygons("{variant}", "{scene}", GEO_EXT),
+    log:
+        f"{LOGS}/geo_vectorize/{{variant}}/{{scene}}.log",
+    group:
+        "polygons"
+    conda:
+        "../../envs/dstl.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("polygons", "mem_mb", True),
+        runtime=res("polygons", "runtime", True),
     params:
         thresholds=lambda wc, input: ["--thresholds", *input.thresholds] if input.thresholds else [],
         settings=geo_class_settings(),
         driver=GEO.data["vector_format"],
         crs=["--out-crs", GEO.data["output_crs"]] if GEO.data["output_crs"] else [],
-    log:
-        f"{LOGS}/geo_vectorize/{{variant}}/{{scene}}.log",
-    group:
-        "polygons"
-    threads: 1
-    resources:
-        mem_mb=res("polygons", "mem_mb", True),
-        runtime=res("polygons", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc geo-vectorize {output:q} {input.check:q} {wildcards.scene:q}"
         " {input.cog:q} {params.thresholds:q} --class-settings {params.settings:q}"
@@ -164,6 +164,16 @@ rule geo_score:
         ],
     output:
         PATHS.scores("{split}"),
+    log:
+        f"{LOGS}/geo_score/{{split}}.log",
+    wildcard_constraints:
+        split="validation|test",
+    conda:
+        "../../envs/dstl.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("polygons", "mem_mb", True),
+        runtime=res("polygons", "runtime", True),
     params:
         cogs=lambda wc: geo_pairs(
             "--cogs", {s: geo_cog(GEO_SCORED[wc.split], s) for s in GEO.scenes_with(wc.split)}
@@ -174,16 +184,6 @@ rule geo_score:
         ),
         thresholds=lambda wc, input: ["--thresholds", *input.thresholds] if input.thresholds else [],
         settings=geo_class_settings(),
-    log:
-        f"{LOGS}/geo_score/{{split}}.log",
-    wildcard_constraints:
-        split="validation|test",
-    threads: 1
-    resources:
-        mem_mb=res("polygons", "mem_mb", True),
-        runtime=res("polygons", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc geo-score {output:q} {input.check:q} {params.cogs:q}"
         " {params.polygons:q} {params.thresholds:q} --class-settings {params.settings:q}"
@@ -196,17 +196,17 @@ rule geo_merge:
         [geo_polygons("all", s) for s in GEO_SCENES["all"]],
     output:
         PATHS.merged_polygons(GEO_EXT),
-    params:
-        driver=GEO.data["vector_format"],
-        crs=["--crs", GEO.data["output_crs"]] if GEO.data["output_crs"] else [],
     log:
         f"{LOGS}/geo_merge.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=res("polygons", "mem_mb", True),
         runtime=res("polygons", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        driver=GEO.data["vector_format"],
+        crs=["--crs", GEO.data["output_crs"]] if GEO.data["output_crs"] else [],
     shell:
         "python -m dstl_hpc geo-merge {output:q} {input:q} --driver {params.driver:q}"
         " {params.crs:q} > {log:q} 2>&1"

@@ -78,11 +78,7 @@ GEO_SWEPT = [PLAN.class_names[k] for k in PLAN.swept_classes]
 # validation variant) an earlier run's thresholds.json.
 GEO_SWEEP = bool(GEO_SWEPT) and "validation" in PLAN.variants
 GEO_THRESHOLDS = (
-    [PATHS.geo_thresholds()]
-    if GEO_SWEEP
-    else [GEO.data["thresholds"]]
-    if GEO_SWEPT
-    else []
+    [PATHS.geo_thresholds()] if GEO_SWEEP else [GEO.data["thresholds"]] if GEO_SWEPT else []
 )
 # Scores: which variant predicted the scenes of each labelled split.
 GEO_SCORED = {"validation": "validation", "test": "all"}

@@ -5,11 +5,21 @@
 rule sweep:
     # One group's validation predictions of class k, swept; `choose` picks among groups.
     input:
-        predictions=lambda wc: [prediction_dir("validation", wc.group, p) for p in parts("validation")],
+        predictions=lambda wc: [
+            prediction_dir("validation", wc.group, p) for p in parts("validation")
+        ],
         truth=PLAN.layout.train_wkt,
         grid=PLAN.layout.grid_sizes,
     output:
         PATHS.sweep("{k}", "{group}"),
+    log:
+        f"{LOGS}/sweep/class_{{k}}/{{group}}.log",
+    conda:
+        "../../envs/dstl.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("polygons", "mem_mb", True),
+        runtime=res("polygons", "runtime", True),
     params:
         files=lambda wc: [
             f for p in parts("validation") for f in prediction_files("validation", wc.group, p)
@@ -18,16 +28,9 @@ rule sweep:
         grid=PLAN.sweep_grid_args(),
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
-    log:
-        f"{LOGS}/sweep/class_{{k}}/{{group}}.log",
-    threads: 1
-    resources:
-        mem_mb=res("polygons", "mem_mb", True),
-        runtime=res("polygons", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
     shell:
-        "python -m dstl_hpc sweep {output:q} --class {wildcards.k:q} --truth {input.truth:q}"
+        "python -m dstl_hpc sweep {output:q} --class {wildcards.k:q} --group {wildcards.group:q}"
+        " --truth {input.truth:q}"
         " --grid-sizes {input.grid:q} --predictions {params.files:q}"
         " --thresholds {params.thresholds:q} --epsilon {params.epsilon:q}"
         " --min-area {params.min_area:q} {params.grid:q} > {log:q} 2>&1"
@@ -40,18 +43,18 @@ rule choose:
         lambda wc: [PATHS.sweep(wc.k, g) for g in PLAN.candidates(wc.k)],
     output:
         PATHS.thresholds("{k}"),
-    params:
-        pairs=lambda wc, input: [
-            f"{g}={path}" for g, path in zip(PLAN.candidates(wc.k), input, strict=True)
-        ],
     log:
         f"{LOGS}/choose/class_{{k}}.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        pairs=lambda wc, input: [
+            f"{g}={path}" for g, path in zip(PLAN.candidates(wc.k), input, strict=True)
+        ],
     shell:
         "python -m dstl_hpc choose {output:q} --class {wildcards.k:q} {params.pairs:q}"
         " > {log:q} 2>&1"
@@ -64,21 +67,21 @@ rule polygonize:
         threshold=threshold_input,
     output:
         PATHS.polygon_part("{variant}", "{k}", "{part}"),
+    log:
+        f"{LOGS}/polygonize/{{variant}}/class_{{k}}/part{{part}}.log",
+    group:
+        "polygons"
+    conda:
+        "../../envs/dstl.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("polygons", "mem_mb", True),
+        runtime=res("polygons", "runtime", True),
     params:
         files=lambda wc: polygon_job_files(wc.variant, wc.k, wc.part),
         threshold=threshold_arg,
         epsilon=lambda wc: PLAN.class_settings(int(wc.k))["epsilon"],
         min_area=lambda wc: PLAN.class_settings(int(wc.k))["min_area"],
-    log:
-        f"{LOGS}/polygonize/{{variant}}/class_{{k}}/part{{part}}.log",
-    group:
-        "polygons"
-    threads: 1
-    resources:
-        mem_mb=res("polygons", "mem_mb", True),
-        runtime=res("polygons", "runtime", True),
-    conda:
-        "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc polygonize {params.files:q} {output:q} --class {wildcards.k:q}"
         " --grid-sizes {input.grid:q} {params.threshold:q}"
@@ -92,12 +95,12 @@ rule gather:
         PATHS.polygons("{variant}", "{k}"),
     log:
         f"{LOGS}/gather/{{variant}}/class_{{k}}.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc gather {output:q} {input:q} > {log:q} 2>&1"
 
@@ -111,20 +114,20 @@ rule score:
         classes=PATHS.classes(),
     output:
         PATHS.scores("validation"),
+    log:
+        f"{LOGS}/score.log",
+    conda:
+        "../../envs/dstl.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         data=lambda wc, input: os.path.dirname(input.truth),
         images=PLAN.validation_ids,
         classes=CLASSES,
         # held-out per-class scores (leave one image out) from the sweeps
         sweeps=lambda wc, input: ["--sweeps", *input.sweeps] if input.sweeps else [],
-    log:
-        f"{LOGS}/score.log",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../../envs/dstl.yaml"
     shell:
         "python -m dstl_hpc score {input.truth:q} {input.polygons:q} --images {params.images:q}"
         " --classes {params.classes:q} --data-dir {params.data:q} {params.sweeps:q}"
@@ -140,16 +143,16 @@ rule merge:
     output:
         submission=PATHS.submission(),
         sources=PATHS.submission_sources(),
-    params:
-        truth=lambda wc, input: ["--truth", *input.truth] if input.truth else [],
     log:
         f"{LOGS}/merge.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        truth=lambda wc, input: ["--truth", *input.truth] if input.truth else [],
     shell:
         "python -m dstl_hpc merge {output.submission:q} {input.polygons:q}"
         " --sample {input.sample:q} {params.truth:q} --sources {output.sources:q} > {log:q} 2>&1"
@@ -165,18 +168,18 @@ if SCORE_TEST:
             classes=PATHS.classes(),
         output:
             PATHS.scores("test"),
-        params:
-            data=lambda wc, input: os.path.dirname(input.truth),
-            images=PLAN.test_ids,
-            classes=CLASSES,
         log:
             f"{LOGS}/score_test.log",
+        conda:
+            "../../envs/dstl.yaml"
         threads: 1
         resources:
             mem_mb=4000,
             runtime=30,
-        conda:
-            "../../envs/dstl.yaml"
+        params:
+            data=lambda wc, input: os.path.dirname(input.truth),
+            images=PLAN.test_ids,
+            classes=CLASSES,
         shell:
             "python -m dstl_hpc score {input.truth:q} {input.submission:q}"
             " --images {params.images:q} --classes {params.classes:q}"

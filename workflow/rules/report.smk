@@ -31,6 +31,11 @@ if REPORT_VALIDATION:
     ]
 if SCORE_TEST:
     REPORT_TARGETS += [f"{REPORT}/test_scores.{ext}" for ext in ("html", "csv")]
+# The overlays' second title line: which polygons they show.
+OVERLAY_NOTE = (
+    "the validation variant's polygons; thresholds tuned on the "
+    f"{len(PLAN.validation_ids)} validation images (this one included) or fixed"
+)
 # For `rule all`: report_targets() (a lambda: `snakemake --lint` objects to `def`
 # functions in a file with rules).
 report_targets = lambda: list(REPORT_TARGETS)
@@ -54,19 +59,20 @@ rule report_training:
             )
             for g in TRAINED
         ],
-    params:
-        out=lambda wc, output: os.path.dirname(output.curves[0]),
     log:
         f"{LOGS}/report/training.log",
+    conda:
+        "../../envs/dstl.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/dstl.yaml"
+    params:
+        out=lambda wc, output: os.path.dirname(output.curves[0]),
+        valid=id_args("--validation-ids", PLAN.validation_ids),
     shell:
         "python -m dstl_hpc plots training {input.metrics:q} --classes-json {input.classes:q}"
-        " --out-dir {params.out:q} > {log:q} 2>&1"
+        " {params.valid:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if REPORT_VALIDATION and SWEPT:
@@ -88,16 +94,16 @@ if REPORT_VALIDATION and SWEPT:
                 )
                 for k in SWEPT
             ],
-        params:
-            out=lambda wc, output: os.path.dirname(output.curves[0]),
         log:
             f"{LOGS}/report/sweeps.log",
+        conda:
+            "../../envs/dstl.yaml"
         threads: 1
         resources:
             mem_mb=2000,
             runtime=10,
-        conda:
-            "../../envs/dstl.yaml"
+        params:
+            out=lambda wc, output: os.path.dirname(output.curves[0]),
         shell:
             "python -m dstl_hpc plots sweeps {input.sweeps:q} --classes-json {input.classes:q}"
             " --out-dir {params.out:q} > {log:q} 2>&1"
@@ -135,17 +141,17 @@ if REPORT_VALIDATION:
                 category="Validation scores",
                 labels={"figure": "bar chart"},
             ),
-        params:
-            sweeps=lambda wc, input: ["--sweeps", *input.sweeps] if input.sweeps else [],
-            fixed=["--fixed-threshold"] + [f"{k}={t}" for k, t in REPORT_FIXED.items()],
         log:
             f"{LOGS}/report/table.log",
+        conda:
+            "../../envs/dstl.yaml"
         threads: 1
         resources:
             mem_mb=2000,
             runtime=10,
-        conda:
-            "../../envs/dstl.yaml"
+        params:
+            sweeps=lambda wc, input: ["--sweeps", *input.sweeps] if input.sweeps else [],
+            fixed=["--fixed-threshold"] + [f"{k}={t}" for k, t in REPORT_FIXED.items()],
         shell:
             "python -m dstl_hpc plots table {input.scores:q} {params.sweeps:q}"
             " --truth {input.truth:q} --grid-sizes {input.grid:q} {params.fixed:q}"
@@ -170,25 +176,26 @@ if REPORT_VALIDATION:
                 )
                 for g in GROUPS
             ],
-        params:
-            stack=lambda wc: PLAN.stack_file(wc.image),
-            groups=[f"{g}={','.join(str(k) for k in PLAN.groups[g]['classes'])}" for g in GROUPS],
-            out=lambda wc, output: os.path.dirname(output.overlays[0]),
         log:
             f"{LOGS}/report/overlays/{{image}}.log",
         wildcard_constraints:
             image="|".join(PLAN.validation_ids),
+        conda:
+            "../../envs/dstl.yaml"
         threads: 1
         resources:
             mem_mb=4000,
             runtime=15,
-        conda:
-            "../../envs/dstl.yaml"
+        params:
+            stack=lambda wc: PLAN.stack_file(wc.image),
+            groups=[f"{g}={','.join(str(k) for k in PLAN.groups[g]['classes'])}" for g in GROUPS],
+            out=lambda wc, output: os.path.dirname(output.overlays[0]),
+            note=OVERLAY_NOTE,
         shell:
             "python -m dstl_hpc plots overlay {params.stack:q} --truth {input.truth:q}"
             " --grid-sizes {input.grid:q} --polygons {input.polygons:q} --group {params.groups:q}"
             " --image {wildcards.image:q} --classes-json {input.classes:q}"
-            " --out-dir {params.out:q} > {log:q} 2>&1"
+            " --split validation --note {params.note:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 if SCORE_TEST:
@@ -217,13 +224,13 @@ if SCORE_TEST:
             ),
         log:
             f"{LOGS}/report/test_table.log",
+        conda:
+            "../../envs/dstl.yaml"
         threads: 1
         resources:
             mem_mb=2000,
             runtime=10,
-        conda:
-            "../../envs/dstl.yaml"
         shell:
-            "python -m dstl_hpc plots table {input.scores:q} --truth {input.truth:q}"
+            "python -m dstl_hpc plots table {input.scores:q} --split test --truth {input.truth:q}"
             " --grid-sizes {input.grid:q} --classes-json {input.classes:q}"
             " --csv {output.csv:q} --html {output.html:q} > {log:q} 2>&1"

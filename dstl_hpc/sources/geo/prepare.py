@@ -161,11 +161,12 @@ def scene_split(check: dict, scene_id: str) -> str:
     return split
 
 
-def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compression="gzip"):
+def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compression=None):
     """Cut ``chips`` (ids ``{scene}__{row}_{col}``) into ``stacks_out/{chip}.h5`` and, for
     labelled scenes, ``masks_out/{chip}.h5``; each scene's files are opened and its labels
-    reprojected once. Memory: one chip, plus the scene's label geometries."""
-    from dstl_hpc.prepare.stacks import write_mask, write_stack
+    reprojected once. Memory: one chip, plus the scene's label geometries. ``compression``:
+    the stacks' ``stack_compression`` (None: its default)."""
+    from dstl_hpc.prepare.stacks import DEFAULT_COMPRESSION, write_mask, write_stack
     from dstl_hpc.sources.geo.chips import chip_windows, scene_of
     from dstl_hpc.sources.geo.labels import (
         known_window,
@@ -219,7 +220,7 @@ def write_chips(check: dict, chips: list[str], stacks_out, masks_out, compressio
                 }
                 write_stack(
                     stacks_out / f"{c}.h5", image, c, channels=check["channels"],
-                    valid=valid, compression=compression, geo=meta,
+                    valid=valid, compression=compression or DEFAULT_COMPRESSION, geo=meta,
                 )  # fmt: skip
                 if labelled:
                     planes = rasterize_window(geoms.near(grid, window), transform, valid.shape)

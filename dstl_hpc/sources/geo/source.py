@@ -212,13 +212,9 @@ class GeoSource:
         return out
 
     def check_plan(self, plan) -> None:
-        """What a geo run needs before any job: every class in one group, validation
-        scenes for the validation variant, scenes to train on and to predict."""
-        orphans = [c.name for c in self.classes if c.id not in plan.class_groups]
-        if orphans:
-            raise DstlError(
-                f"config groups: classes {orphans} are in no group (nothing predicts them)"
-            )
+        """What a geo run needs before any job: one group per class (every class in a
+        group: ``dstl_hpc.config.consistency``), validation scenes for the validation
+        variant, scenes to train on and to predict."""
         several = {self.class_names[k]: g for k, g in plan.class_groups.items() if len(g) > 1}
         if several:
             raise DstlError(f"config groups: a geo class is predicted by one group, not {several}")
