@@ -171,10 +171,16 @@ def _write(stack: Path, mask: Path, img: np.ndarray, msk: np.ndarray, opt: dict)
         h5.create_dataset("mask", data=msk, chunks=PLANE_CHUNK, **opt["filters"])
 
 
-def make_data(root: Path, n: int, size: int) -> tuple[dict, dict, dict]:
-    """Stacks and masks in every storage option (same images); returns ({option: stack
-    paths}, {option: mask paths}, {option: seconds spent writing the stacks and masks})."""
+def make_data(root: Path, n: int, size: int, only=None) -> tuple[dict, dict, dict]:
+    """Stacks and masks in every storage option (or those named in ``only``; the same
+    images); returns ({option: stack paths}, {option: mask paths}, {option: seconds
+    spent writing the stacks and masks})."""
     options = storage_options()
+    if only:
+        unknown = sorted(set(only) - set(options))
+        if unknown:
+            raise SystemExit(f"--options: unknown {unknown}; known: {sorted(options)}")
+        options = {k: v for k, v in options.items() if k in only or k == "gzip"}
     stacks: dict[str, list[Path]] = {k: [] for k in options}
     masks: dict[str, list[Path]] = {k: [] for k in options}
     seconds = dict.fromkeys(options, 0.0)
@@ -329,6 +335,11 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=128, help="batch size (default: 128)")
     ap.add_argument("--batches", type=int, default=6, help="timed batches per case (default: 6)")
     ap.add_argument(
+        "--options",
+        help="comma-separated storage options to run (default: all; gzip and the default "
+        "are always run, the reference of the headline numbers)",
+    )
+    ap.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "feed.json", help="JSON"
     )
     args = ap.parse_args()
@@ -344,7 +355,8 @@ def main() -> int:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        stacks, masks, write_s = make_data(Path(tmp), args.images, args.size)
+        only = [default, *args.options.split(",")] if args.options else None
+        stacks, masks, write_s = make_data(Path(tmp), args.images, args.size, only)
         sizes = {k: sum(p.stat().st_size for p in v) for k, v in stacks.items()}
         mask_sizes = {k: sum(p.stat().st_size for p in v) for k, v in masks.items()}
         layouts = {k: layout(v[0]) for k, v in stacks.items()}

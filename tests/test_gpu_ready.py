@@ -69,7 +69,8 @@ def test_the_real_config_runs_gpu_steps_with_device_cuda(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     commands = [line for line in proc.stdout.splitlines() if "python -m dstl_hpc " in line]
     gpu_steps = [c for c in commands if re.search(r"dstl_hpc (train|predict) ", c)]
-    assert len(gpu_steps) == 2 * 7 * 2  # 7 groups, 2 variants, one part each
+    # 7 groups, 2 variants, one part each; the vehicles train 3 members (the seed's vote)
+    assert len(gpu_steps) == 2 * (7 + 2) + 2 * 7
     assert all("--device cuda" in c for c in gpu_steps)
 
 
