@@ -2,8 +2,9 @@
 
 Builds a DSTL-size dataset *description* in a temporary directory: the real
 CSV files (25 training ids with the seed's 5 validation ids, 429 test ids in
-the sample submission, grid sizes for all) and empty placeholder TIFFs, which
-are enough for a dry run. Then times
+the sample submission, grid sizes for all), tiny RGB TIFFs (the dry run reads their
+headers for its memory estimates) and empty placeholder band TIFFs, which are
+enough for a dry run. Then times
 `snakemake -n --configfile config/dstl.yaml --config data_dir=...`
 and records the job counts per rule.
 
@@ -24,6 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import tifffile
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -36,8 +40,10 @@ def make_description(root: Path, n_train: int = 25, n_test: int = 429, overlap: 
     ids = list(dict.fromkeys(train + test))
     (root / "three_band").mkdir(parents=True)
     (root / "sixteen_band").mkdir()
+    # The dry run reads each RGB header (the jobs' memory estimates): tiny real TIFFs.
+    tiny = np.zeros((3, 8, 8), np.uint16)
     for i in ids:
-        (root / "three_band" / f"{i}.tif").touch()
+        tifffile.imwrite(root / "three_band" / f"{i}.tif", tiny)
         for band in "PMA":
             (root / "sixteen_band" / f"{i}_{band}.tif").touch()
     (root / "grid_sizes.csv").write_text(

@@ -275,3 +275,37 @@ def test_geo_summary_names_scenes_and_scores(tmp_path):
     head = [line.split() for line in lines if line.split()[:1] == ["class"]][0]
     assert head == ["class", "pixel", "pixel", "pixel", "pixel", "polygon"]
     assert "IoU F1 prec. recall Jaccard threshold" in " ".join(text.split())
+
+
+def test_the_score_command_table_names_each_score_and_the_images():
+    """`dstl-hpc score`'s printed table: the pixel column of a validation score with
+    sweeps is the tuned pixel Jaccard, beside the held-out and tuned polygon Jaccard;
+    test scores are held out; each row's figures sit under the right label."""
+    from dstl_hpc.scoring.metrics import format_table
+    from dstl_hpc.sources.base import ClassInfo
+
+    known = [ClassInfo(1, "buildings", "area"), ClassInfo(2, "roads", "line")]
+    validation = {
+        "per_class": {"1": 0.25, "2": None},
+        "per_class_tuned": {"1": 0.5, "2": 0.125},
+        "pixel_per_class": {"1": 0.75, "2": 0.0625},
+        "mean": 0.25,
+        "mean_tuned": 0.3125,
+        "pixel_mean": 0.40625,
+        "images": VALID,
+    }
+    lines = format_table(validation, known, "validation").splitlines()
+    head = lines[0]
+    labels = ["polygon Jaccard, held out", "polygon Jaccard, tuned", "pixel Jaccard, tuned"]
+    assert [head.index(x) for x in labels] == sorted(head.index(x) for x in labels)
+    assert lines[1].split()[2:] == ["0.2500", "0.5000", "0.7500"]
+    assert lines[2].split()[2:] == ["-", "0.1250", "0.0625"]
+    assert lines[3].split()[1:] == ["0.2500", "0.3125", "0.4062"]
+    assert "on 2 validation images: 6010_1_1, 6010_1_2" in lines
+    assert any(x.startswith("pixel Jaccard, tuned: thresholds chosen on these") for x in lines)
+
+    test = {k: validation[k] for k in ("per_class", "pixel_per_class", "mean", "pixel_mean")}
+    table = format_table({**test, "images": TEST}, known, "test")
+    assert "polygon Jaccard, held out" in table and "pixel Jaccard, held out" in table
+    assert "tuned" not in table
+    assert f"on 4 test images: {', '.join(TEST)}" in table

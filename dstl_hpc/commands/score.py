@@ -41,6 +41,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "images than those scored, or of a class already given is refused",
     )
     p.add_argument(
+        "--split",
+        choices=("validation", "test"),
+        default="validation",
+        help="which images are scored, for the table's labels: test scores are held out "
+        "(their thresholds were chosen on the validation images)",
+    )
+    p.add_argument(
         "--data-dir",
         default=None,
         help="DSTL data directory (three_band/, grid_sizes.csv) for the pixel Jaccard",
@@ -74,7 +81,7 @@ def run(args) -> int:
         result = with_held_out(result, _sweeps(args.sweeps, args.classes, result["images"]))
     if args.json:
         write_scores(args.json, result)
-    print(format_table(result, known))
+    print(format_table(result, known, args.split))
     return 0
 
 

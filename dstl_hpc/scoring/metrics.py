@@ -194,28 +194,28 @@ def score(
     }
 
 
-def format_table(result: dict, known=None) -> str:
+def format_table(result: dict, known=None, split: str = "validation") -> str:
     """A small text table of a scores dict; ``known``: the classes (``ClassInfo``) to
-    name, default the DSTL classes."""
+    name, default the DSTL classes; ``split``: which images were scored ("validation"
+    or "test"). Each column says which score it is (``dstl_hpc.scoring.labels``)."""
+    from dstl_hpc.scoring.labels import image_set, score_kinds
 
     def f(v):
-        return "   -  " if v is None else f"{v:6.4f}"
+        return "-" if v is None else f"{v:.4f}"
 
-    tuned = result.get("per_class_tuned")
-    head = "held-out" if tuned is not None else "polygon"
-    lines = [f"{'class':>5} {'name':<15} {head:>8} {'pixel':>7}" + ("    tuned" if tuned else "")]
-    for c in known or default_classes():
-        k = c.id
-        lines.append(
-            f"{k:>5} {c.name:<15} {f(result['per_class'].get(str(k))):>8} "
-            f"{f(result['pixel_per_class'].get(str(k))):>7}"
-            + (f" {f(tuned.get(str(k))):>8}" if tuned is not None else "")
-        )
-    lines.append(
-        f"{'mean':>5} {'':<15} {f(result['mean']):>8} {f(result['pixel_mean']):>7}"
-        + (f" {f(result.get('mean_tuned')):>8}" if tuned is not None else "")
+    kinds = score_kinds(result, split)
+    widths = [max(len(k.label), 6) for k in kinds]
+    head = f"{'class':>5} {'name':<15} " + "  ".join(
+        f"{k.label:>{w}}" for k, w in zip(kinds, widths, strict=True)
     )
-    if tuned is not None:
-        lines.append("held-out: thresholds chosen on the other images; tuned: on all (optimistic)")
-    lines.append(f"images ({len(result['images'])}): {' '.join(result['images'])}")
+    lines = [head]
+    rows = [(str(c.id), c.name, str(c.id)) for c in known or default_classes()]
+    for label, name, key in [*rows, ("mean", "", None)]:
+        cells = []
+        for k, w in zip(kinds, widths, strict=True):
+            v = result.get(k.mean_key) if key is None else (result.get(k.key) or {}).get(key)
+            cells.append(f"{f(v):>{w}}")
+        lines.append(f"{label:>5} {name:<15} " + "  ".join(cells))
+    lines += [f"{k.label}: {k.thresholds}" for k in kinds]
+    lines.append(f"on {image_set(result['images'], split, limit=len(result['images']))}")
     return "\n".join(lines)

@@ -184,4 +184,4 @@ if SCORE_TEST:
             "python -m dstl_hpc score {input.truth:q} {input.submission:q}"
             " --images {params.images:q} --classes {params.classes:q}"
             " --data-dir {params.data:q} --classes-json {input.classes:q}"
-            " --json {output:q} > {log:q} 2>&1"
+            " --split test --json {output:q} > {log:q} 2>&1"
