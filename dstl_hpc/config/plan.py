@@ -281,7 +281,7 @@ class Plan(Parts):
             return ["--classes", *map(str, g["classes"])]
         if g["model"] == "unet":
             return []
-        return ["--index", g["model"], "--classes", *map(str, g["classes"]), "--group", group]
+        return ["--index", g["model"], "--classes", *map(str, g["classes"])]  # rule: --group
 
     def indices_used(self) -> bool:
         """Whether a group uses index channels (or is an index model): DSTL bands only."""
