@@ -227,14 +227,16 @@ CUDA_HOST = 1 * GiB
 PREDICT_BASE = 400 * MiB
 
 
-def train_footprint(planes: int, gpu: bool) -> Footprint:
+def train_footprint(planes: int, gpu: bool, procs: int = 1) -> Footprint:
     """A training that keeps its images in memory (``in_memory: true``): every training
-    and validation image's input and class planes as uint16."""
+    and validation image's input and class planes as uint16, in each of its ``procs``
+    processes (``train --procs``: one per GPU, each with its own copy)."""
+    each = "" if procs == 1 else f" in each of {procs} processes"
     return Footprint(
-        TRAIN_BASE + (CUDA_HOST if gpu else 0),
-        2 * planes,
+        procs * (TRAIN_BASE + (CUDA_HOST if gpu else 0)),
+        procs * 2 * planes,
         f"the training and validation images in memory (in_memory): 2 bytes x {planes} "
-        "planes per pixel",
+        f"planes per pixel{each}",
     )
 
 

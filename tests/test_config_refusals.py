@@ -268,6 +268,23 @@ def test_training_in_memory_counts_every_training_image():
     check_job_memory(Plan(cfg))
 
 
+def test_training_in_memory_on_several_gpus_counts_a_copy_per_process():
+    """`gpu: 2` trains in two processes (train --procs 2), each holding the images."""
+    cfg = demo_config()
+    cfg["synthetic"]["size"] = [2000, 2000]  # 8 x 4 Mpx x 2 bytes x 14 planes: 0.9 GiB
+    cfg["resources"] = {s: {"mem_mb": 8000} for s in ("align", "masks", "polygons")}
+    cfg["defaults"]["in_memory"] = True
+    cfg["defaults"]["train_resources"]["mem_mb"] = 2500
+    one = [n for n in job_needs(Plan(cfg)) if n.step == "train"]
+    check_job_memory(Plan(cfg))  # one process: about 1.5 GiB, within 2500 MiB
+    cfg["defaults"]["train_resources"]["gpu"] = 2
+    two = [n for n in job_needs(Plan(cfg)) if n.step == "train"]
+    one_gpu = train_footprint(14, gpu=True)  # 12 channels + 2 classes; a CUDA context each
+    assert [t.bytes for t in two] == [2 * one_gpu.bytes(o.pixels) for o in one]
+    with pytest.raises(DstlError, match=r"in each of 2 processes"):
+        check_job_memory(Plan(cfg))
+
+
 def test_a_local_run_is_limited_by_the_machine_too():
     cfg = demo_config()
     plan = Plan(cfg)

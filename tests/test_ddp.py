@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import time
 
 import pytest
 import torch
@@ -59,9 +60,13 @@ def _train(root, name, settings, procs, hooks=None):
 
 def _signal_at(epoch, batch, rank, sig, whom, e, done):
     """A ``batch`` hook (picklable: it runs in the ranks): at (epoch, batch) rank
-    ``rank`` sends ``sig`` to itself (``whom`` "rank") or to the launcher."""
+    ``rank`` sends ``sig`` to itself (``whom`` "rank") or to the launcher, which forwards
+    it to every rank (within a second: the rank waits that long, so that they all stop
+    after this step and the test knows where)."""
     if (e, done) == (epoch, batch) and (dist.get_rank() if dist.is_initialized() else 0) == rank:
         os.kill(os.getpid() if whom == "rank" else os.getppid(), sig)
+        if whom == "launcher":
+            time.sleep(3)
 
 
 def _signal_hook(epoch, batch, rank, sig, whom="rank"):
@@ -193,7 +198,8 @@ def test_a_killed_rank_or_launcher_resumes_to_the_same_weights(tmp_path):
 
     launcher = _signal_hook(1, 1, 0, signal.SIGTERM, "launcher")
     assert _train(tmp_path, "a", THREE_STEPS, 2, launcher) == 143
-    assert torch.load(tmp_path / "a" / "ckpt.pt", weights_only=True)["epoch"] >= 1
+    ckpt = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["batch"]) == (1, 1)
     assert _train(tmp_path, "a", THREE_STEPS, 2) == 0
     got = load_model_file(tmp_path / "a" / "model.pt")[0].state_dict()
     for k, v in ref.items():

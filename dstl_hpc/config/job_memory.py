@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from dstl_hpc.config.groups import train_processes
 from dstl_hpc.errors import DstlError
 from dstl_hpc.memory import (
     ALIGN,
@@ -115,8 +116,9 @@ def job_needs(plan) -> list[Need]:
             planes = inputs + n_classes + (1 if plan.geo is not None else 0)
             ids = plan.train_ids
             loaded = sum(sizes[i][0] * sizes[i][1] for i in ids)
-            fp = train_footprint(planes, plan.asks_gpu(group, "train"))
-            mem = plan.resources(group, "train")["mem_mb"]
+            res = plan.resources(group, "train")
+            fp = train_footprint(planes, plan.asks_gpu(group, "train"), train_processes(res))
+            mem = res["mem_mb"]
             subject = f"{len(ids)} training images ({loaded / 1e6:.0f} Mpx)"
             where = f"groups.{group}.train_resources.mem_mb"
             needs.append(

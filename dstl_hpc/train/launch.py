@@ -34,6 +34,9 @@ from dstl_hpc.train.signals import EXIT_CODES
 log = logging.getLogger("dstl_hpc.train")
 
 GRACE = 60.0  # seconds the other ranks get to end once one has ended normally
+# The launcher wakes up at least this often: a signal delivered to another of its
+# threads (torch's) does not interrupt the main thread's wait, only its next return.
+PERIOD = 1.0
 NORMAL = (0, *EXIT_CODES.values())  # done, or stopped by a signal with a checkpoint
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -111,9 +114,8 @@ def _wait(ranks: list) -> list[int]:
     from multiprocessing.connection import wait
 
     deadline = None
-    while any(p.exitcode is None for p in ranks):
-        running = [p for p in ranks if p.exitcode is None]
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    while running := [p for p in ranks if p.exitcode is None]:  # one poll per process
+        timeout = PERIOD if deadline is None else max(0.0, min(PERIOD, deadline - time.monotonic()))
         wait([p.sentinel for p in running], timeout)
         ended = [p for p in running if p.exitcode is not None]
         if any(p.exitcode not in NORMAL for p in ended):
