@@ -258,3 +258,31 @@ def test_the_rules_tell_predictor_predict_and_sweep_their_group_and_variant(tmp_
             assert f"--group {m.group(1)} " in line, line
             seen.add("sweep")
     assert seen == {"predictor", "predict", "sweep"}
+
+
+def test_a_stack_or_mask_copied_into_another_images_place_is_refused(tmp_path, capsys):
+    """Training reads DIR/{id}.h5 and predict --out-dir names its outputs after the
+    stacks: a file whose image_id says another image is refused, naming both ids."""
+    import numpy as np
+
+    from dstl_hpc.errors import DstlError
+    from dstl_hpc.prepare.stacks import write_mask, write_stack
+    from dstl_hpc.train.data import image_paths
+
+    stacks, masks = tmp_path / "stacks", tmp_path / "masks"
+    stacks.mkdir()
+    masks.mkdir()
+    image = np.zeros((20, 16, 16), np.uint16)
+    write_stack(stacks / "6010_1_1.h5", image, "6010_1_1")
+    write_stack(stacks / "6010_1_2.h5", image, "6010_1_1")  # a copy under another name
+    write_mask(masks / "6010_1_2.h5", np.zeros((10, 16, 16), np.uint8), "6010_1_1")
+    assert image_paths(stacks, ["6010_1_1"], "stack") == [stacks / "6010_1_1.h5"]
+    for folder, what in ((stacks, "stack"), (masks, "mask")):
+        with pytest.raises(DstlError, match=r"6010_1_2.h5: a file of image 6010_1_1 .* 6010_1_2"):
+            image_paths(folder, ["6010_1_2"], what)
+    rc = main(["predict", str(tmp_path / "no-model.pt"), str(stacks / "6010_1_2.h5"),
+               "--out-dir", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "6010_1_2.h5: a file of image 6010_1_1" in err
+    assert not (tmp_path / "out").exists()

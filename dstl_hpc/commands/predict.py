@@ -137,6 +137,10 @@ def run(args) -> int:
 
     resolve_device(args.device)  # no CUDA for --device cuda: exit 2 before any work
     if args.out_dir:
+        from dstl_hpc.prepare.h5_contract import check_image_id
+
+        for stack, _ in pairs:  # DIR/{id}.h5: the name is the id each file is read as
+            check_image_id(stack, Path(stack).stem)
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     predict_files(
         args.model,

@@ -80,3 +80,20 @@ def _check_prediction_attrs(path, attrs, planes: int) -> None:
         raise DstlError(f"{path}: empty 'image_id' attribute")
     if "scale" in attrs and float(attrs["scale"]) != 255:
         raise DstlError(f"{path}: scale {attrs['scale']} (expected 255)")
+
+
+def check_image_id(path, image_id: str) -> None:
+    """A stack, mask or prediction read as image ``image_id``'s must say it is (its
+    ``image_id`` attribute, when it has one): a file copied or renamed into another
+    image's place is refused, naming the file and both ids."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            said = h5.attrs.get("image_id")
+    except OSError:
+        return  # not HDF5: its reader (``stacks.open_h5``) says so when it opens it
+    if said is not None and str(said) and str(said) != str(image_id):
+        raise DstlError(
+            f"{path}: a file of image {said} (its image_id), read as image {image_id}'s"
+        )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dstl_hpc.errors import DstlError
+from dstl_hpc.prepare.h5_contract import check_image_id
 from dstl_hpc.prepare.stacks import known_plane
 from dstl_hpc.prepare.stats import read_stats
 from dstl_hpc.sources.dstl import CHANNELS
@@ -59,6 +60,7 @@ def image_paths(directories, ids, what: str) -> list[Path]:
         if not found:
             where = ", ".join(str(d) for d in dirs)
             raise DstlError(f"{dirs[0] / f'{i}.h5'}: {what} file not found (looked in {where})")
+        check_image_id(found[0], i)
         paths.append(found[0])
     return paths
 
