@@ -1,3 +1,3 @@
 """dstl-hpc: the DSTL feature-detection UNet pipeline as a Snakemake workflow."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
