@@ -56,3 +56,15 @@ def test_an_index_model_predicts_the_rescaled_index():
     prob = IndexModel("ndwi").probabilities(stack, 2)
     assert prob.shape == (2, 1, 3) and np.array_equal(prob[0], prob[1])
     assert prob[0, 0] == pytest.approx([0.75, 0.25, 0.5], abs=1e-4)  # (ndwi + 1) / 2
+
+
+def test_a_candidate_that_predicts_nothing_where_there_is_nothing_beats_false_positives():
+    """No truth on the validation images: a candidate whose held-out predictions are
+    empty too scores None (undefined, perfect, as in the sweep) and beats one whose
+    false positives score 0; it was ranked below 0 before."""
+    empty = {**crafted_sweep(), "inter_by_image": [[0.0, 0.0], [0.0, 0.0]],
+             "union_by_image": [[0.0, 0.0], [0.0, 0.0]]}  # fmt: skip
+    noisy = {**crafted_sweep(), "inter_by_image": [[0.0, 0.0], [0.0, 0.0]],
+             "union_by_image": [[3.0, 1.0], [2.0, 1.0]]}  # fmt: skip
+    got = choose(4, {"index": noisy, "net": empty})
+    assert got["group"] == "net" and got["group_scores"] == {"index": 0.0, "net": None}

@@ -20,14 +20,19 @@ def choose(class_type: int, candidates: dict[str, dict]) -> dict:
     ``group_scores`` (group -> held-out score, None when it cannot be held out)."""
     if not candidates:
         raise DstlError(f"class {class_type}: no candidate sweeps")
-    scores = {}
+    scores, ranks = {}, {}
     for group, result in candidates.items():
         if int(result.get("class", class_type)) != int(class_type):
             raise DstlError(
                 f"{group}: its sweep is of class {result.get('class')}, not {class_type}"
             )
-        scores[group] = held_out(result)["score"]
-    # the best held-out score (one that cannot be held out: last); the first on ties
+        ho = held_out(result)
+        scores[group] = ho["score"]
+        # None: held out, but no truth and nothing predicted on the images (a perfect
+        # score, as in the sweep), or nothing to hold out from (fewer than 2 images: last)
+        undefined = 1.0 if ho["thresholds"] else -1.0
+        ranks[group] = undefined if ho["score"] is None else ho["score"]
+    # the best held-out score; the first on ties
     names = list(scores)
-    best = max(names, key=lambda g: (-1.0 if scores[g] is None else scores[g], -names.index(g)))
+    best = max(names, key=lambda g: (ranks[g], -names.index(g)))
     return {**candidates[best], "group": best, "group_scores": scores}
