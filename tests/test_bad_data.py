@@ -7,7 +7,6 @@ import csv
 import gzip
 import json
 import logging
-import shutil
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from dstl_hpc.errors import DstlError
 from dstl_hpc.prepare.align import align_image
 from dstl_hpc.prepare.stacks import read_mask, write_prediction
 from dstl_hpc.sources import dstl as dataset
-from dstl_hpc.sources.dstl import Layout, band_shape_problem
+from dstl_hpc.sources.dstl import band_shape_problem
 
 HEADER = ["ImageId", "ClassType", "MultipolygonWKT"]
 SQ = "MULTIPOLYGON ((({0} {1}, {2} {1}, {2} {3}, {0} {3}, {0} {1})))"
@@ -32,21 +31,6 @@ GRID = (0.0091, -0.0090)
 
 
 # ------------------------------------------------------------------ helpers
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    from dstl_hpc.sources.synthetic import generate
-
-    root = tmp_path_factory.mktemp("synth") / "data"
-    generate(root, n_images=3, n_train=2, size=(96, 96), seed=0)
-    return root
-
-
-@pytest.fixture
-def data(synth_root, tmp_path):
-    """A fresh copy of the synthetic dataset (train ids 6010_0_0, 6010_0_1) to damage."""
-    return Layout(shutil.copytree(synth_root, tmp_path / "data"))
 
 
 def write_rows(path, rows, header=HEADER):

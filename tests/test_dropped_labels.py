@@ -7,14 +7,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import shutil
 
 import h5py
 import numpy as np
-import pytest
 
 from dstl_hpc.cli import main
-from dstl_hpc.sources.dstl import Layout, grid_of
+from dstl_hpc.sources.dstl import grid_of
 
 HEADER = ["ImageId", "ClassType", "MultipolygonWKT"]
 EMPTY = "MULTIPOLYGON EMPTY"
@@ -38,20 +36,6 @@ def write_rows(path, rows, header=HEADER):
 
 def warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    from dstl_hpc.sources.synthetic import generate
-
-    root = tmp_path_factory.mktemp("synth") / "data"
-    generate(root, n_images=3, n_train=2, size=(96, 96), seed=0)
-    return root
-
-
-@pytest.fixture
-def data(synth_root, tmp_path):
-    return Layout(shutil.copytree(synth_root, tmp_path / "data"))
 
 
 # ------------------------------------------------------------ masks
